@@ -1,0 +1,1 @@
+"""benchmarks: performance measurements as ratios within one run; results in BENCHMARKS.md."""

@@ -1,0 +1,1 @@
+"""figures: one function per paper figure, all built by ``qopt figures``."""

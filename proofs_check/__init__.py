@@ -1,0 +1,1 @@
+"""proofs_check: verify any quantizer, any training run, and every claim of :mod:`theory`."""

@@ -1,0 +1,9 @@
+"""qopt: the PyTorch engine.
+
+Quantizers, QuantOptimizer, quantized modules, models, data, trainer, study runner and CLI.
+
+Device-agnostic: every tensor op runs on CPU or CUDA. May import :mod:`theory` for the shared
+vocabulary (quantization sets), never to compute its own answers.
+"""
+
+__version__ = "0.1.0"

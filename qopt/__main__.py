@@ -1,0 +1,5 @@
+import sys
+
+from qopt.cli import main
+
+sys.exit(main())

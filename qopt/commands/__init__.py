@@ -1,0 +1,1 @@
+"""Subcommands of the ``qopt`` CLI, one module each (see :mod:`qopt.cli`)."""

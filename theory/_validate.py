@@ -1,0 +1,89 @@
+"""Input validation shared by every function of :mod:`theory`.
+
+Convention: a bad value raises ``ValueError`` and a bad type raises ``TypeError``; both name the
+argument and say what was expected. Functions never ``assert`` on user input.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "check_axis",
+    "check_finite_scalar",
+    "check_positive_scalar",
+    "check_int",
+]
+
+
+def as_float_array(x: object, name: str, *, allow_empty: bool = False) -> np.ndarray:
+    """Return ``x`` as a finite real floating ndarray (its own dtype kept; no copy if possible).
+
+    Raises:
+        TypeError: ``x`` is not array-like, or has an integer, boolean, complex or object dtype.
+        ValueError: ``x`` is empty (unless ``allow_empty``) or holds NaN/Inf.
+    """
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a real floating-point array, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # pragma: no cover - exotic array-likes
+        raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from exc
+    if arr.dtype == object:
+        raise TypeError(f"{name} must be a real floating-point array, got dtype=object")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise TypeError(
+            f"{name} must have a real floating dtype (float16/32/64), got dtype={arr.dtype}; "
+            f"convert explicitly, e.g. {name}.astype(np.float64)"
+        )
+    if arr.size == 0 and not allow_empty:
+        raise ValueError(f"{name} must be non-empty, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, found NaN or Inf")
+    return arr
+
+
+def check_axis(axis: object, ndim: int, name: str = "axis") -> int | None:
+    """Normalise ``axis`` (None or an int in [-ndim, ndim)) to a non-negative int or None."""
+    if axis is None:
+        return None
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{name} must be None or an int, got {type(axis).__name__}")
+    axis = int(axis)
+    if ndim == 0:
+        raise ValueError(f"{name}={axis} needs an array with at least one dimension, got a scalar")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name} must lie in [{-ndim}, {ndim}) for a {ndim}-d array, got {axis}")
+    return axis % ndim
+
+
+def check_finite_scalar(x: object, name: str) -> float:
+    """Return ``x`` as a finite Python float."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
+    x = float(x)
+    if not np.isfinite(x):
+        raise ValueError(f"{name} must be finite, got {x}")
+    return x
+
+
+def check_positive_scalar(x: object, name: str, *, allow_zero: bool = False) -> float:
+    """Return ``x`` as a finite float that is > 0 (or >= 0 with ``allow_zero``)."""
+    x = check_finite_scalar(x, name)
+    if x < 0 or (x == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {x}")
+    return x
+
+
+def check_int(x: object, name: str, lo: int, hi: int) -> int:
+    """Return ``x`` as an int in the closed range [lo, hi]."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(x).__name__}")
+    x = int(x)
+    if not lo <= x <= hi:
+        raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {x}")
+    return x

@@ -1,0 +1,323 @@
+r"""Quantization sets: the shared vocabulary of theory/, qopt/ and proofs_check/.
+
+Every set is a small immutable (frozen, hashable) object describing
+
+.. math::
+
+    Q = \{\alpha z : z \in L^n\}, \qquad L = \{l_0 < l_1 < \dots < l_{k-1}\} \subset \mathbb{R},
+
+where :math:`L` are the *unit levels* and the scale :math:`\alpha` is either **free**
+(:math:`\alpha \ge 0` chosen by the projection; the set is then a closed cone) or **fixed** by the
+user (hard quantization onto the given values :math:`\alpha L`). Per-output-channel sets are the
+Cartesian product of one such set per slice; that is a property of the projection call
+(``axis=``), not of the set.
+
+========================  ========================================  ============================
+set                        unit levels :math:`L`                     source
+========================  ========================================  ============================
+``Binary()``               :math:`\{-1, +1\}`                         BinaryConnect / BinaryRelax
+``Ternary()``              :math:`\{-1, 0, +1\}`                      TWN; exact form Yin et al.
+``Uniform(bits)``          :math:`\{-K,\dots,K\}`, K = 2^(b-1) - 1    BCGD code (``quantize_fbit``)
+``Symmetric(bits)``        :math:`\{\pm 1/2, \dots, \pm(2^b-1)/2\}`   UniQ (no zero level)
+``Grid(levels, scale)``    any finite sorted set                      user-defined
+========================  ========================================  ============================
+
+Text specs (used by the CLI and by study configs) are parsed by :func:`parse_qset`:
+``binary``, ``ternary``, ``uniform:4``, ``symmetric:2``, ``grid:-1,0,1`` (fixed scale 1),
+``scaled:-4,-2,-1,0,1,2,4`` (free scale over these unit levels); a suffix ``@S`` fixes the scale,
+e.g. ``uniform:4@0.05``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from theory._validate import check_int, check_positive_scalar
+
+__all__ = [
+    "QuantSet",
+    "Binary",
+    "Ternary",
+    "Uniform",
+    "Symmetric",
+    "Grid",
+    "parse_qset",
+    "MAX_BITS",
+]
+
+#: Largest bit width accepted by ``Uniform``/``Symmetric``. The exact free-scale projection costs
+#: O(n 2^(b-1) log n); beyond 16 bits the set is numerically indistinguishable from the reals.
+MAX_BITS = 16
+
+
+def _check_scale(scale: object) -> float | None:
+    if scale is None:
+        return None
+    return check_positive_scalar(scale, "scale")
+
+
+@dataclass(frozen=True)
+class QuantSet:
+    """Base class of quantization sets. Subclasses define :attr:`unit_levels`.
+
+    Attributes:
+        scale: ``None`` for a free scale :math:`\\alpha \\ge 0` (the set is a cone), or a fixed
+            positive float (the set is the finite set ``scale * unit_levels`` per element).
+    """
+
+    scale: float | None = None
+
+    # -- what every set knows -------------------------------------------------------------
+    @property
+    def unit_levels(self) -> tuple[float, ...]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def levels(self) -> np.ndarray:
+        """Unit levels as a sorted float64 array (a fresh copy)."""
+        return np.array(self.unit_levels, dtype=np.float64)
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.unit_levels)
+
+    @property
+    def midpoints(self) -> np.ndarray:
+        """Decision thresholds (l_j + l_{j+1})/2 between consecutive unit levels."""
+        lv = self.levels
+        return (lv[:-1] + lv[1:]) / 2.0
+
+    @property
+    def is_cone(self) -> bool:
+        """True iff the scale is free: then Q is a closed cone (αQ ⊆ Q for α ≥ 0, 0 ∈ Q)."""
+        return self.scale is None
+
+    @property
+    def is_symmetric(self) -> bool:
+        """True iff L = -L, so that P(-w) = -P(w) up to the tie convention."""
+        lv = self.levels
+        return bool(np.array_equal(lv, -lv[::-1]))
+
+    @property
+    def has_zero(self) -> bool:
+        return 0.0 in self.unit_levels
+
+    @property
+    def spec(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _suffix(self) -> str:
+        return "" if self.scale is None else f"@{self.scale!r}"
+
+    def __str__(self) -> str:
+        return self.spec
+
+
+@dataclass(frozen=True)
+class Binary(QuantSet):
+    r"""Scaled binary set :math:`\{\alpha s: s \in \{-1,+1\}^n\}`.
+
+    Projection (free scale): :math:`\alpha = \|w\|_1/n`, :math:`P(w) = \alpha\,\mathrm{sign}(w)`
+    with sign(0) = +1 [BinaryRelax / BCGD released code ``quantize_bw``; papers.md §A1].
+    """
+
+    @property
+    def unit_levels(self) -> tuple[float, ...]:
+        return (-1.0, 1.0)
+
+    @property
+    def bits(self) -> int:
+        return 1
+
+    @property
+    def spec(self) -> str:
+        return "binary" + self._suffix()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scale", _check_scale(self.scale))
+
+
+@dataclass(frozen=True)
+class Ternary(QuantSet):
+    r"""Scaled ternary set :math:`\{\alpha z: z \in \{-1,0,+1\}^n\}`.
+
+    Exact projection: sort |w| decreasingly, :math:`S_t` = sum of the t largest, then
+    :math:`t^* = \arg\max_t S_t^2/t`, :math:`\alpha = S_{t^*}/t^*` [papers.md §A2; derived
+    here, checked against brute force].
+    """
+
+    @property
+    def unit_levels(self) -> tuple[float, ...]:
+        return (-1.0, 0.0, 1.0)
+
+    @property
+    def spec(self) -> str:
+        return "ternary" + self._suffix()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scale", _check_scale(self.scale))
+
+
+@dataclass(frozen=True)
+class Uniform(QuantSet):
+    r"""Symmetric uniform grid with zero: :math:`\alpha\{-K,\dots,K\}^n`, :math:`K = 2^{b-1}-1`.
+
+    ``bits`` = b in [2, MAX_BITS]; 2 bits is ternary (K = 1), 4 bits has 15 levels as in the BCGD
+    code's ``quantize_fbit`` [papers.md §A3].
+    """
+
+    bits: int = 2
+    scale: float | None = None
+
+    def __init__(self, bits: int, scale: float | None = None) -> None:
+        object.__setattr__(self, "bits", check_int(bits, "bits", 2, MAX_BITS))
+        object.__setattr__(self, "scale", _check_scale(scale))
+
+    @property
+    def K(self) -> int:
+        return 2 ** (self.bits - 1) - 1
+
+    @property
+    def unit_levels(self) -> tuple[float, ...]:
+        return tuple(float(k) for k in range(-self.K, self.K + 1))
+
+    @property
+    def spec(self) -> str:
+        return f"uniform:{self.bits}" + self._suffix()
+
+
+@dataclass(frozen=True)
+class Symmetric(QuantSet):
+    r"""UniQ's symmetric grid without a zero level: :math:`\alpha\{\pm\tfrac12,\pm\tfrac32,\dots,
+    \pm\tfrac{2^b-1}{2}\}^n`.
+
+    ``bits`` = b in [1, MAX_BITS]; b = 1 gives :math:`\{\pm\alpha/2\}`, i.e. binarization
+    [UniQ released code, papers.md §D]. With UniQ's step Δ the levels are Δ·L, so Δ = scale.
+    """
+
+    bits: int = 1
+    scale: float | None = None
+
+    def __init__(self, bits: int, scale: float | None = None) -> None:
+        object.__setattr__(self, "bits", check_int(bits, "bits", 1, MAX_BITS))
+        object.__setattr__(self, "scale", _check_scale(scale))
+
+    @property
+    def unit_levels(self) -> tuple[float, ...]:
+        m = 2**self.bits - 1
+        return tuple((2 * j - m) / 2.0 for j in range(0, m + 1))
+
+    @property
+    def spec(self) -> str:
+        return f"symmetric:{self.bits}" + self._suffix()
+
+
+@dataclass(frozen=True)
+class Grid(QuantSet):
+    r"""Any finite set of unit levels (powers of two, non-uniform, asymmetric).
+
+    ``Grid(levels, scale=1.0)`` is hard quantization onto ``scale * levels``;
+    ``Grid(levels, scale=None)`` frees the scale, giving the cone :math:`\{\alpha z: \alpha \ge 0,
+    z \in L^n\}` (which then needs at least one non-zero level).
+
+    Args:
+        levels: strictly increasing finite reals (a duplicate or unsorted list is rejected, since
+            it almost always signals a typo in a hand-written grid).
+        scale: a positive fixed scale, or ``None`` for a free one. Default 1.0.
+    """
+
+    levels_: tuple[float, ...] = field(default=(), repr=False)
+    scale: float | None = 1.0
+
+    def __init__(self, levels: object, scale: float | None = 1.0) -> None:
+        if isinstance(levels, (str, bytes)) or not hasattr(levels, "__iter__"):
+            raise TypeError(f"levels must be a sequence of reals, got {type(levels).__name__}")
+        arr = np.asarray(list(levels) if not isinstance(levels, np.ndarray) else levels)
+        if arr.ndim != 1:
+            raise ValueError(f"levels must be one-dimensional, got shape {arr.shape}")
+        if arr.size == 0:
+            raise ValueError("levels must be non-empty")
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise TypeError(f"levels must be real numbers, got dtype={arr.dtype}")
+        arr = arr.astype(np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("levels must be finite, found NaN or Inf")
+        if arr.size > 1 and not np.all(np.diff(arr) > 0):
+            raise ValueError(
+                f"levels must be strictly increasing (sorted, no duplicates), got {arr.tolist()}"
+            )
+        scale = _check_scale(scale)
+        if scale is None and not np.any(arr != 0):
+            raise ValueError("a free-scale Grid (scale=None) needs at least one non-zero level")
+        object.__setattr__(self, "levels_", tuple(float(v) for v in arr))
+        object.__setattr__(self, "scale", scale)
+
+    @property
+    def unit_levels(self) -> tuple[float, ...]:
+        return self.levels_
+
+    @property
+    def spec(self) -> str:
+        body = ",".join(_fmt(v) for v in self.levels_)
+        if self.scale is None:
+            return f"scaled:{body}"
+        if self.scale == 1.0:
+            return f"grid:{body}"
+        return f"grid:{body}@{self.scale!r}"
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def parse_qset(spec: str) -> QuantSet:
+    """Parse a text spec into a set (inverse of ``QuantSet.spec``).
+
+    Accepted: ``binary``, ``ternary``, ``uniform:B``, ``symmetric:B``, ``grid:l1,l2,...``
+    (fixed scale 1), ``scaled:l1,l2,...`` (free scale), each optionally followed by ``@S`` to fix
+    the scale to S > 0 (``grid:...@S`` sets the grid's scale).
+
+    Raises:
+        TypeError: ``spec`` is not a string.
+        ValueError: unknown kind, malformed number, or invalid parameters.
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"spec must be a string like 'ternary' or 'uniform:4', got {spec!r}")
+    text = spec.strip().lower()
+    scale: float | None = None
+    if "@" in text:
+        text, _, s = text.partition("@")
+        try:
+            scale = float(s)
+        except ValueError:
+            msg = f"spec {spec!r}: scale after '@' must be a number, got {s!r}"
+            raise ValueError(msg) from None
+        if not math.isfinite(scale) or scale <= 0:
+            raise ValueError(f"spec {spec!r}: scale after '@' must be finite and > 0")
+    kind, _, arg = text.partition(":")
+    kinds = "binary, ternary, uniform:B, symmetric:B, grid:l1,l2,..., scaled:l1,l2,..."
+    if kind in ("binary", "ternary"):
+        if arg:
+            raise ValueError(f"spec {spec!r}: '{kind}' takes no parameter")
+        return Binary(scale=scale) if kind == "binary" else Ternary(scale=scale)
+    if kind in ("uniform", "symmetric"):
+        try:
+            bits = int(arg)
+        except ValueError:
+            raise ValueError(f"spec {spec!r}: '{kind}' needs an integer bit width, e.g. "
+                             f"'{kind}:4'") from None
+        return Uniform(bits, scale) if kind == "uniform" else Symmetric(bits, scale)
+    if kind in ("grid", "scaled"):
+        try:
+            levels = [float(t) for t in arg.split(",") if t.strip()]
+        except ValueError:
+            raise ValueError(f"spec {spec!r}: levels must be comma-separated numbers") from None
+        if kind == "scaled":
+            if scale is not None:
+                raise ValueError(f"spec {spec!r}: 'scaled' has a free scale; use 'grid:...@S'")
+            return Grid(levels, scale=None)
+        return Grid(levels, scale=1.0 if scale is None else scale)
+    raise ValueError(f"unknown quantization set {spec!r}; expected one of: {kinds}")
