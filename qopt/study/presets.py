@@ -1,0 +1,153 @@
+'''Built-in studies. ``qopt study`` with no argument runs ``quick``; ``qopt study NAME`` runs a
+preset, ``qopt study --show NAME`` prints its TOML (a starting point for your own file).
+
+``quick`` — MNIST-1D (generated locally), a 3-block 1-D CNN with batch norm; float vs
+BinaryConnect vs BinaryRelax vs BCGD with binary, ternary and 2-bit weights, 3 seeds (30 runs),
+one scale per tensor, the classifier kept float (as in the released codes). The 2-bit set is
+``symmetric:2`` = UniQ's 4-level grid α{±1/2, ±3/2}: ``uniform:2`` would be {-1, 0, 1}·α, the
+ternary set again. BinaryRelax's λ grows ×1.3 per epoch (λ₀ = 1) with Phase II (exact
+quantization) for the last quarter, so that the short run reaches the λ ≈ 360 of the papers'
+200-epoch schedule (1.04^150). BCGD uses the released ρ = 1e-5 (constant). Budget: well under
+10 minutes on 2 CPU cores (measured ~N minutes, see the README).
+
+CIFAR presets (need ``--data-dir`` with the CIFAR pickles, and a GPU in practice) follow the
+released schedules (papers.md §B-D): ``cifar10-vgg11`` (BinaryRelax / BinaryConnect vs float,
+binary weights, SGD 0.1 / 0.9 / 1e-4, batch 128, 200 epochs, MultiStep [80, 140] ×0.1, λ ×1.04
+per epoch, Phase II from epoch 150), ``cifar10-resnet20-bcgd`` (binary weights + 4-bit quantized
+ReLUs, SGD momentum 0.95, ρ = 1e-5, same schedule) and ``cifar10-resnet20-uniq`` (UniQ 2/4-bit,
+batch 256, 120 epochs, cosine). Deviation: the papers start quantized training from a trained
+float model; set ``--set init_from=RUN_DIR`` (a finished float run) to do the same.
+'''
+
+from __future__ import annotations
+
+QUICK = """
+[study]
+name = "quick"
+description = "MNIST-1D: float vs BinaryConnect vs BinaryRelax vs BCGD, binary/ternary/2-bit"
+workers = 2
+threads_per_worker = 1
+
+[base]
+dataset = "mnist1d"
+model = "cnn1d"
+model_args = { channels = 32, depth = 3 }
+epochs = 20
+batch_size = 100
+optimizer = "sgd"
+lr = 0.1
+momentum = 0.9
+weight_decay = 0.0
+schedule = "cosine"
+keep_float = ["last"]
+diag_every = 40
+log_every = 40
+
+[grid]
+method = ["float", "binaryconnect", "binaryrelax", "bcgd"]
+weights = ["binary", "ternary", "symmetric:2"]
+seed = [0, 1, 2]
+
+[methods.binaryrelax]
+method_args = { lam0 = 1.0, growth = 1.3, per = "epoch", phase2_at = 15 }
+
+[methods.bcgd]
+method_args = { rho = 1e-5, rho_growth = 1.0, rho_max = 0.01 }
+"""
+
+CIFAR10_VGG11 = """
+[study]
+name = "cifar10-vgg11"
+description = "BinaryRelax released setup: VGG-11 (BN) CIFAR-10, binary weights"
+workers = 1
+
+[base]
+dataset = "cifar10"
+data_dir = "data/cifar"
+model = "vgg11"
+epochs = 200
+batch_size = 128
+lr = 0.1
+momentum = 0.9
+weight_decay = 1e-4
+schedule = "multistep"
+milestones = [80, 140]
+gamma = 0.1
+keep_float = ["last"]
+diag_every = 390
+
+[grid]
+method = ["float", "binaryconnect", "binaryrelax"]
+weights = ["binary"]
+seed = [0]
+
+[methods.binaryrelax]
+method_args = { lam0 = 1.0, growth = 1.04, per = "epoch", phase2_at = 150 }
+"""
+
+CIFAR10_RESNET20_BCGD = """
+[study]
+name = "cifar10-resnet20-bcgd"
+description = "BCGD released setup: ResNet-20 CIFAR-10, binary weights, 4-bit ReLUs"
+workers = 1
+
+[base]
+dataset = "cifar10"
+data_dir = "data/cifar"
+model = "resnet20"
+epochs = 200
+batch_size = 128
+lr = 0.1
+momentum = 0.95
+weight_decay = 1e-4
+schedule = "multistep"
+milestones = [80, 140]
+gamma = 0.1
+keep_float = ["last"]
+act_bits = 4
+act_forward = "ceil"
+ste = "clipped_relu"
+alpha_grad = "mean"
+learn_alpha = true
+diag_every = 390
+
+[grid]
+method = ["binaryconnect", "bcgd"]
+weights = ["binary"]
+seed = [0]
+
+[methods.bcgd]
+method_args = { rho = 1e-5, rho_growth = 1.0, rho_max = 0.01 }
+"""
+
+CIFAR10_RESNET20_UNIQ = """
+[study]
+name = "cifar10-resnet20-uniq"
+description = "UniQ released schedule on ResNet-20 CIFAR-10: 2- and 4-bit weights"
+workers = 1
+
+[base]
+dataset = "cifar10"
+data_dir = "data/cifar"
+model = "resnet20"
+method = "uniq"
+epochs = 120
+batch_size = 256
+lr = 0.1
+momentum = 0.9
+weight_decay = 1e-4
+no_decay_steps = true
+schedule = "cosine"
+keep_float = ["first", "last"]
+
+[grid]
+weights = ["uniq:2", "uniq:4"]
+seed = [0]
+"""
+
+PRESETS: dict[str, str] = {
+    "quick": QUICK,
+    "cifar10-vgg11": CIFAR10_VGG11,
+    "cifar10-resnet20-bcgd": CIFAR10_RESNET20_BCGD,
+    "cifar10-resnet20-uniq": CIFAR10_RESNET20_UNIQ,
+}
