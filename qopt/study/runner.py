@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 from qopt.study.aggregate import summary_table, write_results
 from qopt.study.config import Cell, Study
-from qopt.train.config import TrainConfig
+from qopt.train.config import TrainConfig, config_diff
 from qopt.train.io import atomic_write_text, read_json, to_json
 
 
@@ -54,10 +54,7 @@ def check_run_dir(cell: Cell, run_dir: Path) -> None:
     cfg_path = run_dir / "config.json"
     if not cfg_path.exists():
         return
-    old = read_json(cfg_path)
-    new = cell.config.to_dict()
-    diff = sorted(k for k in new if k in old and old[k] != new[k]
-                  and k not in ("num_threads", "device"))
+    diff = config_diff(read_json(cfg_path), cell.config.to_dict())
     if diff:
         raise ValueError(f"run directory {str(run_dir)!r} was made by a different config "
                          f"(fields {diff} differ); use another --out or delete it")
@@ -99,7 +96,11 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
             futs = {pool.submit(_run_cell, c.config.to_dict(), str(out / "runs" / c.run_id)): c
                     for c in pending}
             for k, fut in enumerate(as_completed(futs), 1):
-                cell, res = futs[fut], fut.result()
+                cell = futs[fut]
+                try:
+                    res = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a worker died (OOM, signal)
+                    res = {"error": f"worker process failed: {exc!r}", "time": 0.0}
                 if "error" in res:
                     failed[cell.run_id] = res["error"]
                     atomic_write_text(out / "runs" / cell.run_id / "error.txt", res["error"])

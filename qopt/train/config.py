@@ -194,6 +194,16 @@ class TrainConfig:
         return _int_in("weights bits", int(bits), 1, MAX_ACT_BITS)
 
 
+#: fields that may change between a run and its resumption (they do not change the math)
+RUNTIME_FIELDS = ("num_threads", "device", "compile", "log_every", "diag_every")
+
+
+def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Fields (other than :data:`RUNTIME_FIELDS`) whose values differ between two config dicts
+    (as in ``RUN_DIR/config.json``)."""
+    return sorted(k for k in new if k in old and old[k] != new[k] and k not in RUNTIME_FIELDS)
+
+
 def _int_in(name: str, v: object, lo: int, hi: int) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         raise TypeError(f"{name} must be an int, got {type(v).__name__} {v!r}")

@@ -27,7 +27,7 @@ import torch
 
 from qopt.data import TensorLoader, load_data
 from qopt.train.checkpoint import load_checkpoint, save_checkpoint
-from qopt.train.config import TrainConfig
+from qopt.train.config import TrainConfig, config_diff
 from qopt.train.distributed import (
     DistInfo,
     barrier,
@@ -103,6 +103,12 @@ def _train(cfg: TrainConfig, run_dir: Path, info: DistInfo, resume: bool,
     if quantized and cfg.diag_every:
         opt.record_every = cfg.diag_every
     ckpt = load_checkpoint(run_dir, device) if resume else None
+    if ckpt is not None and (run_dir / "config.json").exists():
+        diff = config_diff(read_json(run_dir / "config.json"), cfg.to_dict())
+        if diff:
+            raise ValueError(f"cannot resume {str(run_dir)!r}: its checkpoint was made with a "
+                             f"different config (fields {diff}); use --no-resume or another "
+                             "run directory")
     start_epoch, step, history, wall = 0, 0, [], 0.0
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
