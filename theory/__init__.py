@@ -4,11 +4,16 @@ Modules:
     sets        quantization sets (Binary, Ternary, Uniform, Symmetric, Grid) and ``parse_qset``
     projection  ``project``: the exact Euclidean projection, per tensor or per slice
     envelope    ``dist2``, ``moreau_envelope``, ``prox`` (BinaryRelax), ``envelope_grad``
+    twolayer    ``TwoLayerTeacher``: the ICLR'19 STE two-linear-layer Gaussian model in closed form
+    proxies     STE proxies (identity/relu/clipped_relu), BCGD quantized ReLU, UniQ quantizers
+    gaussian_steps  MSE-optimal Gaussian step sizes (UniQ c_w, c_a; BCGD ceil) + released tables
+    symbolic    sympy derivations of Lemmas 1, 2, 5, 8 (imported on demand: ``theory.symbolic``)
 """
 
 from theory.envelope import dist2, envelope_grad, moreau_envelope, prox
 from theory.projection import Projection, nearest_codes, project
 from theory.sets import MAX_BITS, Binary, Grid, QuantSet, Symmetric, Ternary, Uniform, parse_qset
+from theory.twolayer import TwoLayerTeacher, clipped_pq
 
 __all__ = [
     "MAX_BITS",
@@ -18,7 +23,9 @@ __all__ = [
     "QuantSet",
     "Symmetric",
     "Ternary",
+    "TwoLayerTeacher",
     "Uniform",
+    "clipped_pq",
     "dist2",
     "envelope_grad",
     "moreau_envelope",
