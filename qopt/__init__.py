@@ -7,3 +7,6 @@ vocabulary (quantization sets), never to compute its own answers.
 """
 
 __version__ = "0.1.0"
+
+from qopt import nn  # noqa: E402, F401  (ENGINE-B: quantized modules)
+from qopt.quantize import param_groups, quantize_model  # noqa: E402, F401  (ENGINE-B)
