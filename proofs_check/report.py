@@ -1,0 +1,169 @@
+"""Reports: named checks, each passed / failed / skipped with a measured figure.
+
+A :class:`Report` is what every verifier of :mod:`proofs_check` returns (``verify_quantizer``,
+``verify_theory``, ``verify_run``). It renders as a fixed-width table (``str(report)``) and as
+JSON (``report.to_dict()``; arrays become nested lists), so the CLI and pytest assertions share
+one format.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Check", "Report", "format_array", "write_json_atomic"]
+
+PASS, FAIL, SKIP = "pass", "FAIL", "skip"
+
+
+def format_array(x: Any, max_items: int = 12, digits: int = 6) -> str:
+    """Short printable form of an array (``repr``-like, ``digits`` significant, ``...`` beyond
+    ``max_items`` entries per row), used for counterexamples."""
+    a = np.asarray(x)
+    if a.ndim == 0:
+        return f"{float(a):.{digits}g}"
+    if a.ndim == 1:
+        items = [f"{float(v):.{digits}g}" for v in a[:max_items]]
+        if a.size > max_items:
+            items.append(f"... ({a.size} items)")
+        return "[" + ", ".join(items) + "]"
+    rows = [format_array(r, max_items, digits) for r in a[:max_items]]
+    if a.shape[0] > max_items:
+        rows.append(f"... ({a.shape[0]} rows)")
+    return "[" + ", ".join(rows) + "]"
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        v = float(x)
+        return v if math.isfinite(v) else repr(v)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check.
+
+    Attributes:
+        name: short identifier (``optimality``, ``orthogonality``, a claim name...).
+        status: ``"pass"``, ``"FAIL"`` or ``"skip"`` (not applicable, with the reason in
+            ``detail``).
+        figure: the measured number (worst over the search), ``nan`` when none.
+        measure: what ``figure`` is and the bound it was compared to, in words.
+        detail: free text (the failure message, the source of a claim, ...).
+        counterexample: a minimal input on which the check fails (numpy array), or ``None``.
+        extra: further JSON-able facts (e.g. the output of the function on the counterexample).
+    """
+
+    name: str
+    status: str
+    figure: float = math.nan
+    measure: str = ""
+    detail: str = ""
+    counterexample: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASS
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAIL
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"name": self.name, "status": self.status, "passed": self.status != FAIL,
+             "figure": self.figure, "measure": self.measure, "detail": self.detail,
+             "counterexample": self.counterexample, **self.extra}
+        return _jsonable(d)
+
+
+@dataclass(frozen=True)
+class Report:
+    """An ordered collection of :class:`Check` results with a title and context facts.
+
+    ``report.passed`` is True iff no check failed (skipped checks do not count).
+    """
+
+    title: str
+    checks: tuple[Check, ...]
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not any(c.failed for c in self.checks)
+
+    @property
+    def failed_checks(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.failed)
+
+    def __getitem__(self, name: str) -> Check:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(f"no check named {name!r}; have {[c.name for c in self.checks]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable({"title": self.title, "passed": self.passed, "context": self.context,
+                          "checks": [c.to_dict() for c in self.checks]})
+
+    def table(self, columns: tuple[str, ...] = ("name", "status", "figure", "measure")) -> str:
+        """Fixed-width table, one row per check; failures add indented detail and
+        counterexample lines below their row."""
+        def cell(c: Check, col: str) -> str:
+            v = getattr(c, col)
+            if col == "figure":
+                return "-" if (isinstance(v, float) and math.isnan(v)) else f"{v:.6g}"
+            return str(v)
+
+        rows = [[cell(c, col) for col in columns] for c in self.checks]
+        widths = [max([len(col)] + [len(r[i]) for r in rows]) for i, col in enumerate(columns)]
+        widths[-1] = len(columns[-1])  # last column is free-width
+        lines = [self.title]
+        lines += [f"  {k}: {v}" for k, v in self.context.items()]
+        lines.append("  " + "  ".join(col.ljust(w) for col, w in zip(columns, widths)))
+        for c, r in zip(self.checks, rows):
+            lines.append("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+            if c.status != PASS and c.detail:
+                lines.append(f"      {c.detail}")
+            if c.counterexample is not None:
+                lines.append(f"      counterexample w = {format_array(c.counterexample)}")
+                for k, v in c.extra.items():
+                    if isinstance(v, np.ndarray):
+                        lines.append(f"      {k} = {format_array(v)}")
+        n_fail = len(self.failed_checks)
+        lines.append(f"  => {'all checks passed' if not n_fail else f'{n_fail} check(s) FAILED'}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically (temp file + ``os.replace``)."""
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(_jsonable(obj), f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,70 @@
+r"""Tolerances of the quantizer checks: explicit, scaled with the dtype and the input's magnitude.
+
+A quantizer working in a floating dtype with unit roundoff :math:`\varepsilon` (``finfo.eps``)
+computes its scale as a ratio of sums of n terms and its output as scale × level. With pairwise
+(numpy/torch) summation the relative error of a sum is :math:`O(\varepsilon \log_2 n)`, so we use
+
+.. math::
+
+    r = c\,\varepsilon\,(1 + \log_2 n), \qquad c = 32 \text{ by default},
+
+and compare
+
+* **entries** (membership, idempotence, equivariance, symmetry, determinism excluded):
+  :math:`|a_i - b_i| \le r \max_j |w_j|` per slice (errors of size scale × level are relative to
+  the largest entry, not to each entry: a small level of a large scale carries the scale's error);
+* **squared distances and inner products** (optimality, orthogonality, prox value):
+  :math:`\le r \|w\|^2` additively (and :math:`r\,\mathrm{dist}^2` relatively). A code flipped at a
+  near-tie, i.e. where :math:`w_i` lies within :math:`\varepsilon|w_i|` of a decision threshold,
+  changes :math:`\|w - q\|^2` by at most :math:`O(\varepsilon |w_i| \alpha)`, which is inside this
+  bound; a genuinely wrong code or scale is not.
+
+Derived here. The constant ``c`` and the dtype are parameters of ``verify_quantizer``
+(``rtol=`` overrides ``r`` entirely). Determinism is checked bitwise (tolerance 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Tolerance"]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Relative tolerance ``r`` for a dtype and a slice length (see the module docstring).
+
+    Attributes:
+        rel: the relative tolerance r itself.
+    """
+
+    rel: float
+
+    @classmethod
+    def for_dtype(cls, dtype: object, n: int, factor: float = 32.0) -> Tolerance:
+        """:math:`r = c\\,\\varepsilon(\\mathrm{dtype})(1 + \\log_2 n)`.
+
+        Raises:
+            TypeError: ``dtype`` is not a floating dtype.
+            ValueError: ``n`` < 1 or ``factor`` not finite and > 0.
+        """
+        try:
+            info = np.finfo(np.dtype(dtype))
+        except (TypeError, ValueError):
+            raise TypeError(f"dtype must be a floating dtype, got {dtype!r}") from None
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        if not (math.isfinite(factor) and factor > 0):
+            raise ValueError(f"factor must be finite and > 0, got {factor}")
+        return cls(float(factor * info.eps * (1.0 + math.log2(n))))
+
+    def entries(self, w_rows: np.ndarray) -> np.ndarray:
+        """Per-row absolute tolerance for entries: ``r * max|w_row|`` (shape (C, 1))."""
+        return self.rel * np.max(np.abs(w_rows), axis=1, keepdims=True)
+
+    def squares(self, w_rows: np.ndarray) -> np.ndarray:
+        """Per-row absolute tolerance for squared norms / inner products: ``r * ||w_row||^2``."""
+        return self.rel * np.sum(w_rows * w_rows, axis=1)
