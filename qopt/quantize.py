@@ -47,7 +47,7 @@ _QUANTIZABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _UNIQ_TYPES: dict[type, type] = {nn.Conv1d: UniQConv1d, nn.Conv2d: UniQConv2d,
                                  nn.Linear: UniQLinear}
 _QUANT_RELU_KEYS = ("bits", "alpha", "forward", "ste", "alpha_grad", "learn_alpha", "init",
-                    "alpha_grad_rate", "alpha_grad_clip", "alpha_min")
+                    "alpha_grad_rate", "alpha_grad_clip", "alpha_min", "dtype", "device")
 
 
 def _parse_weights(weights: object) -> QuantSet | int | None:
@@ -157,7 +157,9 @@ def quantize_model(model: nn.Module, weights: QuantSet | str | None = None,
     if act is not None and act[0] == "uniq" and uniq_bits is None:
         raise ValueError("activations {'quantizer': 'uniq'} needs weights='uniq:B'")
     float_names = _float_names(model, keep_float)
-    device = next((t.device for t in model.parameters()), None)
+    ref = next(model.parameters(), None)
+    device = ref.device if ref is not None else None
+    fdtype = ref.dtype if ref is not None and ref.is_floating_point() else None
     root_kept = _is_float("", float_names)
     if not root_kept and ((isinstance(model, nn.ReLU) and act is not None
                            and act[0] == "quant_relu")
@@ -168,8 +170,7 @@ def quantize_model(model: nn.Module, weights: QuantSet | str | None = None,
 
     def convert(name: str, mod: nn.Module) -> nn.Module:
         if isinstance(mod, nn.ReLU) and act is not None and act[0] == "quant_relu":
-            new = QuantReLU(**act[1])
-            return new.to(device) if device is not None else new
+            return QuantReLU(**{"dtype": fdtype, "device": device, **act[1]})
         if not isinstance(mod, _QUANTIZABLE):
             return mod
         if isinstance(mod, UniQLayer):

@@ -38,10 +38,9 @@ class UniQLayer:
     act_quantizer: UniQActivation | None
 
     def _setup_quantizers(self, bits: int, per_channel: bool, act_bits: int | None) -> None:
-        self.weight_quantizer = UniQWeight(bits, per_channel, self.weight.shape[0]).to(
-            self.weight.device)
-        self.act_quantizer = None if act_bits is None else UniQActivation(act_bits).to(
-            self.weight.device)
+        dev, dt = self.weight.device, self.weight.dtype  # steps follow the weight's dtype
+        self.weight_quantizer = UniQWeight(bits, per_channel, self.weight.shape[0]).to(dev, dt)
+        self.act_quantizer = None if act_bits is None else UniQActivation(act_bits).to(dev, dt)
         self.init_weight_step()
 
     def init_weight_step(self) -> None:

@@ -204,3 +204,30 @@ def test_low_precision_dtypes(dtype: torch.dtype) -> None:
 def test_bad_arguments(kwargs: dict, exc: type, word: str) -> None:
     with pytest.raises(exc, match=word):
         QuantReLU(**kwargs)
+
+
+@pytest.mark.parametrize("forward", ["ceil", "round"])
+def test_torch_gradcheck_on_alpha_ae(forward: str) -> None:
+    """torch.autograd.gradcheck on the alpha path with 'ae' (x is held constant: its STE is not
+    a derivative). Generic x and alpha: no code changes within gradcheck's eps = 1e-6."""
+    x = torch.tensor(_x(300, seed=8))
+    alpha = torch.tensor(0.43, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda a: quant_relu(x, a, 3, forward, alpha_grad="ae"), (alpha,), eps=1e-6, atol=1e-7)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("kind", ["mean", "ae", "lsq"])
+def test_cuda_matches_cpu(kind: str) -> None:
+    x = torch.tensor(_x(5000, seed=9))
+    outs = []
+    for dev in ("cpu", "cuda"):
+        m = QuantReLU(3, alpha=0.3, learn_alpha=True, alpha_grad=kind, dtype=torch.float64,
+                      device=dev)
+        xd = x.to(dev).requires_grad_(True)
+        y = m(xd)
+        y.backward(torch.ones_like(y))
+        outs.append((y.cpu(), xd.grad.cpu(), m.alpha.grad.cpu()))
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=0, atol=0)
+    torch.testing.assert_close(outs[0][1], outs[1][1], rtol=0, atol=0)
+    torch.testing.assert_close(outs[0][2], outs[1][2], rtol=1e-12, atol=1e-12)

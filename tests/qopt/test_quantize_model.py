@@ -160,3 +160,12 @@ def test_bad_model() -> None:
         quantize_model(nn.Linear(2, 2), weights="uniq:2")
     lin = quantize_model(nn.Linear(2, 2), weights=Ternary())  # a root layer can be marked
     assert lin.qopt_qset == Ternary()
+
+
+def test_new_modules_follow_model_dtype() -> None:
+    model = mlp().double()
+    quantize_model(model, weights="uniq:4", activations={"bits": 3, "learn_alpha": True})
+    assert model[2].alpha.dtype == torch.float64
+    assert model[3].weight_quantizer.delta.dtype == torch.float64
+    y = model(torch.randn(2, 12, dtype=torch.float64))
+    assert y.dtype == torch.float64

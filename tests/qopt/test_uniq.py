@@ -295,3 +295,22 @@ def test_per_channel_shape_mismatch() -> None:
     q = UniQWeight(2, per_channel=True, channels=3)
     with pytest.raises(ValueError, match="per-channel"):
         q(torch.randn(4, 2))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("per_channel", (False, True))
+def test_cuda_matches_cpu(per_channel: bool) -> None:
+    torch.manual_seed(3)
+    layer = torch.nn.Conv2d(3, 6, 3).double()
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64).relu()
+    res = []
+    for dev in ("cpu", "cuda"):
+        fl = torch.nn.Conv2d(3, 6, 3).double().to(dev)
+        fl.load_state_dict(layer.state_dict())
+        q = UniQConv2d.from_float(fl, 3, per_channel=per_channel, act_bits=4).double()
+        y = q(x.to(dev))
+        y.sum().backward()
+        res.append([y.detach().cpu(), q.weight.grad.cpu(), q.weight_quantizer.delta.grad.cpu(),
+                    q.act_quantizer.delta.grad.cpu()])
+    for a, b in zip(*res):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
