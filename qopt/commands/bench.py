@@ -1,0 +1,57 @@
+"""``qopt bench [--quick] [--out BENCHMARKS.md]``: run the benchmark suite.
+
+Measures, in one run and as ratios: each exact projection vs its floor (1e4..1e7 elements), the
+optimizer-step overhead of each method vs the bare optimizer (and vs torchao's QuantOptimizer when
+installed), and training throughput float vs quantized (MLP, ResNet-20 at CIFAR size). Uses CUDA
+when present. Writes BENCHMARKS.md (machine info + tables; the block of this device kind only)
+and BENCHMARKS.json next to it, then the scaling figure into ``--figures`` (default figures_out).
+``--quick`` is a smoke run (seconds), not a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: tiny sizes, one repeat (not a measurement)")
+    parser.add_argument("--out", default="BENCHMARKS.md",
+                        help="markdown report (default BENCHMARKS.md; JSON written beside it)")
+    parser.add_argument("--only", action="append", metavar="SECTION",
+                        help="run only these sections (repeat or comma-separate): projection, "
+                             "optimizer_step, throughput")
+    parser.add_argument("--figures", default="figures_out", metavar="DIR",
+                        help="where the scaling figure goes (default figures_out)")
+    parser.add_argument("--no-figures", action="store_true", help="skip the scaling figure")
+
+
+def run(args: argparse.Namespace) -> int:
+    from benchmarks.suite import SECTIONS, run_suite, write_results
+
+    only: list[str] = []
+    for item in args.only or []:
+        only += [s.strip() for s in item.split(",") if s.strip()]
+    bad = [s for s in only if s not in SECTIONS]
+    if bad:
+        print(f"qopt bench: error: unknown section(s) {', '.join(bad)}; known: "
+              f"{', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    results = run_suite(quick=args.quick, only=only or None)
+    md, js = write_results(results, args.out)
+    print(f"wrote {md} and {js}")
+    if not args.no_figures:
+        from figures.plot_bench_scaling import load_bench_json, plot_bench_scaling
+
+        try:
+            res = plot_bench_scaling(Path(args.figures), load_bench_json(js))
+            print(f"scaling figure: {res.pdf} {res.png}")
+        except ValueError as exc:  # e.g. no projection rows in this run
+            print(f"scaling figure skipped: {exc}", file=sys.stderr)
+    failed = [n for n, e in results["sections"].items() if e.get("error")]
+    if failed:
+        print(f"section(s) not measured: {', '.join(failed)} (see {md})", file=sys.stderr)
+        return 1
+    return 0

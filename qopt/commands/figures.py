@@ -1,0 +1,68 @@
+"""``qopt figures [--out DIR] [--only NAME] [--results STUDY_DIR]``: build the paper figures.
+
+Every registered figure (``figures.registry.FIGURES``; ``--list`` prints them) is written as
+``DIR/NAME.pdf`` (vector) and ``DIR/NAME.png`` (300 dpi). Theory figures need no training.
+Study figures read ``--results`` (default ``studies/quick``) and benchmark figures read
+``--bench-results`` (default ``BENCHMARKS.json``, written by ``qopt bench``). A figure whose input
+is missing is reported and skipped; the exit code is then non-zero only if that figure was asked
+for explicitly with ``--only``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="figures_out",
+                        help="output directory (default: figures_out)")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="build only this figure (repeat or comma-separate; see --list)")
+    parser.add_argument("--results", default="studies/quick", metavar="STUDY_DIR",
+                        help="study directory for the study figures (default: studies/quick)")
+    parser.add_argument("--bench-results", default="BENCHMARKS.json", metavar="JSON",
+                        help="benchmark results for the scaling figure (default: "
+                             "BENCHMARKS.json)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer Monte Carlo samples and steps (smoke runs)")
+    parser.add_argument("--list", action="store_true", help="list the figures and exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    from figures.registry import FIGURES, BuildContext, MissingInput
+
+    if args.list:
+        for spec in FIGURES.values():
+            print(f"{spec.name:22s} [{spec.kind}] {spec.summary}")
+        return 0
+    requested: list[str] = []
+    for item in args.only or []:
+        requested += [s.strip() for s in item.split(",") if s.strip()]
+    unknown = [n for n in requested if n not in FIGURES]
+    if unknown:
+        print(f"qopt figures: error: unknown figure(s) {', '.join(unknown)}; known: "
+              f"{', '.join(FIGURES)}", file=sys.stderr)
+        return 2
+    names = requested or list(FIGURES)
+    ctx = BuildContext(out_dir=Path(args.out), results=Path(args.results),
+                       bench_json=Path(args.bench_results), quick=bool(args.quick))
+    failed = 0
+    t_all = time.perf_counter()
+    for name in names:
+        t0 = time.perf_counter()
+        try:
+            res = FIGURES[name].build(ctx)
+        except MissingInput as exc:
+            print(f"skipped {name}: {exc}", file=sys.stderr)
+            failed += bool(requested)
+            continue
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"failed {name}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{name:22s} {time.perf_counter() - t0:6.1f} s  {res.pdf}  {res.png}")
+    print(f"done in {time.perf_counter() - t_all:.1f} s; output in {ctx.out_dir}")
+    return 1 if failed else 0

@@ -1,0 +1,89 @@
+"""The suite: section isolation, markdown tables, per-device merging, the CLI and the figure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import suite
+from benchmarks.suite import markdown_block, merge_markdown, run_suite, table, write_results
+from qopt.cli import main
+
+
+@pytest.fixture
+def fake_sections(monkeypatch):
+    monkeypatch.setattr(suite, "SECTIONS", {
+        "projection": ("tests.benchmarks.fake_section", "Fake projection", "what it is"),
+        "broken": ("tests.benchmarks.broken_section", "Broken", "fails"),
+        "missing": ("tests.benchmarks.no_such_module", "Missing", "absent"),
+    })
+
+
+def test_table_columns_union_and_escaping():
+    md = table([{"a": 1.0, "b": None, "c": "x|y"}, {"a": 2.5e-5, "d": True, "b": None}])
+    lines = md.strip().splitlines()
+    assert lines[0] == "| a | c | d |"  # b is empty everywhere: dropped
+    assert lines[2] == "| 1 | x\\|y | – |"
+    assert lines[3] == "| 2.5e-05 | – | yes |"
+    assert table([]) == "(no rows)\n"
+
+
+def test_run_suite_isolates_failing_sections(fake_sections):
+    res = run_suite(quick=True, log=lambda *_: None)
+    secs = res["sections"]
+    assert len(secs["projection"]["rows"]) == 4 and secs["projection"]["error"] is None
+    assert secs["broken"]["error"] == "RuntimeError: kernel exploded"
+    assert secs["missing"]["error"].startswith("ModuleNotFoundError")
+    with pytest.raises(ValueError, match="unknown benchmark section"):
+        run_suite(only=["nope"])
+
+
+def test_merge_replaces_only_its_device_block():
+    cpu1 = "<!-- bench:cpu -->\nCPU one\n<!-- /bench:cpu -->\n"
+    cuda = "<!-- bench:cuda -->\nGPU\n<!-- /bench:cuda -->\n"
+    cpu2 = "<!-- bench:cpu -->\nCPU two\n<!-- /bench:cpu -->\n"
+    doc = merge_markdown(None, cpu1, "cpu")
+    assert doc.startswith("# qopt benchmarks") and "CPU one" in doc
+    doc = merge_markdown(doc, cuda, "cuda")
+    doc = merge_markdown(doc, cpu2, "cpu")
+    assert "CPU two" in doc and "GPU" in doc and "CPU one" not in doc
+    assert doc.count("<!-- bench:cpu -->") == 1 and doc.count("<!-- bench:cuda -->") == 1
+
+
+def test_write_results_keeps_other_device_kinds(tmp_path, fake_sections):
+    res = run_suite(quick=True, only=["projection"], log=lambda *_: None)
+    md, js = tmp_path / "B.md", tmp_path / "B.json"
+    js.write_text(json.dumps({"cuda": {"sections": {}, "machine": {}, "device_kind": "cuda"}}))
+    write_results(res, md)
+    data = json.loads(js.read_text())
+    assert set(data) == {"cuda", res["device_kind"]}
+    text = md.read_text()
+    assert "| set | n | time_ms | floor_ms | ratio | device |" in text
+    assert "Quick (smoke) run" in text
+    assert markdown_block(res).count("| binary | 1e+04 |") + \
+        markdown_block(res).count("| binary | 10000 |") == 1
+
+
+def test_cli_bench_writes_report_and_scaling_figure(tmp_path, fake_sections):
+    md, figs = tmp_path / "BENCH.md", tmp_path / "figs"
+    rc = main(["bench", "--quick", "--only", "projection", "--out", str(md), "--figures",
+               str(figs)])
+    assert rc == 0
+    assert md.is_file() and (tmp_path / "BENCH.json").is_file()
+    assert (figs / "bench_scaling.pdf").read_bytes().startswith(b"%PDF")
+    assert main(["bench", "--quick", "--only", "broken", "--out", str(md), "--no-figures"]) == 1
+    assert main(["bench", "--only", "nope", "--out", str(md)]) == 2
+
+
+def test_scaling_series_reads_rows():
+    from figures.plot_bench_scaling import scaling_series
+    from tests.benchmarks.fake_section import run
+
+    size, ratio, time_k, series = scaling_series(run(quick=False))
+    assert (size, ratio, time_k) == ("n", "ratio", "time_ms")
+    assert set(series) == {"binary", "ternary"}
+    n, r, t = series["ternary"]
+    assert list(n) == [1e4, 1e5, 1e6] and list(r) == [3.0] * 3
+    with pytest.raises(ValueError, match="size column"):
+        scaling_series([{"ratio": 1.0}])

@@ -1,0 +1,97 @@
+"""Study figures on a synthetic study directory with known curves; the CLI's skip rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from figures.plot_study_curves import plot_study_curves
+from figures.plot_study_diag import flip_fraction, plot_study_diag
+from figures.study_data import load_diag, mean_std_curves
+from qopt.cli import main
+from tests.figures.helpers import (
+    DIAG_STEPS,
+    EPOCHS,
+    METHODS,
+    SEEDS,
+    WEIGHTS,
+    accuracy_of,
+    assert_written,
+)
+
+
+def test_mean_std_curves_matches_numpy_and_skips_missing():
+    mean, std, cnt = mean_std_curves([[1.0, 2.0, None], [3.0, float("nan"), 5.0], [2.0]])
+    np.testing.assert_allclose(mean, [2.0, 2.0, 5.0])
+    np.testing.assert_allclose(std, [np.std([1, 3, 2], ddof=1), 0.0, 0.0])
+    np.testing.assert_array_equal(cnt, [3, 1, 1])
+    with pytest.raises(ValueError, match="at least one"):
+        mean_std_curves([])
+
+
+def test_study_curves_plot_mean_and_sample_std_over_seeds(tmp_path, study_dir):
+    res = plot_study_curves(tmp_path / "out", study_dir)
+    assert_written(res)
+    assert len(res.data) == len(METHODS) * len(WEIGHTS) + 1  # + float (weights none)
+    for m in METHODS:
+        for w in WEIGHTS:
+            ep, mu, sd, cnt = res.data[(w, m)]["test_acc"]
+            np.testing.assert_array_equal(ep, np.arange(1, EPOCHS + 1))
+            acc = 100 * np.array([[accuracy_of(m, w, s, e) for e in range(EPOCHS)]
+                                  for s in SEEDS])
+            np.testing.assert_allclose(mu, acc.mean(axis=0), rtol=1e-12)
+            np.testing.assert_allclose(sd, acc.std(axis=0, ddof=1), rtol=1e-9)
+            np.testing.assert_array_equal(cnt, len(SEEDS))
+
+
+def test_study_diag_plots_lambda_and_flip_fraction(tmp_path, study_dir):
+    runs = load_diag(study_dir)
+    assert len(runs) == len(METHODS) * len(WEIGHTS) * len(SEEDS)  # float runs have no diag
+    res = plot_study_diag(tmp_path / "out", study_dir)
+    assert_written(res)
+    assert set(res.data["lam"]) == set(WEIGHTS)
+    steps, lam, ph2 = res.data["lam"]["binary"]
+    np.testing.assert_array_equal(steps, DIAG_STEPS)
+    np.testing.assert_allclose(lam, 1.3 ** np.arange(1, len(DIAG_STEPS) + 1), rtol=1e-12)
+    np.testing.assert_array_equal(ph2, [False, False, False, True])
+    steps, mu, sd, n = res.data["flip"][("ternary", "bcgd")]
+    assert n == len(SEEDS) and np.isnan(mu[0])  # no previous record at the first one
+    # per record: mean over the two tensors of 0.1/(k+s), 0.3/(k+s) = 0.2/(k+s)
+    for k in range(1, len(DIAG_STEPS)):
+        vals = [0.2 / (k + s) for s in SEEDS]
+        assert mu[k] == pytest.approx(np.mean(vals), rel=1e-12)
+        assert sd[k] == pytest.approx(np.std(vals, ddof=1), rel=1e-9)
+
+
+def test_flip_fraction_ignores_missing_values():
+    assert flip_fraction({"a/flip_frac": 0.5, "b/flip_frac": None, "a/dist2": 9.0}) == 0.5
+    assert np.isnan(flip_fraction({"lam": 2.0}))
+
+
+def test_cli_study_figures_and_missing_results(tmp_path, study_dir, capsys):
+    out = tmp_path / "figs"
+    assert main(["figures", "--out", str(out), "--only", "study_curves,study_diag",
+                 "--results", str(study_dir)]) == 0
+    for stem in ("study_curves", "study_diag"):
+        assert (out / f"{stem}.pdf").stat().st_size > 0
+        assert (out / f"{stem}.png").stat().st_size > 0
+    # explicitly requested but missing: a clear message and a non-zero exit
+    missing = tmp_path / "nope"
+    assert main(["figures", "--out", str(out), "--only", "study_curves",
+                 "--results", str(missing)]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["figures", "--out", str(out), "--only", "no_such_figure"]) == 2
+
+
+def test_cli_all_figures_skip_missing_inputs_with_exit_zero(tmp_path, capsys):
+    out = tmp_path / "figs"
+    rc = main(["figures", "--quick", "--out", str(out), "--results", str(tmp_path / "none"),
+               "--bench-results", str(tmp_path / "none.json")])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "skipped study_curves" in err and "skipped bench_scaling" in err
+    from figures.registry import FIGURES
+    theory = [n for n, s in FIGURES.items() if s.kind == "theory"]
+    assert len(theory) >= 3
+    for name in theory:
+        assert (out / f"{name}.pdf").read_bytes().startswith(b"%PDF")
