@@ -104,17 +104,19 @@ class UniQWeight(nn.Module):
         self.delta.copy_((step * uniq_weight_constant(self.bits)).reshape(self.delta.shape))
 
     def export(self, w: torch.Tensor) -> dict[str, object]:
-        """{"codes", "scale", "levels", "axis"} with ``scale * levels[codes] == forward(w)``
-        bitwise (scale broadcast along axis 0 when per channel). Codes are indices k ∈ {0..M}
-        in the smallest integer dtype (uint8 for b <= 8, int16 for b <= 15, else int32)."""
+        """{"codes", "scale", "levels", "axis", "kind", "qset"} with ``scale * levels[codes] ==
+        forward(w)`` bitwise; ``scale`` is 0-d, or shaped (C, 1, ..., 1) per channel so that it
+        broadcasts. Codes are indices k ∈ {0..M} (``kind="indices"``: the levels k − M/2 are not
+        integers) in the smallest integer dtype (uint8 for b <= 8, int16 for b <= 15, else
+        int32); ``qset`` is the theory spec ``"symmetric:B"`` of the level set."""
         with torch.no_grad():
             self._check(w)
             k, d = uniq_weight_codes(w.detach(), self.delta.detach(), self.bits, self.min_step)
         big_m = 2 ** self.bits - 1
         dtype = torch.uint8 if big_m <= 255 else torch.int16 if big_m <= 32767 else torch.int32
-        return {"codes": k.to(dtype), "scale": d.reshape(-1) if self.per_channel else d,
-                "levels": self.levels.to(w.dtype).to(w.device),
-                "axis": 0 if self.per_channel else None}
+        return {"codes": k.to(dtype), "scale": d, "levels": self.levels.to(w.dtype).to(w.device),
+                "axis": 0 if self.per_channel else None, "kind": "indices",
+                "qset": f"symmetric:{self.bits}"}
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, per_channel={self.per_channel}"

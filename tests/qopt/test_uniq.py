@@ -263,13 +263,32 @@ def test_layers_forward_equal_float_layer_on_quantized_weight(per_channel: bool)
             float_layer.weight.copy_(saved)
         torch.testing.assert_close(q(x), ref, rtol=0, atol=0)
         exp = q.qopt_export()
-        scale = exp["scale"].reshape((-1,) + (1,) * (wq.dim() - 1)) if per_channel \
-            else exp["scale"]
-        assert torch.equal(scale * exp["levels"][exp["codes"].long()], wq)  # bitwise
+        assert torch.equal(exp["scale"] * exp["levels"][exp["codes"].long()], wq)  # bitwise
         assert exp["codes"].dtype == torch.uint8 and exp["axis"] == (0 if per_channel else None)
         if per_channel:
             std = saved.reshape(saved.shape[0], -1).std(dim=1)
             torch.testing.assert_close(q.weight_quantizer.delta, std * UNIQ_C_W[2])
+
+
+def test_export_round_trip_through_qopt_export_quantized() -> None:
+    """ENGINE-A's export_quantized picks up qopt_export(); load_quantized writes the quantized
+    weight back, after which the forward is unchanged (re-quantizing a grid point is exact)."""
+    qopt = pytest.importorskip("qopt")
+    if not hasattr(qopt, "export_quantized"):
+        pytest.skip("qopt.export_quantized not available")
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(16, 3))
+    qopt.quantize_model(model, weights="uniq:3", axis=0)
+    x = torch.randn(2, 2, 4, 4)
+    y0 = model(x).detach()
+    wq = [model[0].quantized_weight().detach(), model[3].quantized_weight().detach()]
+    exported = qopt.export_quantized(model)
+    assert sorted(exported) == ["0.weight", "3.weight"]
+    assert exported["0.weight"]["codes"].dtype == torch.uint8
+    qopt.load_quantized(model, exported)
+    assert torch.equal(model[0].weight, wq[0]) and torch.equal(model[3].weight, wq[1])
+    torch.testing.assert_close(model(x), y0, rtol=0, atol=0)
 
 
 def test_weight_init_degenerate_slices() -> None:
