@@ -125,7 +125,7 @@ class Report:
         """Fixed-width table, one row per check; failures add indented detail and
         counterexample lines below their row."""
         def cell(c: Check, col: str) -> str:
-            v = getattr(c, col)
+            v = getattr(c, col) if hasattr(c, col) else c.extra.get(col, "")
             if col == "figure":
                 return "-" if (isinstance(v, float) and math.isnan(v)) else f"{v:.6g}"
             return str(v)
@@ -138,12 +138,12 @@ class Report:
         lines.append("  " + "  ".join(col.ljust(w) for col, w in zip(columns, widths)))
         for c, r in zip(self.checks, rows):
             lines.append("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
-            if c.status != PASS and c.detail:
+            if c.status != PASS and c.detail and "detail" not in columns:
                 lines.append(f"      {c.detail}")
             if c.counterexample is not None:
                 lines.append(f"      counterexample w = {format_array(c.counterexample)}")
                 for k, v in c.extra.items():
-                    if isinstance(v, np.ndarray):
+                    if isinstance(v, np.ndarray) and k not in columns:
                         lines.append(f"      {k} = {format_array(v)}")
         n_fail = len(self.failed_checks)
         lines.append(f"  => {'all checks passed' if not n_fail else f'{n_fail} check(s) FAILED'}")

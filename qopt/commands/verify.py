@@ -1,0 +1,145 @@
+"""``qopt verify``: check a quantizer, the theory's claims, or a training run.
+
+* ``qopt verify quantizer PATH.py:FUNC --set SPEC [--axis 0] [--backend torch] [--json OUT]``
+* ``qopt verify theory [--json OUT] [--only NAME ...]``
+* ``qopt verify run RUN_DIR [--json OUT]``
+
+Exit codes: 0 every check passed, 1 some check failed, 2 bad usage (missing file or function,
+unknown set, a quantizer that raises on a valid input, a run directory without metrics), with
+the reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+USAGE_ERROR, FAILED, OK = 2, 1, 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="what", metavar="WHAT")
+    q = sub.add_parser("quantizer", help="check a quantizer function against the exact projection",
+                       description="Check PATH.py:FUNC against theory.project (membership, "
+                                   "optimality, idempotence, equivariance, symmetry, "
+                                   "orthogonality, prox identities, determinism).")
+    q.add_argument("target", metavar="PATH.py:FUNC", help="file and function (or Class.method)")
+    q.add_argument("--set", dest="qset", required=True, metavar="SPEC",
+                   help="binary | ternary | uniform:B | symmetric:B | grid:l1,l2,... | "
+                        "scaled:l1,l2,... (optionally @SCALE)")
+    q.add_argument("--axis", type=int, default=None, help="one scale per slice along this axis")
+    q.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
+    q.add_argument("--dtype", default=None, help="dtype given to FUNC (default float64 for "
+                                                  "numpy, float32 for torch)")
+    q.add_argument("--examples", type=int, default=100, help="hypothesis examples per check")
+    q.add_argument("--json", metavar="OUT", help="also write the report as JSON")
+    t = sub.add_parser("theory", help="run every claim of theory/ (exit 0 iff all hold)")
+    t.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    t.add_argument("--only", nargs="+", metavar="NAME", help="run only these claims")
+    r = sub.add_parser("run", help="check the convergence hypotheses along a training run")
+    r.add_argument("run_dir", metavar="RUN_DIR")
+    r.add_argument("--json", metavar="OUT", help="also write the report as JSON")
+    r.add_argument("--orth-tol", type=float, default=None,
+                   help="bound on orth_rel (default: 1e-4, loose for float32 training)")
+
+
+def _err(msg: str) -> int:
+    print(f"qopt verify: error: {msg}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def load_function(target: str) -> Any:
+    """Load ``PATH.py:FUNC`` (FUNC may be dotted, e.g. ``Class.method``).
+
+    Raises:
+        ValueError: malformed target, missing file, import failure, missing or non-callable FUNC.
+    """
+    path, sep, name = target.rpartition(":")
+    if not sep or not path or not name:
+        raise ValueError(f"expected PATH.py:FUNC, got {target!r}")
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"file {path!r} does not exist")
+    spec = importlib.util.spec_from_file_location(f"_qopt_verify_{p.stem}", p)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"cannot import {path!r} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(p.resolve().parent))
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ValueError(f"importing {path!r} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.path.pop(0)
+    obj: Any = module
+    for part in name.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"{path!r} has no attribute {name!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"{name!r} in {path!r} is not callable")
+    return obj
+
+
+def _finish(report: Any, json_path: str | None) -> int:
+    from proofs_check.report import write_json_atomic
+
+    print(report.table())
+    if json_path:
+        write_json_atomic(report.to_dict(), json_path)
+    return OK if report.passed else FAILED
+
+
+def _quantizer(args: argparse.Namespace) -> int:
+    from proofs_check import QuantizerError, verify_quantizer
+    from proofs_check.report import format_array
+    from theory.sets import parse_qset
+
+    try:
+        qset = parse_qset(args.qset)
+    except (ValueError, TypeError) as exc:
+        return _err(str(exc))
+    try:
+        fn = load_function(args.target)
+    except ValueError as exc:
+        return _err(str(exc))
+    try:
+        report = verify_quantizer(fn, qset, args.axis, args.backend, dtype=args.dtype,
+                                  max_examples=args.examples)
+    except QuantizerError as exc:
+        where = f" on input {format_array(exc.input)}" if exc.input is not None else ""
+        return _err(f"{args.target}{where}: {exc}")
+    except (ValueError, TypeError) as exc:
+        return _err(str(exc))
+    return _finish(report, args.json)
+
+
+def _theory(args: argparse.Namespace) -> int:
+    from proofs_check.claims import verify_theory
+
+    try:
+        report = verify_theory(only=args.only)
+    except ValueError as exc:
+        return _err(str(exc))
+    return _finish(report, args.json)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from proofs_check.run import verify_run
+
+    kwargs = {} if args.orth_tol is None else {"orth_tol": args.orth_tol}
+    try:
+        report = verify_run(args.run_dir, **kwargs)
+    except (ValueError, OSError) as exc:
+        return _err(str(exc))
+    return _finish(report, args.json)
+
+
+def run(args: argparse.Namespace) -> int:
+    handlers = {"quantizer": _quantizer, "theory": _theory, "run": _run}
+    if getattr(args, "what", None) not in handlers:
+        return _err("say what to verify: quantizer, theory or run (see qopt verify --help)")
+    return handlers[args.what](args)
