@@ -1,0 +1,174 @@
+r"""Export quantized weights as integer codes and scales, and load them back.
+
+Per quantized tensor W with set :math:`Q = \{\alpha z: z \in L^n\}` (per tensor, or one α per slice
+along ``axis``), the export stores
+
+* ``codes``: the integer level **values** :math:`z_i` when every unit level is an integer
+  (``Binary`` ±1, ``Ternary``, ``Uniform(b)`` in [−K, K], integer ``Grid``), else the **indices**
+  into ``levels`` (``Symmetric`` half-integers, fractional grids); in the smallest integer dtype
+  that holds them (int8/uint8/int16/int32/int64);
+* ``scale``: α (0-d, or shaped to broadcast along ``axis``), in the compute dtype;
+* ``levels``: the sorted unit levels (float); ``axis``; ``kind`` (``"values"`` / ``"indices"``);
+  ``dtype`` (the parameter's dtype name) and ``qset`` (its text spec, when known);
+
+so that :math:`W = \alpha\cdot\text{levels}[\text{codes}]` (indices) or
+:math:`W = \alpha\cdot\text{codes}` (values) **bitwise** (:func:`dequantize`). Sources of the
+quantized tensors: a :class:`qopt.QuantOptimizer` (its ``quantized_state()``: P(latent), which is
+what the model holds after ``finalize()``), modules marked by :func:`qopt.quantize_model`
+(``qopt_qset``/``qopt_axis``; their weights must already be exactly quantized) and modules with a
+``qopt_export()`` method (UniQ layers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from qopt.projection import _check_axis, _tables, compute_dtype, from_rows, project_rows, to_rows
+
+__all__ = ["export_quantized", "load_quantized", "dequantize", "smallest_int_dtype"]
+
+_INT_DTYPES = [(torch.int8, -(2**7), 2**7 - 1), (torch.uint8, 0, 2**8 - 1),
+               (torch.int16, -(2**15), 2**15 - 1), (torch.int32, -(2**31), 2**31 - 1),
+               (torch.int64, -(2**63), 2**63 - 1)]
+
+
+def smallest_int_dtype(lo: int, hi: int) -> torch.dtype:
+    """Smallest integer dtype holding every integer in [lo, hi] (int8 < uint8 < int16 < ...)."""
+    for dt, a, b in _INT_DTYPES:
+        if a <= lo and hi <= b:
+            return dt
+    raise ValueError(f"no integer dtype holds the range [{lo}, {hi}]")
+
+
+def _pack(codes: Tensor, scale: Tensor, levels: Tensor, axis: int | None, dtype: torch.dtype,
+          spec: str | None) -> dict[str, Any]:
+    """Codes as level values (integer levels) or indices, in the smallest int dtype."""
+    lv = levels.detach().cpu().double()
+    integer = bool(torch.all(lv == torch.round(lv)))
+    if integer:
+        kind, lo, hi = "values", int(lv.min()), int(lv.max())
+        out = levels.round().to(torch.int64)[codes]
+    else:
+        kind, lo, hi = "indices", 0, lv.numel() - 1
+        out = codes
+    return {"codes": out.to(smallest_int_dtype(lo, hi)), "scale": scale, "levels": levels,
+            "axis": axis, "kind": kind, "dtype": str(dtype).replace("torch.", ""),
+            "qset": spec}
+
+
+def dequantize(entry: dict[str, Any]) -> Tensor:
+    r"""The weight :math:`\alpha\cdot\text{levels}[\text{codes}]` (or :math:`\alpha\cdot` codes)
+    of one exported entry, in the entry's ``dtype``."""
+    codes, scale, levels = entry["codes"], entry["scale"], entry["levels"]
+    if entry.get("kind", "indices") == "values":
+        z = codes.to(levels.dtype)
+    else:
+        z = levels[codes.long()]
+    w = scale * z
+    dt = getattr(torch, entry["dtype"]) if isinstance(entry.get("dtype"), str) else w.dtype
+    return w.to(dt)
+
+
+def _from_weights(w: Tensor, qset: Any, axis: int | None) -> tuple[Tensor, Tensor, Tensor]:
+    """(codes, scale, levels) of an already exactly-quantized weight, verified bitwise.
+
+    The exact projection returns the codes; the scale is refitted by least squares, which may
+    differ from the stored α in the last bit, so α is recovered from the entry of largest |level|
+    per slice (α = w_i / z_i) and the reconstruction is checked element by element.
+    """
+    cd = compute_dtype(w.dtype)
+    ax = _check_axis(axis, w.dim())
+    rows = to_rows(w.detach(), ax, cd)
+    alpha, codes = project_rows(rows, qset)
+    levels = _tables(qset, cd, w.device)["levels"]
+    z = levels[codes]
+    k = torch.argmax(z.abs(), dim=1, keepdim=True)
+    zk = torch.gather(z, 1, k)
+    cand = torch.where(zk != 0, torch.gather(rows, 1, k) / torch.where(zk != 0, zk, 1.0), 0.0)
+    for a in (alpha, cand[:, 0]):
+        if torch.equal((a[:, None] * z).to(w.dtype), rows.to(w.dtype)):
+            alpha = a
+            break
+    else:
+        raise ValueError("weights are not exactly quantized on their set; call "
+                         "QuantOptimizer.finalize() or pass the optimizer to export_quantized")
+    if ax is None:
+        scale = alpha[0]
+    else:
+        shape = [1] * w.dim()
+        shape[ax] = -1
+        scale = alpha.reshape(shape)
+    return from_rows(codes, w.shape, ax), scale, levels
+
+
+def export_quantized(model: nn.Module, optimizer: Any = None) -> dict[str, dict[str, Any]]:
+    """Per quantized tensor name (as in ``model.named_parameters()``): codes, scale, levels, axis.
+
+    Args:
+        model: the model. optimizer: a :class:`qopt.QuantOptimizer` (its latent weights define
+            P(latent)); without it, marked modules must hold exactly quantized weights.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``; ``optimizer`` has no ``quantized_state``.
+        ValueError: a marked weight is not exactly quantized.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if optimizer is not None and not hasattr(optimizer, "quantized_state"):
+        raise TypeError("optimizer must be a qopt.QuantOptimizer (with quantized_state()), got "
+                        f"{type(optimizer).__name__}")
+    names = {id(p): n for n, p in model.named_parameters()}
+    out: dict[str, dict[str, Any]] = {}
+    if optimizer is not None:
+        specs = {id(p): g["qset"].spec for g in optimizer.param_groups
+                 if g.get("qset") is not None for p in g["params"]}
+        for p, (codes, scale, levels, axis) in optimizer.quantized_state().items():
+            if id(p) in names:
+                out[names[id(p)]] = _pack(codes, scale, levels, axis, p.dtype, specs.get(id(p)))
+    for mname, mod in model.named_modules():
+        prefix = f"{mname}." if mname else ""
+        export = getattr(mod, "qopt_export", None)
+        if callable(export):
+            e = dict(export())
+            out.setdefault(f"{prefix}weight", {
+                **e, "kind": e.get("kind", "indices"),
+                "dtype": str(mod.weight.dtype).replace("torch.", ""), "qset": e.get("qset")})
+            continue
+        qset = mod.__dict__.get("qopt_qset")
+        w = getattr(mod, "weight", None)
+        if qset is None or not isinstance(w, Tensor) or f"{prefix}weight" in out:
+            continue
+        axis = mod.__dict__.get("qopt_axis")
+        codes, scale, levels = _from_weights(w, qset, axis)
+        out[f"{prefix}weight"] = _pack(codes, scale, levels, _check_axis(axis, w.dim()),
+                                       w.dtype, qset.spec)
+    return out
+
+
+@torch.no_grad()
+def load_quantized(model: nn.Module, exported: dict[str, dict[str, Any]]) -> nn.Module:
+    """Write every exported tensor (codes × scale) into the model's parameter of that name.
+
+    Raises:
+        TypeError: ``model`` not a module or ``exported`` not a dict.
+        ValueError: a name not in the model, or a shape mismatch.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not isinstance(exported, dict):
+        raise TypeError(f"exported must be a dict from export_quantized, got "
+                        f"{type(exported).__name__}")
+    params = dict(model.named_parameters())
+    for name, entry in exported.items():
+        if name not in params:
+            raise ValueError(f"exported tensor {name!r} is not a parameter of the model")
+        w = dequantize(entry)
+        p = params[name]
+        if w.shape != p.shape:
+            raise ValueError(f"exported tensor {name!r} has shape {tuple(w.shape)}, the model's "
+                             f"parameter {tuple(p.shape)}")
+        p.copy_(w.to(device=p.device, dtype=p.dtype))
+    return model
