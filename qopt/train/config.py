@@ -147,6 +147,7 @@ class TrainConfig:
         if extra:
             raise ValueError(f"unknown method_args {sorted(extra)} for method {self.method!r}; "
                              f"accepted: {list(METHOD_ARGS[self.method])}")
+        self._check_engine_args()
         if self.axis is not None and (isinstance(self.axis, bool) or not isinstance(self.axis,
                                                                                     int)):
             raise TypeError(f"axis must be None or an int, got {self.axis!r}")
@@ -183,6 +184,23 @@ class TrainConfig:
                 isinstance(k, str) for k in self.keep_float):
             raise TypeError(f"keep_float must be a list of module names, got {self.keep_float!r}")
         return self
+
+    def _check_engine_args(self) -> None:
+        """Build the method object and one quantized activation now, so their own argument
+        checks (e.g. ``rho`` out of range, unknown ``alpha_grad``) fire before training."""
+        from qopt.train.setup import activation_config, make_method
+
+        if self.act_bits is not None:
+            _int_in("act_bits", self.act_bits, 1, MAX_ACT_BITS)
+        try:
+            make_method(self)
+            acts = activation_config(self)
+            if acts is not None and self.method != "uniq":
+                from qopt.nn import QuantReLU
+
+                QuantReLU(**acts)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"method_args / activation settings: {exc}") from exc
 
     def uniq_bits(self) -> int:
         """Bits of a ``uniq`` run: weights ``uniq:B`` or ``symmetric:B`` (1 <= B <= 16)."""

@@ -2,8 +2,10 @@
 ``tensorboard`` package is installed, TensorBoard scalars in ``RUN_DIR/tb``.
 
 Record kinds (API.md): ``{"type": "train"|"eval"|"diag", "step": int, "epoch": int, ...}``.
-Every line is flushed; resume truncates the file to the byte offset stored in the checkpoint,
-so a resumed run's file equals an uninterrupted run's.
+A value whose key collides with ``type``/``step``/``epoch`` (the optimizer's own ``step``
+counter in diagnostics) is stored as ``opt_<key>``. Every line is flushed; resume truncates
+the file to the byte offset stored in the checkpoint, so a resumed run's file equals an
+uninterrupted run's (except diagnostics that compare with the previous record, which restart).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class MetricsLogger:
         if self._fh is None:
             return
         rec = {"type": kind, "step": int(step), "epoch": int(epoch)}
-        rec.update({k: _clean(v) for k, v in values.items()})
+        rec.update({(f"opt_{k}" if k in rec else k): _clean(v) for k, v in values.items()})
         self._fh.write(json.dumps(rec) + "\n")
         self._fh.flush()
         if self._tb is not None:

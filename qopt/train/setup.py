@@ -44,6 +44,8 @@ def activation_config(cfg: TrainConfig) -> dict[str, Any] | None:
     """The ``activations=`` argument of :func:`qopt.quantize_model` (None = float ReLUs)."""
     if cfg.act_bits is None:
         return None
+    if cfg.method == "uniq":
+        return {"quantizer": "uniq", "bits": cfg.act_bits}
     return {"bits": cfg.act_bits, "forward": cfg.act_forward, "ste": cfg.ste,
             "alpha_grad": cfg.alpha_grad, "learn_alpha": cfg.learn_alpha}
 
