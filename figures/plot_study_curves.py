@@ -15,7 +15,14 @@ import os
 import numpy as np
 
 from figures.study_data import group_runs, load_curves, mean_std_curves
-from figures.style import FigureResult, color_for, new_figure, paper_style, save_figure
+from figures.style import (
+    FigureResult,
+    color_for,
+    log_axis_plain,
+    new_figure,
+    paper_style,
+    save_figure,
+)
 
 __all__ = ["plot_study_curves"]
 
@@ -70,7 +77,7 @@ def plot_study_curves(out_dir: str | os.PathLike, study_dir: str | os.PathLike, 
                     ax.plot(ep, mu, color=c, ls=ls, label=f"{meth} (n={nmax})")
                     ax.fill_between(ep, mu - sd, mu + sd, color=c, alpha=0.2, lw=0)
                 if metric == "train_loss":
-                    ax.set_yscale("log")
+                    log_axis_plain(ax)
                     ax.set_xlabel("epoch")
                 if col == 0:
                     ax.set_ylabel(ylabel)

@@ -18,10 +18,16 @@ import os
 from typing import Any
 
 import numpy as np
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from figures.study_data import group_runs, load_diag, mean_std_curves
-from figures.style import FigureResult, color_for, new_figure, paper_style, save_figure
+from figures.style import (
+    FigureResult,
+    color_for,
+    log_axis_plain,
+    new_figure,
+    paper_style,
+    save_figure,
+)
 
 __all__ = ["flip_fraction", "plot_study_diag"]
 
@@ -78,16 +84,13 @@ def plot_study_diag(out_dir: str | os.PathLike, study_dir: str | os.PathLike, *,
                                width="page" if len(panels) > 1 else "column", aspect=0.9)
         ax = axes[0, 0]
         for i, (wset, (steps, mu, ph2)) in enumerate(sorted(lam.items())):
-            ax.plot(steps, mu, color=f"C{i}", label=f"{wset}")
+            ax.plot(steps, mu, color=f"C{i}", ls=("-", "--", ":", "-.")[i % 4], label=f"{wset}")
             if ph2.any():
                 k = int(np.argmax(ph2))
                 start = steps[k] if k == 0 else 0.5 * (steps[k - 1] + steps[k])
                 ax.axvspan(start, steps[-1], color="0.88", lw=0, zorder=0)
         if lam:
-            ax.set_yscale("log")
-            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-            ax.yaxis.set_minor_formatter(NullFormatter())
+            log_axis_plain(ax)
             ax.legend(loc="upper left", title="BinaryRelax", title_fontsize=6.5)
         else:
             ax.text(0.5, 0.5, "no BinaryRelax runs", transform=ax.transAxes, ha="center")

@@ -27,7 +27,9 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter  # noqa: E402
 
 __all__ = [
     "COLUMN_WIDTH",
@@ -36,6 +38,7 @@ __all__ = [
     "METHOD_COLORS",
     "FigureResult",
     "color_for",
+    "log_axis_plain",
     "new_figure",
     "paper_style",
     "save_figure",
@@ -134,6 +137,17 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, width: str = "column",
     h = w / ncols * aspect * nrows
     fig, axes = plt.subplots(nrows, ncols, figsize=(w, h), squeeze=False, **subplot_kw)
     return fig, axes
+
+
+def log_axis_plain(ax: Axes, axis: str = "y") -> None:
+    """Log scale on ``axis`` with plain tick labels at 1, 2, 5 × 10^k (no "2×10⁰" labels)."""
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    a = ax.yaxis if axis == "y" else ax.xaxis
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    a.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    a.set_major_formatter(FormatStrFormatter("%g"))
+    a.set_minor_formatter(NullFormatter())
 
 
 def _atomic_savefig(fig: Figure, path: Path, **kw: Any) -> None:
