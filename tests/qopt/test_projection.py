@@ -60,15 +60,30 @@ def assert_same_minimiser(w: np.ndarray, qset, axis, got, ref) -> None:
     scale_ref = np.asarray(ref.scale, dtype=np.float64)
     scale = got.scale.double().cpu().numpy()
     assert scale.shape == scale_ref.shape
-    np.testing.assert_allclose(scale, scale_ref, rtol=1e-12, atol=0.0)
-    amb = _near_midpoint(w, scale_ref, qset, axis)
     codes = got.codes.cpu().numpy()
     assert codes.dtype == np.int64 and codes.shape == w.shape
-    assert np.array_equal(codes[~amb], ref.codes[~amb]), "codes differ off ties"
+    # both are minimisers: the squared distances agree (always checked)
     norm2 = float(np.sum(w * w))
     d_ref = np.sum(np.asarray(ref.dist2))
     d_got = float(got.dist2.double().sum())
     assert abs(d_got - d_ref) <= 1e-12 * max(norm2, 1e-300) + 1e-300
+    same = np.isclose(scale, scale_ref, rtol=1e-12, atol=0.0)
+    if not np.all(same):
+        # Only an exact tie of the objective between different scales is allowed here (e.g.
+        # w = [1.9] on Symmetric(3): every level reaches distance 0); the tie rule "first from
+        # α = +inf" is then decided by the last bit of equal values, on either side.
+        s = scale if axis is None else scale.reshape([-1 if i == axis else 1
+                                                      for i in range(w.ndim)])
+        q_ours = s * qset.levels[codes]
+        rows = np.sum((w - q_ours) ** 2, axis=None if axis is None else
+                      tuple(i for i in range(w.ndim) if i != axis))
+        d_row_ref = np.asarray(ref.dist2)
+        scale2 = np.sum(w * w, axis=None if axis is None else
+                        tuple(i for i in range(w.ndim) if i != axis))
+        assert np.all(np.abs(rows - d_row_ref) <= 1e-12 * scale2 + 1e-300)
+        return
+    amb = _near_midpoint(w, scale_ref, qset, axis)
+    assert np.array_equal(codes[~amb], ref.codes[~amb]), "codes differ off ties"
     q = got.q.cpu().numpy()
     tol = 1e-12 * np.max(np.abs(w)) if w.size else 0.0
     assert np.all(np.abs(q - ref.q)[~amb] <= tol)
@@ -81,6 +96,7 @@ def assert_same_minimiser(w: np.ndarray, qset, axis, got, ref) -> None:
 @example(w=np.array([[1.0, 3.0], [-2.0, 0.0]]), k=3, ax=0)
 @example(w=np.array([1e-8, -1e6, 1.0, 3e5]), k=4, ax=None)  # wide range
 @example(w=np.array([3.5e-294]), k=1, ax=None)  # S^2 underflows: z = 0 state wins the tie
+@example(w=np.array([1.9]), k=8, ax=None)  # exact tie between all scales 1.9/|l|
 def test_float64_same_minimiser_as_theory(w: np.ndarray, k: int, ax) -> None:
     qset = SETS[k]
     ax = None if ax is None else ax % w.ndim
@@ -119,7 +135,8 @@ def test_low_precision_computed_in_float32(dtype: torch.dtype, w: np.ndarray, k:
     q64 = (s.reshape(-1, *([1] * (w.ndim - 1))) if ax == 0 else s) * z
     d_got = float(((torch.from_numpy(wd) - q64) ** 2).sum())
     scale2 = float(np.sum(wd * wd)) + 1e-30
-    assert d_got >= d_ref - 1e-9 * scale2  # theory's value is the minimum
+    # theory's value is the minimum (up to the float32 rounding of a fixed scale, ~6e-8 rel)
+    assert d_got >= d_ref - 1e-6 * scale2
     assert d_got <= d_ref + 1e-4 * scale2  # float32 rounding only
 
 

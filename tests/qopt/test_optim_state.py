@@ -1,0 +1,134 @@
+"""QuantOptimizer as a torch.optim citizen: save/load/continue is bit-identical, schedulers,
+param groups, zero_grad. All comparisons are exact (torch.equal): same ops, same order."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+import qopt
+from theory.sets import Binary, Symmetric, Ternary, Uniform
+
+METHODS = [qopt.BinaryConnect(), qopt.BinaryRelax(growth=1.3, per="step", phase2_at=9,
+                                                  phase2_unit="step"),
+           qopt.BinaryRelax(lam0=0.5, growth=2.0), qopt.BCGD(rho=0.01, rho_growth=2.0,
+                                                             rho_max=0.05, per="step")]
+BASES = {"sgd_momentum": lambda g: torch.optim.SGD(g, lr=0.05, momentum=0.9, weight_decay=1e-3),
+         "adam": lambda g: torch.optim.Adam(g, lr=0.01)}
+
+
+def _setup(seed: int, method, base_name: str):
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    groups = [{"params": [net[0].weight], "qset": Ternary(), "axis": 0, "names": ["fc1"]},
+              {"params": [net[2].weight], "qset": Uniform(3)},
+              {"params": [net[0].bias, net[2].bias]}]
+    opt = qopt.QuantOptimizer(BASES[base_name](groups), method)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    return net, opt, sched
+
+
+def _data():
+    g = torch.Generator().manual_seed(123)
+    return torch.randn(40, 6, generator=g), torch.randint(0, 3, (40,), generator=g)
+
+
+def _train(net, opt, sched, steps: range, epoch_len: int = 4) -> None:
+    x, y = _data()
+    for t in steps:
+        xb, yb = x[(t * 8) % 40:(t * 8) % 40 + 8], y[(t * 8) % 40:(t * 8) % 40 + 8]
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(xb), yb).backward()
+        opt.step()
+        if (t + 1) % epoch_len == 0:
+            opt.end_epoch()
+            sched.step()
+
+
+@pytest.mark.parametrize("base_name", list(BASES))
+@pytest.mark.parametrize("method", METHODS, ids=["bc", "br_step", "br_epoch", "bcgd"])
+def test_resume_is_bit_identical(method, base_name) -> None:
+    net, opt, sched = _setup(0, method, base_name)
+    _train(net, opt, sched, range(14))
+    ref_params = [p.detach().clone() for p in net.parameters()]
+    ref_latent = [w.clone() for w in opt.latent.values()]
+
+    net, opt, sched = _setup(0, method, base_name)
+    _train(net, opt, sched, range(6))
+    buf = io.BytesIO()
+    torch.save({"model": net.state_dict(), "opt": opt.state_dict(),
+                "sched": sched.state_dict()}, buf)
+    buf.seek(0)
+    ck = torch.load(buf, weights_only=True)  # no pickled custom classes in the state dict
+    net2, opt2, sched2 = _setup(1, method, base_name)  # different init: everything must load
+    net2.load_state_dict(ck["model"])
+    opt2.load_state_dict(ck["opt"])
+    sched2.load_state_dict(ck["sched"])
+    assert opt2.steps == 6 and opt2.lam == opt.lam and opt2.rho == opt.rho
+    assert opt2.phase == opt.phase
+    _train(net2, opt2, sched2, range(6, 14))
+    for a, b in zip(ref_params, net2.parameters()):
+        assert torch.equal(a, b.detach())
+    for a, b in zip(ref_latent, opt2.latent.values()):
+        assert torch.equal(a, b)
+
+
+def test_load_rejects_mismatched_state() -> None:
+    net, opt, _ = _setup(0, qopt.BinaryConnect(), "adam")
+    sd = opt.state_dict()
+    _, other, _ = _setup(0, qopt.BCGD(), "adam")
+    with pytest.raises(ValueError, match="method"):
+        other.load_state_dict(sd)
+    with pytest.raises(ValueError, match="not a QuantOptimizer state dict"):
+        opt.load_state_dict(opt.base.state_dict())
+    bad = dict(sd)
+    bad["param_groups"] = [dict(g) for g in sd["param_groups"]]
+    bad["param_groups"][1]["qset"] = "binary"
+    with pytest.raises(ValueError, match="param group 1"):
+        opt.load_state_dict(bad)
+
+
+def test_scheduler_param_groups_zero_grad_and_add_param_group() -> None:
+    torch.manual_seed(0)
+    a = torch.nn.Parameter(torch.randn(4, 3, dtype=torch.float64))
+    b = torch.nn.Parameter(torch.randn(5, dtype=torch.float64))
+    opt = qopt.QuantOptimizer(torch.optim.SGD([{"params": [a], "qset": Binary(), "axis": 1}],
+                                              lr=0.1), qopt.BinaryConnect())
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.1)
+    assert opt.param_groups is opt.base.param_groups
+    a.grad = torch.ones_like(a)
+    opt.step()
+    sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01)
+    opt.zero_grad()
+    assert a.grad is None
+    opt.add_param_group({"params": [b], "qset": Symmetric(2), "lr": 0.5})
+    from theory import project
+
+    assert torch.allclose(b.detach(), torch.from_numpy(project(b.detach().numpy(),
+                                                               Symmetric(2)).q))
+    b0 = opt.latent[b].clone()
+    a.grad, b.grad = torch.zeros_like(a), torch.ones_like(b)
+    opt.step()
+    assert torch.allclose(opt.latent[b], b0 - 0.5)
+    with pytest.raises(ValueError, match="axis"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(3))], "qset": Binary(),
+                             "axis": 1})
+    assert len(opt.param_groups) == 2  # the rejected group was not added
+
+
+def test_step_closure_returns_loss() -> None:
+    w = torch.nn.Parameter(torch.tensor([0.3, -1.2, 2.0]))
+    opt = qopt.QuantOptimizer(torch.optim.SGD([{"params": [w], "qset": Ternary()}], lr=0.1),
+                              "bcgd")
+
+    def closure():
+        opt.zero_grad()
+        loss = (w ** 2).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert torch.is_tensor(loss) and loss.item() > 0
