@@ -76,7 +76,7 @@ class QuantizerCaller:
             if not isinstance(tdt, torch.dtype) or not tdt.is_floating_point:
                 raise ValueError(f"dtype must be a torch floating dtype name, got {dtype!r}")
             self._torch, self.torch_dtype = torch, tdt
-            self.np_dtype = np.float32 if tdt == torch.bfloat16 else np.dtype(str(dtype))
+            self.np_dtype = np.dtype(np.float32 if tdt == torch.bfloat16 else str(dtype))
         else:
             try:
                 dt = np.dtype(dtype)

@@ -143,15 +143,12 @@ def verify_quantizer(
                                           for x in extra_inputs]
     longest = max(x.size if axis is None else x.size // x.shape[axis] for x in inputs)
     eps_dtype = caller.np_dtype if dtype != "bfloat16" else "bfloat16"
-    if rtol is None:
-        if dtype == "bfloat16":
-            rel = tol_factor * 2.0**-7 * (1 + np.log2(longest))
-        else:
-            rel = Tolerance.for_dtype(eps_dtype, longest, tol_factor).rel
-    else:
-        rel = float(rtol)
-    strategy = weights_for(qset, axis, caller.np_dtype)
-    inputs = inputs + _explored(qset, axis, str(caller.np_dtype), max_examples)
+    rel = Tolerance.for_dtype(eps_dtype, longest, tol_factor).rel if rtol is None else float(rtol)
+    # every input is rounded to the working dtype first (a no-op except for bfloat16, whose
+    # values the float32 strategies do not generate directly)
+    strategy = weights_for(qset, axis, caller.np_dtype).map(caller.cast)
+    inputs = inputs + [caller.cast(x) for x in
+                       _explored(qset, axis, str(caller.np_dtype), max_examples)]
     results = []
     # determinism first: shrinking the failures of a non-deterministic fn would be meaningless
     order = sorted(names, key=lambda n: n != "determinism")

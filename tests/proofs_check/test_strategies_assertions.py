@@ -69,6 +69,9 @@ def test_tolerance_scales_with_dtype_and_length():
     assert t64.rel == pytest.approx(32 * np.finfo(np.float64).eps)
     assert t32.rel / t64.rel == pytest.approx(np.finfo(np.float32).eps / np.finfo(float).eps)
     assert Tolerance.for_dtype(np.float64, 1024).rel == pytest.approx(11 * t64.rel)
+    # 16-bit storage formats: (c/8) eps, no log n factor
+    assert Tolerance.for_dtype(np.float16, 1000).rel == pytest.approx(4 * 2.0**-10)
+    assert Tolerance.for_dtype("bfloat16", 1000).rel == pytest.approx(4 * 2.0**-7)
     with pytest.raises(TypeError):
         Tolerance.for_dtype(np.int32, 4)
 
