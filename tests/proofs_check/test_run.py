@@ -121,3 +121,20 @@ def test_bad_tolerance(tmp_path):
     run = write_run(tmp_path / "r", {"method": "bcgd"}, [diag(0, {"w": GOOD})])
     with pytest.raises(ValueError, match="orth_tol"):
         verify_run(run, orth_tol=-1)
+
+
+@pytest.mark.slow
+def test_real_trainer_run_directory(tmp_path):
+    """End to end: a 1-epoch BCGD run written by the trainer is read by verify_run; BCGD's
+    default rho = 1e-5 with lr = 0.1 violates eta < rho/L (the run says so, naming layers)."""
+    from qopt.train import TrainConfig
+    from qopt.train.trainer import train
+
+    cfg = TrainConfig.from_dict({"dataset": "digits", "model": "mlp", "method": "bcgd",
+                                 "weights": "binary", "epochs": 1, "batch_size": 64,
+                                 "diag_every": 5}).validate()
+    train(cfg, tmp_path / "run", resume=False, progress=False)
+    rep = verify_run(tmp_path / "run")
+    assert rep["orthogonality"].status == "pass"
+    c = rep["bcgd_step_condition"]
+    assert c.status == "FAIL" and c.figure > 1.0 and c.extra["failed_layers"]
