@@ -29,7 +29,7 @@ import numpy as np
 from proofs_check.adapter import BACKENDS, QuantizerCaller
 from proofs_check.quantizer_checks import CHECKS, applicable, make_measure
 from proofs_check.report import Check, Report
-from proofs_check.search import explore, search
+from proofs_check.search import SearchResult, explore, search
 from proofs_check.strategies import exponent_range, weights_for
 from proofs_check.tolerance import Tolerance
 from theory.sets import QuantSet, parse_qset
@@ -77,6 +77,11 @@ def corpus(qset: QuantSet, axis: int | None, dtype: object, seed: int = 0) -> li
         out = [b if axis in (0,) else b.T for b in base]
     dt = np.dtype(dtype) if str(dtype) != "bfloat16" else np.dtype(np.float32)
     return [np.asarray(x, dtype=dt).astype(np.float64) for x in out]
+
+
+def _worst(res: SearchResult) -> dict[str, np.ndarray]:
+    """The input achieving the worst figure (reported as ``worst_input``)."""
+    return {} if res.worst_input is None else {"worst_input": np.asarray(res.worst_input)}
 
 
 @functools.lru_cache(maxsize=32)
@@ -165,7 +170,7 @@ def verify_quantizer(
             deterministic = res.counterexample is None
         if res.counterexample is None:
             by_name[name] = Check(name, "pass", res.worst, MEASURES[name],
-                                  detail=f"{res.n_evaluated} inputs")
+                                  detail=f"{res.n_evaluated} inputs", extra=_worst(res))
         else:
             m = res.counterexample_measure
             extra = {k: v for k, v in (m.extra if m else {}).items()}
@@ -179,7 +184,7 @@ def verify_quantizer(
             if not deterministic and name != "determinism":
                 detail += " (fn is not deterministic: counterexample not shrunk)"
             by_name[name] = Check(name, "FAIL", res.worst, MEASURES[name], detail,
-                                  res.counterexample, extra)
+                                  res.counterexample, {**extra, **_worst(res)})
     results = [by_name[n] for n in names]
     name = getattr(fn, "__qualname__", getattr(fn, "__name__", type(fn).__name__))
     ctx = {"set": qset.spec, "axis": axis, "backend": backend, "dtype": dtype,

@@ -143,8 +143,11 @@ class Report:
             if c.counterexample is not None:
                 lines.append(f"      counterexample w = {format_array(c.counterexample)}")
                 for k, v in c.extra.items():
-                    if isinstance(v, np.ndarray) and k not in columns:
+                    if isinstance(v, np.ndarray) and k not in columns and k != "worst_input":
                         lines.append(f"      {k} = {format_array(v)}")
+                worst = c.extra.get("worst_input")
+                if isinstance(worst, np.ndarray):
+                    lines.append(f"      worst figure {c.figure:.6g} at w = {format_array(worst)}")
         n_fail = len(self.failed_checks)
         lines.append(f"  => {'all checks passed' if not n_fail else f'{n_fail} check(s) FAILED'}")
         return "\n".join(lines)

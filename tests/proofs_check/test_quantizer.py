@@ -160,6 +160,10 @@ def test_report_is_json_and_deterministic():
     assert d1 == json.loads(json.dumps(r2.to_dict()))  # derandomized: reproducible
     assert [c["name"] for c in d1["checks"]] == list(CHECKS)
     assert d1["passed"] is False
+    opt = {c["name"]: c for c in d1["checks"]}["optimality"]
+    worst = np.array(opt["worst_input"], dtype=float)  # the input achieving the worst ratio
+    assert np.sum((worst - wq.twn_ternary(worst)) ** 2) == pytest.approx(
+        opt["figure"] * project(worst, Ternary()).dist2, rel=1e-9)
     assert "counterexample w = [" in r1.table()
 
 
