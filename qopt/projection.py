@@ -44,6 +44,7 @@ import functools
 import numbers
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -134,7 +135,12 @@ def nearest_codes(x: Tensor, mids: Tensor) -> Tensor:
 
 def _ternary_alpha(a: Tensor) -> Tensor:
     """alpha = S_t*/t*, t* = argmax_t S_t^2/t over |a| sorted decreasingly, per row."""
-    s = torch.sort(a.abs(), dim=1, descending=True).values
+    if a.device.type == "cpu":  # numpy's vectorised value sort is ~20x faster than torch's CPU
+        u = np.abs(a.numpy())  # sort; the sorted values are the same, so is the result
+        u.sort(axis=1)
+        s = torch.from_numpy(u[:, ::-1].copy())
+    else:
+        s = torch.sort(a.abs(), dim=1, descending=True).values
     S = torch.cumsum(s, dim=1)
     t = torch.arange(1, a.shape[1] + 1, dtype=a.dtype, device=a.device)
     # state t = 0 (z = 0, value 0) first: it wins when every value underflows to 0 (tie rule)

@@ -1,0 +1,147 @@
+"""Optimizer-step cost of qopt.QuantOptimizer relative to the bare base optimizer (and torchao).
+
+For each model (an MLP 784-1024-1024-10 and a CIFAR ResNet-20) every Conv/Linear weight is
+quantized (biases and BN stay float), gradients are fixed random tensors (the forward/backward pass
+is not timed), and we time ``opt.step()`` of
+
+* the bare base optimizer: SGD, momentum 0.9 (foreach), the denominator of every ratio;
+* qopt BinaryConnect / BinaryRelax / BCGD on Binary (1 bit), Ternary (2 bits, exact top-t scan),
+  Uniform(4) (4 bits, 15 levels, exact breakpoint sweep), one scale per tensor;
+* torchao's PARQ ``QuantOptimizer`` (``ProxHardQuant`` and ``ProxBinaryRelax`` with
+  ``UnifQuantizer``, torchao defaults incl. ``quant_period=10``) at 1, 2, 4 bits, when installed.
+
+Timing: variants are interleaved round-robin (``rounds`` × ``steps`` steps each) so that machine
+noise hits all alike; the reported time is the median over rounds of the mean step time; ratios are
+taken within the same run. CUDA is synchronised only around each timed block.
+
+``python -m benchmarks.optimizer_step [--quick]`` prints the table; :func:`run` returns the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+import qopt
+from theory.sets import Binary, QuantSet, Ternary, Uniform
+
+__all__ = ["run", "main"]
+
+SETS: list[tuple[int, QuantSet]] = [(1, Binary()), (2, Ternary()), (4, Uniform(4))]
+
+
+def _models() -> dict[str, Callable[[], nn.Module]]:
+    from qopt.models.mlp import MLP
+    from qopt.models.resnet_cifar import resnet20
+
+    return {"mlp": lambda: MLP(784, 10, hidden=(1024, 1024)), "resnet20": lambda: resnet20()}
+
+
+def _split(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    qs = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    ids = {id(p) for p in qs}
+    return qs, [p for p in model.parameters() if id(p) not in ids]
+
+
+def _fresh(make: Callable[[], nn.Module], device: torch.device):
+    torch.manual_seed(0)
+    model = make().to(device)
+    g = torch.Generator(device="cpu").manual_seed(1)
+    for p in model.parameters():
+        p.grad = (0.01 * torch.randn(p.shape, generator=g)).to(device)
+    return model
+
+
+def _sgd(groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    return torch.optim.SGD(groups, lr=0.01, momentum=0.9)
+
+
+def _variants(make: Callable[[], nn.Module], device: torch.device) -> dict[str, Any]:
+    """name -> (optimizer, info dict)."""
+    out: dict[str, Any] = {}
+    model = _fresh(make, device)
+    out["bare"] = (_sgd([{"params": list(model.parameters())}]), {"impl": "torch", "method":
+                                                                   "SGD", "bits": None})
+    methods = {"BinaryConnect": qopt.BinaryConnect(), "BinaryRelax": qopt.BinaryRelax(),
+               "BCGD": qopt.BCGD()}
+    for bits, qset in SETS:
+        for mname, method in methods.items():
+            model = _fresh(make, device)
+            qp, fp = _split(model)
+            opt = qopt.QuantOptimizer(_sgd([{"params": qp, "qset": qset}, {"params": fp}]),
+                                      method)
+            out[f"qopt/{mname}/{qset.spec}"] = (opt, {"impl": "qopt", "method": mname,
+                                                      "bits": bits, "set": qset.spec})
+    try:
+        from torchao.prototype.parq.optim import ProxBinaryRelax, ProxHardQuant
+        from torchao.prototype.parq.optim import QuantOptimizer as AOQuantOptimizer
+        from torchao.prototype.parq.quant import UnifQuantizer
+    except Exception:  # pragma: no cover - torchao missing: skip its rows
+        return out
+    for bits, _ in SETS:
+        for pname, prox in (("ProxHardQuant", lambda: ProxHardQuant()),
+                            ("ProxBinaryRelax", lambda: ProxBinaryRelax(0, 1000))):
+            model = _fresh(make, device)
+            qp, fp = _split(model)
+            opt = AOQuantOptimizer(_sgd([{"params": qp, "quant_bits": bits}, {"params": fp}]),
+                                   UnifQuantizer(), prox())
+            out[f"torchao/{pname}/{bits}bit"] = (opt, {"impl": "torchao", "method": pname,
+                                                       "bits": bits, "set": f"unif:{bits}"})
+    return out
+
+
+def _time(opt: Any, steps: int, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - t0) / steps
+
+
+def run(quick: bool = False, device: str | None = None) -> list[dict[str, Any]]:
+    """Time every variant on every model; returns one row per (model, variant) with ``step_us``,
+    ``bare_us`` and ``ratio`` = step / bare step (same run, interleaved)."""
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    rounds, steps = (3, 3) if quick else (7, 10)
+    rows: list[dict[str, Any]] = []
+    for mname, make in _models().items():
+        variants = _variants(make, dev)
+        for opt, _ in variants.values():  # warm-up (lazy state, caches)
+            _time(opt, 2, dev)
+        times: dict[str, list[float]] = {k: [] for k in variants}
+        for _ in range(rounds):
+            for k, (opt, _) in variants.items():
+                times[k].append(_time(opt, steps, dev))
+        bare = statistics.median(times["bare"])
+        nq = sum(p.numel() for p in _split(make())[0])
+        for k, (_, info) in variants.items():
+            t = statistics.median(times[k])
+            rows.append({"model": mname, "variant": k, **info, "device": str(dev),
+                         "quantized_params": nq, "step_us": t * 1e6, "bare_us": bare * 1e6,
+                         "ratio": t / bare})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--device", default=None)
+    args = ap.parse_args(argv)
+    rows = run(quick=args.quick, device=args.device)
+    print(f"{'model':9s} {'variant':36s} {'step_us':>10s} {'ratio':>7s}")
+    for r in rows:
+        print(f"{r['model']:9s} {r['variant']:36s} {r['step_us']:10.1f} {r['ratio']:7.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
