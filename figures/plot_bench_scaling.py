@@ -5,14 +5,13 @@ see :mod:`benchmarks.suite`). For every device kind present and every projection
 combination of the rows' label columns, e.g. set × granularity), panel (a) plots the ratio
 time / floor against the number of elements n (log–log; 1 = as fast as the floor: one
 elementwise pass, or a sort for the sort-based algorithms), panel (b) the absolute median time.
-If the optimizer-step section has a size column, panel (c) plots its overhead ratios the same way.
+CPU lines are solid, CUDA lines dashed.
 
-Column detection (the row dicts come from ``benchmarks/projection.py`` and
-``benchmarks/optimizer_step.py``): size = the first of ``n``, ``numel``, ``size``,
-``elements``, ``n_params``; ratio = the first column whose name contains ``ratio`` or starts
-with ``x_``/``vs_``; time = the first column whose name ends in ``_s``, ``_ms`` or ``_us`` and
-does not mention the floor; labels = the remaining string-valued columns except ``device``/
-``error``.
+Column detection (the row dicts come from ``benchmarks/projection.py``): size = the first of
+``n``, ``numel``, ``size``, ``elements``, ``n_params``; ratio = the first column whose name
+contains ``ratio`` or starts with ``x_``/``vs_``; time = the first column whose name ends in
+``_s``, ``_ms`` or ``_us`` and does not mention the floor; labels = the remaining string-valued
+columns except ``device``/``error``.
 """
 
 from __future__ import annotations
@@ -89,54 +88,43 @@ def plot_bench_scaling(out_dir: str | os.PathLike, bench: dict[str, Any], *,
     """Draw the figure and write ``name.pdf`` / ``name.png`` into ``out_dir``.
 
     Returns:
-        :class:`FigureResult`; ``data[(kind, section)] = (size key, ratio key, time key,
-        series)`` as returned by :func:`scaling_series`.
+        :class:`FigureResult`; ``data[kind] = (size key, ratio key, time key, series)`` as
+        returned by :func:`scaling_series`, one entry per device kind with projection rows.
     """
     data: dict = {}
     for kind, res in bench.items():
-        for section in ("projection", "optimizer_step"):
-            rows = res.get("sections", {}).get(section, {}).get("rows") or []
-            if not rows:
-                continue
+        rows = res.get("sections", {}).get("projection", {}).get("rows") or []
+        if rows:
             try:
-                data[(kind, section)] = scaling_series(rows)
+                data[kind] = scaling_series(rows)
             except ValueError:
                 continue
-    if not any(sec == "projection" for _, sec in data):
+    if not data:
         raise ValueError("the benchmark results hold no projection rows with a size column")
-    has_opt = any(sec == "optimizer_step" and v[1] for (_, sec), v in data.items())
     with paper_style():
-        fig, axes = new_figure(3 if has_opt else 2, 1, width="page", aspect=0.85)
+        fig, axes = new_figure(2, 1, width="page", aspect=0.7)
         ax_r, ax_t = axes[0, 0], axes[0, 1]
         styles = {"cpu": "-", "cuda": "--"}
-        for (kind, section), (size, ratio, time_k, series) in data.items():
+        labels = sorted({lab for v in data.values() for lab in v[3]})
+        for kind, (size, ratio, time_k, series) in data.items():
             ls = styles.get(kind, ":")
-            for i, (lab, (n, r, t)) in enumerate(sorted(series.items())):
-                c = f"C{i % 8}"
+            for lab, (n, r, t) in series.items():
+                c = f"C{labels.index(lab) % 8}"
                 lbl = f"{lab} ({kind})"
-                if section == "projection":
-                    if ratio:
-                        ax_r.plot(n, r, ls=ls, marker="o", color=c, label=lbl)
-                    if time_k:
-                        ax_t.plot(n, t, ls=ls, marker="o", color=c, label=lbl)
-                elif has_opt and ratio:
-                    axes[0, 2].plot(n, r, ls=ls, marker="o", color=c, label=lbl)
-            if section == "projection":
-                ax_r.set_ylabel(f"{ratio or 'ratio'} (time / floor)")
-                ax_t.set_ylabel(f"{time_k or 'time'}")
-                for ax in (ax_r, ax_t):
-                    ax.set_xlabel(f"tensor size {size}")
-            elif has_opt:
-                axes[0, 2].set_xlabel(f"{size}")
-                axes[0, 2].set_ylabel(f"{ratio}")
+                if ratio:
+                    ax_r.plot(n, r, ls=ls, marker="o", color=c, label=lbl)
+                if time_k:
+                    ax_t.plot(n, t, ls=ls, marker="o", color=c, label=lbl)
+            ax_r.set_ylabel(f"{ratio or 'ratio'} (time / floor)")
+            ax_t.set_ylabel(f"{time_k or 'time'} (median)")
+            for ax in (ax_r, ax_t):
+                ax.set_xlabel(f"tensor size ({size})")
         ax_r.axhline(1.0, color="0.5", lw=0.6, ls=":")
-        ax_r.set_title("(a) projection / floor")
-        ax_t.set_title("(b) projection time (median)")
-        for ax in axes[0]:
+        ax_r.set_title("(a) exact projection / floor")
+        ax_t.set_title("(b) exact projection time")
+        for ax in (ax_r, ax_t):
             ax.set_xscale("log")
             ax.set_yscale("log")
-        if has_opt:
-            axes[0, 2].set_title("(c) optimizer-step overhead")
-            axes[0, 2].legend(loc="best", fontsize=5.5)
-        ax_r.legend(loc="best", fontsize=5.5)
+        handles, lbls = ax_r.get_legend_handles_labels()
+        fig.legend(handles, lbls, loc="outside right center", fontsize=5.5)
         return save_figure(fig, out_dir, name, data)

@@ -104,6 +104,16 @@ def _bench_scaling(ctx: BuildContext) -> FigureResult:
     return plot_bench_scaling(ctx.out_dir, load_bench_json(ctx.bench_json))
 
 
+def _bench_optimizer(ctx: BuildContext) -> FigureResult:
+    from figures.plot_bench_optimizer import plot_bench_optimizer
+    from figures.plot_bench_scaling import load_bench_json
+
+    if not ctx.bench_json.is_file():
+        raise MissingInput(f"benchmark results {str(ctx.bench_json)!r} do not exist (run "
+                           "`qopt bench` first)")
+    return plot_bench_optimizer(ctx.out_dir, load_bench_json(ctx.bench_json))
+
+
 _SPECS = [
     FigureSpec("projection_1d", "theory",
                "projection, Moreau envelope and relaxed prox (binary/ternary/2-bit, several λ)",
@@ -122,6 +132,9 @@ _SPECS = [
                _study_diag),
     FigureSpec("bench_scaling", "bench",
                "benchmark scaling: projection time / floor vs tensor size", _bench_scaling),
+    FigureSpec("bench_optimizer_step", "bench",
+               "benchmark: optimizer-step overhead per method vs the bare optimizer (and torchao)",
+               _bench_optimizer),
 ]
 
 #: name -> spec, in build order.

@@ -4,7 +4,8 @@ Measures, in one run and as ratios: each exact projection vs its floor (1e4..1e7
 optimizer-step overhead of each method vs the bare optimizer (and vs torchao's QuantOptimizer when
 installed), and training throughput float vs quantized (MLP, ResNet-20 at CIFAR size). Uses CUDA
 when present. Writes BENCHMARKS.md (machine info + tables; the block of this device kind only)
-and BENCHMARKS.json next to it, then the scaling figure into ``--figures`` (default figures_out).
+and BENCHMARKS.json next to it, then the benchmark figures (projection scaling, optimizer-step
+overhead) into ``--figures`` (default figures_out).
 ``--quick`` is a smoke run (seconds), not a measurement.
 """
 
@@ -43,13 +44,16 @@ def run(args: argparse.Namespace) -> int:
     md, js = write_results(results, args.out)
     print(f"wrote {md} and {js}")
     if not args.no_figures:
+        from figures.plot_bench_optimizer import plot_bench_optimizer
         from figures.plot_bench_scaling import load_bench_json, plot_bench_scaling
 
-        try:
-            res = plot_bench_scaling(Path(args.figures), load_bench_json(js))
-            print(f"scaling figure: {res.pdf} {res.png}")
-        except ValueError as exc:  # e.g. no projection rows in this run
-            print(f"scaling figure skipped: {exc}", file=sys.stderr)
+        bench = load_bench_json(js)
+        for plot in (plot_bench_scaling, plot_bench_optimizer):
+            try:
+                res = plot(Path(args.figures), bench)
+                print(f"figure: {res.pdf} {res.png}")
+            except ValueError as exc:  # e.g. no rows of that section in the results
+                print(f"figure skipped: {exc}", file=sys.stderr)
     failed = [n for n, e in results["sections"].items() if e.get("error")]
     if failed:
         print(f"section(s) not measured: {', '.join(failed)} (see {md})", file=sys.stderr)

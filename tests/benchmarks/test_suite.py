@@ -87,3 +87,20 @@ def test_scaling_series_reads_rows():
     assert list(n) == [1e4, 1e5, 1e6] and list(r) == [3.0] * 3
     with pytest.raises(ValueError, match="size column"):
         scaling_series([{"ratio": 1.0}])
+
+
+def test_bench_optimizer_figure_plots_ratios_without_bare(tmp_path):
+    from figures.plot_bench_optimizer import plot_bench_optimizer
+    from tests.figures.helpers import assert_written
+
+    rows = [{"model": "mlp", "variant": "bare", "impl": "torch", "ratio": 1.0},
+            {"model": "mlp", "variant": "qopt/BCGD/binary", "impl": "qopt", "ratio": 1.5},
+            {"model": "mlp", "variant": "torchao/ProxHardQuant/1bit", "impl": "torchao",
+             "ratio": 3.0},
+            {"model": "mlp", "variant": "broken", "impl": "qopt", "ratio": None}]
+    res = plot_bench_optimizer(tmp_path, {"cpu": {"sections": {"optimizer_step": {"rows": rows}}}})
+    assert_written(res)
+    assert res.data == {"cpu": {"mlp": [("qopt/BCGD/binary", "qopt", 1.5),
+                                        ("torchao/ProxHardQuant/1bit", "torchao", 3.0)]}}
+    with pytest.raises(ValueError, match="no optimizer_step rows"):
+        plot_bench_optimizer(tmp_path, {"cpu": {"sections": {}}})
