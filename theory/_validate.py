@@ -41,9 +41,17 @@ def as_float_array(x: object, name: str, *, allow_empty: bool = False) -> np.nda
         )
     if arr.size == 0 and not allow_empty:
         raise ValueError(f"{name} must be non-empty, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
+    if not _all_finite(arr):
         raise ValueError(f"{name} must be finite, found NaN or Inf")
     return arr
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    """True iff every entry is finite. A finite sum proves it (NaN and ±Inf propagate through
+    a sum, Inf - Inf = NaN); only when the sum overflows is the elementwise test needed."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(arr)
+    return bool(np.isfinite(total)) or bool(np.all(np.isfinite(arr)))
 
 
 def check_axis(axis: object, ndim: int, name: str = "axis") -> int | None:
