@@ -110,8 +110,8 @@ def run(quick: bool = False, device: str | None = None) -> list[dict[str, Any]]:
                     TypeError) as exc:
                 errors[variant] = f"{type(exc).__name__}: {exc}"
         timings = time_interleaved(
-            steps, sync=sync, warmup=1 if quick else 3,
-            repeats=1 if quick else (7 if model_name == "resnet20" else 11),
+            steps, sync=sync, warmup=1 if quick else 2,
+            repeats=1 if quick else (5 if model_name == "resnet20" else 9),
             min_sample_s=0.0 if quick else 0.05) if steps else {}
         ref = timings.get("float")
         for variant in variants:
