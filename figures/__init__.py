@@ -6,6 +6,7 @@ figure (file stem)        module (figures.*)      shows
 ``projection_1d``         plot_projection_1d      P_Q, Moreau envelope, relaxed prox in 1-D
 ``coarse_cosine``         plot_coarse_cosine      cos(E coarse grad, true grad) vs θ, MC
 ``twolayer_landscape``    plot_landscape          two-layer landscape, Prop. 1, coarse GD
+``approx_error``          plot_approx_error       exact vs approximate quantizer error, bits
 ``study_curves``          plot_study_curves       test acc / train loss vs epoch ± std
 ``study_diag``            plot_study_diag         λ continuation, code-flip fraction
 ``bench_scaling``         plot_bench_scaling      projection time / floor vs tensor size

@@ -76,6 +76,15 @@ def _landscape(ctx: BuildContext) -> FigureResult:
     return plot_landscape(ctx.out_dir)
 
 
+def _approx_error(ctx: BuildContext) -> FigureResult:
+    from figures.plot_approx_error import plot_approx_error
+
+    study = ctx.results if ctx.results.is_dir() else None
+    if ctx.quick:
+        return plot_approx_error(ctx.out_dir, bits=(1, 2, 4), n_gauss=10_000, study_dir=study)
+    return plot_approx_error(ctx.out_dir, study_dir=study)
+
+
 def _require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise MissingInput(f"{what} {str(path)!r} does not exist (run `qopt study` first, or "
@@ -124,6 +133,9 @@ _SPECS = [
     FigureSpec("twolayer_landscape", "theory",
                "two-layer loss landscape, Prop. 1 stationary points, coarse-GD trajectories",
                _landscape),
+    FigureSpec("approx_error", "theory",
+               "exact vs approximate quantizers: relative error vs bits, Gaussian and trained "
+               "weights (a study's float run, else a tiny CNN trained in ~1 s)", _approx_error),
     FigureSpec("study_curves", "study",
                "test accuracy and training loss vs epoch per method (mean ± std over seeds)",
                _study_curves),

@@ -57,7 +57,7 @@ def weights_from_study(study_dir: str | os.PathLike) -> tuple[dict[str, np.ndarr
             state = state["model"]
         weights = _select(state)
         if weights:
-            return weights, f"float run {run.name} of study {Path(study_dir).name}"
+            return weights, f"float run {run.name} ({Path(study_dir).name})"
     return None
 
 
