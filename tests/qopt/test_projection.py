@@ -135,7 +135,7 @@ def test_low_precision_computed_in_float32(dtype: torch.dtype, w: np.ndarray, k:
     s = got.scale.double()
     q64 = (s.reshape(-1, *([1] * (w.ndim - 1))) if ax == 0 else s) * z
     d_got = float(((torch.from_numpy(wd) - q64) ** 2).sum())
-    scale2 = float(np.sum(wd * wd)) + 1e-30
+    scale2 = max(float(np.sum(wd * wd)), d_ref) + 1e-30  # fixed scales: dist2 >> ||w||^2
     # theory's value is the minimum (up to the float32 rounding of a fixed scale, ~6e-8 rel)
     assert d_got >= d_ref - 1e-6 * scale2
     assert d_got <= d_ref + 1e-4 * scale2  # float32 rounding only
