@@ -130,6 +130,8 @@ def _train(cfg: TrainConfig, run_dir: Path, info: DistInfo, resume: bool,
                                       "n_test": int(bundle.x_test.shape[0]), **bundle.meta},
             "world_size": info.world, "device": str(device)})
     barrier(info)
+    if ckpt is None and cfg.method == "uniq":
+        _calibrate_uniq(model, bundle, cfg.batch_size, device)
 
     net: torch.nn.Module = model
     if info.active:
@@ -194,6 +196,26 @@ def _train(cfg: TrainConfig, run_dir: Path, info: DistInfo, resume: bool,
         if bar is not None:
             bar.close()
     return _finish(cfg, run_dir, model, opt, history, step, wall, info, device)
+
+
+#: Calibration batches of UniQ's ``simple_initialization`` (released code default, papers.md §D).
+UNIQ_CALIBRATION_BATCHES = 100
+
+
+def _calibrate_uniq(model: torch.nn.Module, bundle: Any, batch_size: int,
+                    device: torch.device) -> None:
+    """UniQ's data-driven step initialisation (Gaussian-optimal constants × data statistics).
+
+    Runs before DDP wrapping on the same unshuffled training batches on every rank, so every
+    rank computes identical steps without communication; a resumed run skips it (the steps come
+    from the checkpoint).
+    """
+    from qopt.nn import calibrate_uniq
+
+    calib = TensorLoader(bundle.x_train, bundle.y_train, batch_size, shuffle=False, device=device,
+                         transform=bundle.test_transform)
+    model.train()
+    calibrate_uniq(model, calib, num_batches=UNIQ_CALIBRATION_BATCHES)
 
 
 def _finish(cfg: TrainConfig, run_dir: Path, model: torch.nn.Module, opt: Any,

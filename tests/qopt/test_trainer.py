@@ -192,3 +192,36 @@ def test_bad_configs_raise_before_training(tmp_path, bad, match):
     with pytest.raises((ValueError, TypeError), match=match):
         train(cfg_of(**bad), tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_uniq_run_calibrates_activation_steps_from_data(tmp_path):
+    """UniQ's simple_initialization (papers.md §D): before training, every activation step is
+    max over calibration batches of sqrt(2 E[x^2]) * c_a[b]. With a negligible lr (1e-12) the
+    saved steps equal an independent recomputation (fresh model from the same seed, calibrated
+    on the same unshuffled batches) to 1e-6 relative, and differ from the data-free default."""
+    from qopt.data import load_data
+    from qopt.nn import UniQActivation, calibrate_uniq
+    from qopt.nn.constants import uniq_activation_constant
+    from qopt.train.setup import build_model_for
+
+    cfg = cfg_of(method="uniq", weights="uniq:2", act_bits=2, lr=1e-12, epochs=1)
+    train(cfg, tmp_path, resume=False)
+    sd = torch.load(tmp_path / "model.pt")
+    steps = {k: v for k, v in sd.items() if k.endswith("act_quantizer.delta")}
+    assert steps, "a uniq run with act_bits must have activation steps"
+    seed_everything(cfg.seed, cfg.deterministic)
+    d = load_data(cfg.dataset, cfg.data_dir, **cfg.dataset_args)
+    model = build_model_for(cfg, d)
+    xs = d.x_train if d.test_transform is None else d.test_transform(d.x_train)
+    batches = [xs[i:i + cfg.batch_size] for i in range(0, xs.shape[0], cfg.batch_size)]
+    model.train()
+    calibrate_uniq(model, batches, num_batches=100)
+    default = uniq_activation_constant(2)
+    checked = 0
+    for name, mod in model.named_modules():
+        if isinstance(mod, UniQActivation):
+            got = steps[f"{name}.delta"].item()
+            assert got == pytest.approx(mod.delta.item(), rel=1e-6)
+            assert abs(got - default) > 1e-3 * default  # calibrated, not the default
+            checked += 1
+    assert checked == len(steps)
