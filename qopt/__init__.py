@@ -12,7 +12,7 @@ Main entry points::
     opt = qopt.QuantOptimizer(torch.optim.SGD(qopt.param_groups(model), lr=0.1),
                               qopt.BinaryRelax())   # or BinaryConnect(), BCGD(rho=1e-5)
     qopt.export_quantized(model, opt)              # integer codes + scales
-    qopt.train(qopt.TrainConfig(...), "runs/x")   # one run; qopt.run_study(...) for a grid
+    qopt.train.train(qopt.TrainConfig(...), "runs/x")  # one run; qopt.run_study for a grid
 """
 
 __version__ = "0.1.0"
@@ -23,7 +23,7 @@ from qopt.optim import BCGD, BinaryConnect, BinaryRelax, QuantOptimizer  # noqa:
 from qopt.projection import TorchProjection, project  # noqa: E402
 from qopt.quantize import param_groups, quantize_model  # noqa: E402
 from qopt.study import run_study  # noqa: E402
-from qopt.train import TrainConfig, train  # noqa: E402
+from qopt.train import TrainConfig  # noqa: E402
 
 __all__ = [
     "BCGD",
@@ -40,5 +40,4 @@ __all__ = [
     "project",
     "quantize_model",
     "run_study",
-    "train",
 ]
