@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.theory.strategies import (
@@ -76,6 +76,7 @@ def test_project_equals_brute_force_on_edge_cases(qset, w):
 
 
 @pytest.mark.parametrize("qset", ALL_SETS, ids=set_id)
+@settings(max_examples=40)
 @given(data=st.data())
 def test_project_equals_brute_force(qset, data):
     w = data.draw(any_weights(1, max_n(qset)), label="w")
@@ -89,6 +90,7 @@ def test_project_equals_brute_force(qset, data):
                                   Grid([-1, 2], None), Binary(), Grid([-1, 0, 1], 0.3)], ids=set_id)
 @pytest.mark.parametrize("shape,axis", [((3, 2), 0), ((2, 3), 1), ((2, 3), -1), ((2, 1, 3), 0),
                                         ((3, 2, 1), -2), ((1, 4), 0)])
+@settings(max_examples=8)
 @given(seed=st.integers(0, 2**31), ties=st.booleans())
 def test_project_axis_equals_brute_force_per_slice(qset, shape, axis, seed, ties):
     rng = np.random.default_rng(seed)
@@ -139,6 +141,7 @@ def grid_search_dist2(w: np.ndarray, qset, n_alpha: int = 4001) -> float:
 
 
 @pytest.mark.parametrize("qset", FREE_SETS, ids=set_id)
+@settings(max_examples=10)
 @given(w=gaussian_weights(20, 300))
 def test_project_never_worse_than_a_scale_grid(qset, w):
     r = project(w, qset)
@@ -146,6 +149,7 @@ def test_project_never_worse_than_a_scale_grid(qset, w):
 
 
 @pytest.mark.parametrize("qset", FREE_SETS, ids=set_id)
+@settings(max_examples=25)
 @given(w=st.one_of(any_weights(1, 40), gaussian_weights(1, 200)))
 def test_cone_identities(qset, w):
     r = project(w, qset)
@@ -171,6 +175,7 @@ def test_cone_identities(qset, w):
 
 
 @pytest.mark.parametrize("qset", FREE_SETS, ids=set_id)
+@settings(max_examples=15)
 @given(w=st.one_of(tie_weights(1, 30), gaussian_weights(1, 300)))
 def test_extreme_magnitudes_are_scale_covariant(qset, w):
     """Weights near 1e-150 or 1e150 (squares leave float64): same codes as at unit scale."""
@@ -182,6 +187,7 @@ def test_extreme_magnitudes_are_scale_covariant(qset, w):
 
 
 @pytest.mark.parametrize("qset", SYMMETRIC_CONES, ids=set_id)
+@settings(max_examples=20)
 @given(w=gaussian_weights(1, 200))
 def test_odd_symmetry_off_ties(qset, w):
     r, rn = project(w, qset), project(-w, qset)
@@ -190,6 +196,7 @@ def test_odd_symmetry_off_ties(qset, w):
 
 
 @pytest.mark.parametrize("qset", SYMMETRIC_CONES, ids=set_id)
+@settings(max_examples=20)
 @given(w=any_weights(1, 30))
 def test_odd_symmetry_of_the_distance_with_ties(qset, w):
     assert abs(project(-w, qset).dist2 - project(w, qset).dist2) <= tol(w)
