@@ -16,11 +16,17 @@ __all__ = [
     "check_finite_scalar",
     "check_positive_scalar",
     "check_int",
+    "all_finite",
 ]
 
 
-def as_float_array(x: object, name: str, *, allow_empty: bool = False) -> np.ndarray:
+def as_float_array(
+    x: object, name: str, *, allow_empty: bool = False, check_finite: bool = True
+) -> np.ndarray:
     """Return ``x`` as a finite real floating ndarray (its own dtype kept; no copy if possible).
+
+    ``check_finite=False`` skips the NaN/Inf test for callers that check it more cheaply later
+    (e.g. on a sorted copy, where NaN and Inf sort last); they must raise the same error.
 
     Raises:
         TypeError: ``x`` is not array-like, or has an integer, boolean, complex or object dtype.
@@ -41,12 +47,12 @@ def as_float_array(x: object, name: str, *, allow_empty: bool = False) -> np.nda
         )
     if arr.size == 0 and not allow_empty:
         raise ValueError(f"{name} must be non-empty, got shape {arr.shape}")
-    if not _all_finite(arr):
+    if check_finite and not all_finite(arr):
         raise ValueError(f"{name} must be finite, found NaN or Inf")
     return arr
 
 
-def _all_finite(arr: np.ndarray) -> bool:
+def all_finite(arr: np.ndarray) -> bool:
     """True iff every entry is finite. A finite sum proves it (NaN and ±Inf propagate through
     a sum, Inf - Inf = NaN); only when the sum overflows is the elementwise test needed."""
     with np.errstate(over="ignore", invalid="ignore"):

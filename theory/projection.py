@@ -56,12 +56,11 @@ symmetric sets except on exact ties.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from theory._validate import as_float_array, check_axis
+from theory._validate import all_finite, as_float_array, check_axis
 from theory.sets import QuantSet
 
 __all__ = ["Projection", "project", "nearest_codes", "best_scale"]
@@ -239,12 +238,12 @@ def _sign_block(x, T, step, cb, qf, f, g, lo, z, three):
 
 def _apply_sign(
     rows: np.ndarray, alpha: np.ndarray, coder: _Coder, out_dtype: np.dtype,
-    q_buffer: np.ndarray | None = None,
+    q_buffer: np.ndarray | None = None, codes_buffer: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Fused codes/q/dist2 pass for levels d*{-1,0,1} and d*{-1/2,+1/2} by comparisons only.
 
-    ``q_buffer``: a float64 (C, n) scratch array to receive q (saves a fresh allocation).
-    Large inputs are split over two threads (numpy releases the GIL inside ufuncs).
+    ``q_buffer``/``codes_buffer``: float64/int64 (C, n) scratch arrays to receive q and the codes
+    (saves fresh allocations).
     Returns None if the exact threshold search fails (the caller then uses ``_apply``).
     """
     C, n = rows.shape
@@ -256,7 +255,7 @@ def _apply_sign(
         step = alpha * coder.d
     else:
         T, step = np.zeros(C), alpha * (0.5 * coder.d)
-    codes = np.empty((C, n), dtype=np.int64)
+    codes = codes_buffer if codes_buffer is not None else np.empty((C, n), dtype=np.int64)
     f64 = out_dtype == np.float64
     q64 = q_buffer if (q_buffer is not None and f64) else np.empty((C, n))
     blocks = list(_blocks(C, n))
@@ -273,12 +272,7 @@ def _apply_sign(
                 q64[r0:r1, c0:c1], f[:r, :c], g[:r, :c], lo[:r, :c], z[:r, :c], three)
         return acc
 
-    if len(blocks) >= 16:  # two threads on disjoint halves (blocks never share an entry)
-        half = len(blocks) // 2
-        with ThreadPoolExecutor(2) as ex:
-            dist = sum(ex.map(work, [blocks[:half], blocks[half:]]))
-    else:
-        dist = work(blocks)
+    dist = work(blocks)
     q = q64 if f64 else q64.astype(out_dtype)
     return codes, q, alpha, dist
 
@@ -493,6 +487,9 @@ def _project_rows(
     levels = qset.levels
     coder = _Coder(levels)
     sign = (coder.kind == "int" and len(levels) == 3) or (coder.kind == "half" and len(levels) == 2)
+    ternary = sign and len(levels) == 3 and qset.scale is None
+    if not ternary and not all_finite(rows):
+        raise ValueError("w must be finite, found NaN or Inf")
     if qset.scale is not None:
         alpha = np.full(C, qset.scale)
         if sign:
@@ -501,9 +498,11 @@ def _project_rows(
     if sign and len(levels) == 2:  # binary: alpha * d/2 = mean|w|
         alpha = np.mean(np.abs(rows), axis=1) * (2.0 / coder.d)
         return _apply_sign(rows, alpha, coder, dtype)
-    if sign:  # ternary: top-t scan, then the exact mean of the t* largest |w|
+    if ternary:  # top-t scan, then the exact mean of the t* largest |w|
         u = np.abs(rows)
         u.sort(axis=1)
+        if not np.all(np.isfinite(u[:, -1])):  # NaN and Inf sort last
+            raise ValueError("w must be finite, found NaN or Inf")
         d = coder.d
         _, t = _single_run_alpha(u, 0.0, d, d * d)
         if C == 1:
@@ -553,7 +552,7 @@ def project(w: object, qset: QuantSet, axis: int | None = None) -> Projection:
     """
     if not isinstance(qset, QuantSet):
         raise TypeError(f"qset must be a theory.sets.QuantSet, got {type(qset).__name__}")
-    arr = as_float_array(w, "w")
+    arr = as_float_array(w, "w", check_finite=False)  # checked in _project_rows
     ax = check_axis(axis, arr.ndim)
     shape, dtype = arr.shape, arr.dtype
     if ax is None:
