@@ -44,9 +44,11 @@ __all__ = ["SECTIONS", "device_kind", "markdown_block", "merge_markdown", "run_s
 SECTIONS: dict[str, tuple[str, str, str]] = {
     "projection": (
         "benchmarks.projection", "Exact projection vs its floor",
-        "Time of each exact projection (qopt, torch) divided by its floor: one elementwise pass "
-        "over the tensor, or a sort of it for the sort-based algorithms (ternary, multi-bit). "
-        "A ratio near 1 means the projection runs at the speed of the unavoidable work."),
+        "Time of each exact projection (`theory.project`, numpy float64, one scale per tensor) "
+        "divided by its floor on the same array: one elementwise pass (`np.abs`), or `np.sort` "
+        "for the sort-based algorithms (ternary top-t scan, multi-bit breakpoint sweep); timed "
+        "round-robin. A ratio near 1 means the projection runs at the speed of the unavoidable "
+        "work."),
     "optimizer_step": (
         "benchmarks.optimizer_step", "Optimizer-step overhead",
         "Time of one QuantOptimizer step (projection + method update + base step) divided by "

@@ -10,8 +10,8 @@ CPU lines are solid, CUDA lines dashed.
 Column detection (the row dicts come from ``benchmarks/projection.py``): size = the first of
 ``n``, ``numel``, ``size``, ``elements``, ``n_params``; ratio = the first column whose name
 contains ``ratio`` or starts with ``x_``/``vs_``; time = the first column whose name ends in
-``_s``, ``_ms`` or ``_us`` and does not mention the floor; labels = the remaining string-valued
-columns except ``device``/``error``.
+``_s``, ``_ms``, ``_us`` or ``seconds`` and does not mention the floor; labels = the remaining
+string-valued columns except ``device``/``error``.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def scaling_series(rows: Sequence[dict[str, Any]]) -> tuple[str, str | None, str
     if size is None:
         raise ValueError(f"no size column ({', '.join(_SIZE_KEYS)}) in the benchmark rows")
     ratio = _pick(rows, lambda k: "ratio" in k or k.startswith(("x_", "vs_")))
-    time_k = _pick(rows, lambda k: k.endswith(("_s", "_ms", "_us")) and "floor" not in k
+    time_k = _pick(rows, lambda k: k.endswith(("_s", "_ms", "_us", "seconds")) and "floor" not in k
                    and "wall" not in k and "iqr" not in k)
     label_keys = [k for k in dict.fromkeys(k for r in rows for k in r)
                   if k not in ("device", "error") and k != size

@@ -104,3 +104,16 @@ def test_bench_optimizer_figure_plots_ratios_without_bare(tmp_path):
                                         ("torchao/ProxHardQuant/1bit", "torchao", 3.0)]}}
     with pytest.raises(ValueError, match="no optimizer_step rows"):
         plot_bench_optimizer(tmp_path, {"cpu": {"sections": {}}})
+
+
+def test_scaling_series_reads_the_projection_benchmark_rows():
+    from figures.plot_bench_scaling import scaling_series
+
+    rows = [{"set": "ternary", "n": 10_000, "seconds": 2e-4, "floor_seconds": 1e-4,
+             "ratio": 2.0, "floor": "np.sort"},
+            {"set": "ternary", "n": 100_000, "seconds": 3e-3, "floor_seconds": 2e-3,
+             "ratio": 1.5, "floor": "np.sort"}]
+    size, ratio, time_k, series = scaling_series(rows)
+    assert (size, ratio, time_k) == ("n", "ratio", "seconds")
+    n, r, t = series["ternary np.sort"]
+    assert list(n) == [1e4, 1e5] and list(r) == [2.0, 1.5] and list(t) == [2e-4, 3e-3]
