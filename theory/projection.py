@@ -498,18 +498,14 @@ def _project_rows(
     if sign and len(levels) == 2:  # binary: alpha * d/2 = mean|w|
         alpha = np.mean(np.abs(rows), axis=1) * (2.0 / coder.d)
         return _apply_sign(rows, alpha, coder, dtype)
-    if ternary:  # top-t scan, then the exact mean of the t* largest |w|
+    if ternary:  # top-t scan; alpha is the mean of the t* largest |w|
         u = np.abs(rows)
         u.sort(axis=1)
         if not np.all(np.isfinite(u[:, -1])):  # NaN and Inf sort last
             raise ValueError("w must be finite, found NaN or Inf")
         d = coder.d
-        _, t = _single_run_alpha(u, 0.0, d, d * d)
-        if C == 1:
-            top = np.array([u[0, n - t[0]:].sum()])
-        else:
-            top = np.where(np.arange(n) >= n - t[:, None], u, 0.0).sum(axis=1)
-        alpha = np.where(t > 0, top / (d * np.maximum(t, 1)), 0.0)
+        # alpha = S_t*/(d t*): the mean of the t* largest |w| (block sums + cumsum, ~1e-15 rel.)
+        alpha, t = _single_run_alpha(u, 0.0, d, d * d)
         T = _x_threshold(alpha, 0.5 * d)
         # the comparison codes keep exactly the t* largest |w| (else: rounding at a tie)
         if T is not None and np.array_equal(_count_ge(u, T[:, None])[:, 0], np.where(t > 0, t, 0)):
