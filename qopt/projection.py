@@ -121,12 +121,26 @@ def tables(qset: QuantSet, dtype: torch.dtype, device: torch.device | str) -> di
     return _tables(qset, dtype, torch.device(device))
 
 
+#: Up to this many midpoints, :func:`nearest_codes` counts by comparisons instead of a search.
+_COMPARE_MAX = 16
+
+
 def nearest_codes(x: Tensor, mids: Tensor) -> Tensor:
     r"""Index of the nearest unit level to each entry of ``x`` given sorted midpoints ``mids``.
 
     :math:`\#\{m_j \le x\}` for :math:`x \ge 0` and :math:`\#\{m_j < x\}` for :math:`x < 0`: ties go
     to the level farther from zero (0 on a midpoint 0 goes up). Exact comparisons (binary search).
     """
+    if mids.numel() <= _COMPARE_MAX and mids.device.type == "cpu":
+        # the same counts by one comparison per midpoint (no binary search; ~5x faster on CPU):
+        # m > 0 is counted iff x >= m (x < 0 < m never is); m < 0 iff x > m (x >= 0 > m always
+        # is); m == 0 iff x >= 0.
+        out = torch.zeros(x.shape, dtype=torch.int64, device=x.device)
+        for m in mids.tolist():  # loop over the few midpoints only
+            if m == float("inf"):
+                continue
+            out += (x >= m) if m > 0 else (x > m) if m < 0 else (x >= 0)
+        return out
     x = x.contiguous()
     right = torch.searchsorted(mids, x, right=True)
     left = torch.searchsorted(mids, x, right=False)

@@ -187,3 +187,25 @@ def test_docstring_example() -> None:
 def test_bad_input(bad, exc, match) -> None:
     with pytest.raises(exc, match=match):
         bad()
+
+
+@pytest.mark.parametrize("qset", SETS, ids=lambda q: q.spec)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_nearest_codes_comparison_path_equals_binary_search(qset, dtype) -> None:
+    """The CPU comparison count and the binary search give identical codes, ties included:
+    inputs are every midpoint exactly, its float neighbours on both sides, ±0 and ±levels."""
+    from qopt import projection as P
+
+    mids = P.tables(qset, dtype, "cpu")["mids"]
+    lv = torch.tensor(qset.unit_levels, dtype=dtype)
+    pts = torch.cat([mids[torch.isfinite(mids)], lv, torch.tensor([0.0, -0.0, 1e30, -1e30],
+                                                                   dtype=dtype)])
+    x = torch.cat([pts, torch.nextafter(pts, torch.full_like(pts, float("inf"))),
+                   torch.nextafter(pts, torch.full_like(pts, -float("inf")))])
+    fast = P.nearest_codes(x, mids)
+    old, P._COMPARE_MAX = P._COMPARE_MAX, -1  # force the binary search
+    try:
+        slow = P.nearest_codes(x, mids)
+    finally:
+        P._COMPARE_MAX = old
+    assert torch.equal(fast, slow)
