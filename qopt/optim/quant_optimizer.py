@@ -400,16 +400,30 @@ class QuantOptimizer(torch.optim.Optimizer):
     def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
         """The base optimizer's state dict (sets written as their text spec, so it loads with
         ``torch.load(weights_only=True)``) plus ``"qopt"``: latent weights by parameter index,
-        λ, ρ, phase, step and epoch counters, and the method."""
+        λ, ρ, phase, step and epoch counters, the method, and the diagnostics' previous record (so
+        ``flip_frac``, ``approx_orth_ratio`` and ``lipschitz_est`` carry across a resume)."""
         sd = self.base.state_dict()
         sd["param_groups"] = [{**g, "qset": g["qset"].spec} if g.get("qset") is not None else g
                               for g in sd["param_groups"]]
         idx = self._index()
-        sd["qopt"] = {"version": 1, "method": type(self.method).__name__,
+        sd["qopt"] = {"version": 2, "method": type(self.method).__name__,
                       "method_args": dict(vars(self.method)),
                       "sched": dict(self._sched),
-                      "latent": {idx[id(e.param)]: e.latent for e in self._entries}}
+                      "latent": {idx[id(e.param)]: e.latent for e in self._entries},
+                      # diagnostics' previous record (flip_frac, approx_orth_ratio) and the
+                      # gradient/point kept for lipschitz_est, so they carry across a resume
+                      "diag": {"prev": self._by_index(self._prev, idx),
+                               "stash": self._by_index(self._stash, idx),
+                               "rec": self._by_index(self._rec, idx)}}
         return sd
+
+    def _by_index(self, d: dict[int, Any], idx: dict[int, int]) -> dict[int, Any]:
+        """Re-key a per-entry dict (entry position) by the parameter's state-dict index."""
+        return {idx[id(self._entries[i].param)]: v for i, v in d.items()}
+
+    def _from_index(self, d: dict[int, Any], idx: dict[int, int]) -> dict[int, Any]:
+        pos = {idx[id(e.param)]: i for i, e in enumerate(self._entries)}
+        return {pos[int(k)]: v for k, v in d.items() if int(k) in pos}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
         """Restore a :meth:`state_dict`; then rewrite the forward points from the latents, so the
@@ -439,5 +453,17 @@ class QuantOptimizer(torch.optim.Optimizer):
             for e in self._entries:
                 e.latent.copy_(q["latent"][idx[id(e.param)]])
         self._sched = dict(q["sched"])
-        self._prev, self._stash, self._rec = {}, {}, {}
+        diag = q.get("diag", {})  # absent in version-1 state dicts: diagnostics start afresh
+        dev = {i: e.latent.device for i, e in enumerate(self._entries)}
+
+        def to(i: int, v: Any) -> Any:
+            if torch.is_tensor(v):
+                return v.to(dev[i]).clone()
+            if isinstance(v, dict):
+                return {k: to(i, x) for k, x in v.items()}
+            return tuple(to(i, x) for x in v)
+
+        self._prev, self._stash, self._rec = (
+            {i: to(i, v) for i, v in self._from_index(diag.get(key, {}), idx).items()}
+            for key in ("prev", "stash", "rec"))
         self._write_forward()

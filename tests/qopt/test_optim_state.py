@@ -132,3 +132,33 @@ def test_step_closure_returns_loss() -> None:
 
     loss = opt.step(closure)
     assert torch.is_tensor(loss) and loss.item() > 0
+
+
+def test_diagnostics_carry_across_resume() -> None:
+    """flip_frac / approx_orth_ratio / lipschitz_est after a save/load equal (bitwise) those of an
+    uninterrupted run: the previous record and the kept gradient travel in the state dict."""
+    def run(cut: bool):
+        net, opt, sched = _setup(0, METHODS[0], "sgd_momentum")
+        opt.record_every = 3
+        _train(net, opt, sched, range(6))
+        opt.diagnostics()  # a record whose snapshot the next call compares with
+        _train(net, opt, sched, range(6, 8))  # step 8 keeps its gradient for step 9's record
+        if cut:
+            buf = io.BytesIO()
+            torch.save({"m": net.state_dict(), "o": opt.state_dict(), "s": sched.state_dict()},
+                       buf)
+            buf.seek(0)
+            ck = torch.load(buf, weights_only=True)
+            net, opt, sched = _setup(1, METHODS[0], "sgd_momentum")
+            opt.record_every = 3
+            net.load_state_dict(ck["m"])
+            opt.load_state_dict(ck["o"])
+            sched.load_state_dict(ck["s"])
+        _train(net, opt, sched, range(8, 9))
+        return opt.diagnostics()
+
+    ref, got = run(False), run(True)
+    keys = [k for k in ref if k.endswith(("flip_frac", "approx_orth_ratio", "lipschitz_est"))]
+    assert keys and all(torch.isfinite(torch.as_tensor(ref[k])) for k in keys)
+    for k in keys:
+        assert torch.equal(torch.as_tensor(ref[k]), torch.as_tensor(got[k])), k
