@@ -17,7 +17,9 @@ section             module                       measures
 A section that fails (or whose module is missing from this build) is recorded with its error and
 the others still run. Results are kept **per device kind** (``cpu``, ``cuda``): writing the CPU
 results replaces only the CPU block of BENCHMARKS.md (between ``<!-- bench:cpu -->`` markers) and
-the ``"cpu"`` entry of the JSON, so CPU and GPU numbers live side by side in one file. Both files
+the ``"cpu"`` entry of the JSON, so CPU and GPU numbers live side by side in one file. Within a
+device kind, sections are merged: a run with ``only=[...]`` replaces those sections and keeps the
+others from the previous JSON (each section carries its own date and load average). Both files
 are written atomically.
 """
 
@@ -102,12 +104,21 @@ def run_suite(quick: bool = False, only: Sequence[str] | None = None,
             entry["error"] = f"{type(exc).__name__}: {exc}"
             entry["traceback"] = traceback.format_exc(limit=5)
         entry["wall_s"] = time.perf_counter() - t0
+        entry["date_utc"] = machine_info_date()
+        entry["quick"] = bool(quick)
         if hasattr(os, "getloadavg"):
             entry["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
         out["sections"][name] = entry
         status = entry["error"] or f"{len(entry['rows'])} rows"
         log(f"[bench] {name:15s} {entry['wall_s']:6.1f} s  {status}")
     return out
+
+
+def machine_info_date() -> str:
+    """The current UTC time as printed in the report."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _fmt(v: Any) -> str:
@@ -147,7 +158,8 @@ def markdown_block(results: dict[str, Any]) -> str:
     hw = m.get("gpu") if kind == "cuda" else m.get("host_cpu")
     lines = [f"<!-- bench:{kind} -->", f"## {kind.upper()}: {hw}", ""]
     if results.get("quick"):
-        lines += ["**Quick (smoke) run: sizes and repeats reduced; not a measurement.**", ""]
+        lines += ["**Contains quick (smoke) sections: sizes and repeats reduced; not a "
+                  "measurement.**", ""]
     lines += ["| machine | |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in m.items()]
     lines.append("")
@@ -155,7 +167,10 @@ def markdown_block(results: dict[str, Any]) -> str:
         _, title, what = SECTIONS.get(name, (name, name, ""))
         load = entry.get("load_avg_1m_after")
         load_txt = f", load average {load:g} after" if load is not None else ""
-        lines += [f"### {title} (`{name}`, {entry['wall_s']:.0f} s{load_txt})", "", what, ""]
+        date_txt = f", {entry['date_utc']}" if entry.get("date_utc") else ""
+        quick_txt = ", QUICK" if entry.get("quick") else ""
+        lines += [f"### {title} (`{name}`, {entry['wall_s']:.0f} s{load_txt}{date_txt}"
+                  f"{quick_txt})", "", what, ""]
         if entry.get("error"):
             lines += [f"Not measured: `{entry['error']}`", ""]
         if entry.get("rows"):
@@ -194,14 +209,23 @@ def write_results(results: dict[str, Any], md_path: str | os.PathLike,
     md = Path(md_path)
     js = Path(json_path) if json_path is not None else md.with_suffix(".json")
     kind = results.get("device_kind", "cpu")
-    old_md = md.read_text(encoding="utf-8") if md.is_file() else None
-    _atomic_write(md, merge_markdown(old_md, markdown_block(results), kind))
     data: dict[str, Any] = {}
     if js.is_file():
         try:
             data = json.loads(js.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             data = {}
-    data[kind] = results
+    prev = data.get(kind, {}).get("sections", {}) if isinstance(data.get(kind), dict) else {}
+    merged = dict(results)
+    merged["sections"] = {**{k: v for k, v in prev.items() if k not in results["sections"]},
+                          **results["sections"]}
+    merged["sections"] = {k: merged["sections"][k] for k in
+                          [*[n for n in SECTIONS if n in merged["sections"]],
+                           *[n for n in merged["sections"] if n not in SECTIONS]]}
+    merged["quick"] = any(e.get("quick", results.get("quick")) for e in
+                          merged["sections"].values())
+    data[kind] = merged
+    old_md = md.read_text(encoding="utf-8") if md.is_file() else None
+    _atomic_write(md, merge_markdown(old_md, markdown_block(merged), kind))
     _atomic_write(js, json.dumps(data, indent=1, default=str) + "\n")
     return md, js

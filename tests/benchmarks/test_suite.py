@@ -60,7 +60,7 @@ def test_write_results_keeps_other_device_kinds(tmp_path, fake_sections):
     assert set(data) == {"cuda", res["device_kind"]}
     text = md.read_text()
     assert "| set | n | time_ms | floor_ms | ratio | device |" in text
-    assert "Quick (smoke) run" in text
+    assert "quick (smoke) sections" in text
     assert markdown_block(res).count("| binary | 1e+04 |") + \
         markdown_block(res).count("| binary | 10000 |") == 1
 
@@ -117,3 +117,21 @@ def test_scaling_series_reads_the_projection_benchmark_rows():
     assert (size, ratio, time_k) == ("n", "ratio", "seconds")
     n, r, t = series["ternary np.sort"]
     assert list(n) == [1e4, 1e5] and list(r) == [2.0, 1.5] and list(t) == [2e-4, 3e-3]
+
+
+def test_partial_runs_merge_sections_of_the_same_device(tmp_path, monkeypatch):
+    monkeypatch.setattr(suite, "SECTIONS", {
+        "projection": ("tests.benchmarks.fake_section", "Fake projection", "what it is"),
+        "broken": ("tests.benchmarks.broken_section", "Broken", "fails"),
+    })
+    md = tmp_path / "B.md"
+    write_results(run_suite(quick=False, only=["projection"], log=lambda *_: None), md)
+    write_results(run_suite(quick=True, only=["broken"], log=lambda *_: None), md)
+    data = json.loads((tmp_path / "B.json").read_text())
+    kind = next(iter(data))
+    secs = data[kind]["sections"]
+    assert list(secs) == ["projection", "broken"]  # registry order, old section kept
+    assert len(secs["projection"]["rows"]) == 6 and not secs["projection"]["quick"]
+    assert secs["broken"]["quick"] and data[kind]["quick"]
+    text = md.read_text()
+    assert "Fake projection" in text and "kernel exploded" in text and "QUICK" in text
