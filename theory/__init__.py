@@ -11,7 +11,7 @@ Modules:
 """
 
 from theory.envelope import dist2, envelope_grad, moreau_envelope, prox
-from theory.projection import Projection, nearest_codes, project
+from theory.projection import Projection, code_dtype, nearest_codes, project
 from theory.sets import MAX_BITS, Binary, Grid, QuantSet, Symmetric, Ternary, Uniform, parse_qset
 from theory.twolayer import TwoLayerTeacher, clipped_pq
 
@@ -29,6 +29,7 @@ __all__ = [
     "dist2",
     "envelope_grad",
     "moreau_envelope",
+    "code_dtype",
     "nearest_codes",
     "parse_qset",
     "project",

@@ -3,8 +3,8 @@ r"""APPROXIMATE quantizers of the literature and of the papers' released code, f
 None of these is a projection: each returns a feasible point of its set (so its error is never
 below :math:`\operatorname{dist}(w,Q)^2`) but usually not the nearest one. They return the same
 :class:`theory.projection.Projection` record as :func:`theory.project` (``q``, ``scale``,
-``codes`` = int64 indices into the named set's ``levels``, ``dist2``), per tensor or per slice along
-``axis`` (one scale per slice, same conventions as ``project``).
+``codes`` = indices (dtype ``code_dtype``) into the named set's ``levels``, ``dist2``), per
+tensor or per slice along ``axis`` (one scale per slice, same conventions as ``project``).
 
 Measured error ratio :math:`\|w - q\|^2 / \operatorname{dist}(w, Q)^2` on Gaussian weights
 (``numpy.random.default_rng(0).standard_normal(10**5)``, per tensor; reproduced by
@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from theory._validate import as_float_array, check_axis, check_int
-from theory.projection import Projection, nearest_codes
+from theory.projection import Projection, code_dtype, nearest_codes
 from theory.sets import QuantSet, Symmetric, Ternary, Uniform
 
 __all__ = [
@@ -59,6 +59,7 @@ def _result(
     shape: tuple, dtype: np.dtype, ax: int | None,
 ) -> Projection:
     q = alpha[:, None] * levels[codes]
+    codes = codes.astype(code_dtype(len(levels)))
     dist2 = np.einsum("ij,ij->i", rows - q, rows - q)
     if ax is None:
         return Projection(q.reshape(shape).astype(dtype), float(alpha[0]),

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from tests.theory.strategies import any_weights, gaussian_weights
 from theory import Symmetric, Ternary, Uniform, project
 from theory import approximate as A
+from theory.projection import code_dtype
 
 # (name, quantizer, its set, measured ratio at n = 1e5 seed 0, band half-width)
 CASES = [
@@ -42,7 +43,7 @@ def test_measured_ratio_on_gaussian_weights(gauss, name, fn, qset, ratio, band):
 
 
 def _feasible(w, r, qset) -> None:
-    assert r.q.shape == np.shape(w) and r.codes.dtype == np.int64
+    assert r.q.shape == np.shape(w) and r.codes.dtype == code_dtype(qset.n_levels)
     np.testing.assert_array_equal(r.q, r.scale * qset.levels[r.codes])
     assert np.all(np.asarray(r.scale) >= 0)
     assert abs(r.dist2 - np.sum((w - r.q) ** 2)) <= 1e-12 * (np.sum(w**2) + np.sum(r.q**2))

@@ -26,7 +26,7 @@ from tests.theory.strategies import (
     tie_weights,
 )
 from theory import Binary, Grid, Symmetric, Ternary, Uniform, nearest_codes, project
-from theory.projection import _Coder
+from theory.projection import _Coder, code_dtype
 
 TINY = 1e-300
 
@@ -42,7 +42,7 @@ def tol(w: np.ndarray, q: np.ndarray | None = None) -> float:
 def check_result(w: np.ndarray, qset, r) -> None:
     """q = scale*levels[codes] exactly, same shape/dtype, dist2 = ||w-q||^2, scale >= 0."""
     assert r.q.shape == w.shape and r.q.dtype == w.dtype
-    assert r.codes.shape == w.shape and r.codes.dtype == np.int64
+    assert r.codes.shape == w.shape and r.codes.dtype == code_dtype(qset.n_levels)
     assert np.all((r.codes >= 0) & (r.codes < qset.n_levels))
     assert np.all(np.asarray(r.scale) >= 0)
     if qset.scale is not None:
