@@ -27,9 +27,14 @@ def loss_fn(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
 
 
 def autocast_ctx(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when ``amp`` (no GradScaler needed for bf16)."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast when ``amp`` (no GradScaler needed for bf16: same exponent range as fp32).
+
+    ``amp`` is on by default on CUDA (``amp='auto'``); ``amp='bf16'`` also turns on CPU autocast
+    (slower on most CPUs, but it lets a run check its bf16 numerics without a GPU). Parameters,
+    latent weights and optimizer state stay float32; only autocast-eligible ops run in bf16.
+    """
+    if amp and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
