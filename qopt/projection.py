@@ -205,12 +205,209 @@ def _sweep_alpha(a: Tensor, tb: dict[str, Tensor]) -> Tensor:
                        torch.zeros_like(b2))
 
 
-def project_rows(rows: Tensor, qset: QuantSet) -> tuple[Tensor, Tensor]:
+def _symmetric(tb: dict[str, Tensor]) -> bool:
+    """Same events for both signs and z0(-w) = -z0(w) (Uniform, Symmetric, symmetric grids)."""
+    return bool(torch.equal(tb["pos_div"], tb["neg_div"])
+                and torch.equal(tb["pos_dz"], -tb["neg_dz"])
+                and torch.equal(tb["pos_dz2"], tb["neg_dz2"]) and tb["z0"][0] == -tb["z0"][1])
+
+
+def _sides(a: Tensor, tb: dict[str, Tensor]) -> list[tuple[Tensor, ...]]:
+    """Per sign: (|w| of that sign sorted ascending (C, n), top-k sums (C, n+1) in float64,
+    midpoints div (E,), and the s1/s2 increments per event (E,) in float64). A symmetric table
+    (same events for both signs) is one side over all of |w|."""
+    sym = (torch.equal(tb["pos_div"], tb["neg_div"]) and torch.equal(tb["pos_dz"], -tb["neg_dz"])
+           and torch.equal(tb["pos_dz2"], tb["neg_dz2"]))
+    parts = [(a.abs(), tb["pos_div"], tb["pos_dz"], tb["pos_dz2"])] if sym else [
+        (torch.where(a > 0, a, 0.0), tb["pos_div"], tb["pos_dz"], tb["pos_dz2"]),
+        (torch.where(a < 0, -a, 0.0), tb["neg_div"], -tb["neg_dz"], tb["neg_dz2"])]
+    out = []
+    for u, div, dz, dz2 in parts:
+        if u.device.type == "cpu":  # numpy's value sort is ~20x faster than torch's on CPU
+            un = u.numpy().copy()
+            un.sort(axis=1)
+            U = torch.from_numpy(un)
+        else:
+            U = torch.sort(u, dim=1).values
+        top = torch.cumsum(U.flip(1).double(), dim=1)
+        top = torch.cat([torch.zeros_like(top[:, :1]), top], dim=1)
+        out.append((U, top, div, dz.double(), dz2.double()))
+    return out
+
+
+def _state(sides: list, s10: Tensor, s20: Tensor, kappa: Tensor) -> tuple[Tensor, Tensor]:
+    r"""(s1, s2) in float64 of the sweep state at scales ``kappa`` (C, K): every event of key
+    :math:`|w_i|/m_j \ge \kappa` applied, i.e. per side and midpoint the
+    :math:`c_j = \#\{u \ge \kappa m_j\}` largest entries moved one level outward."""
+    C, K = kappa.shape
+    s1, s2 = s10.expand(C, K).clone(), s20.expand(C, K).clone()
+    for U, top, div, dz, dz2 in sides:
+        n, E = U.shape[1], div.numel()
+        thr = (kappa[:, None, :] * div[None, :, None]).reshape(C, E * K)
+        cnt = n - torch.searchsorted(U, thr.to(U.dtype).contiguous())  # (C, E*K)
+        s1 += (torch.gather(top, 1, cnt).reshape(C, E, K) * dz[None, :, None]).sum(1)
+        s2 += (cnt.reshape(C, E, K).double() * dz2[None, :, None]).sum(1)
+    return s1, s2
+
+
+def _value(s1: Tensor, s2: Tensor) -> Tensor:
+    s1p = torch.clamp_min(s1, 0.0)
+    return torch.where(s2 > 0, s1p * s1p / torch.where(s2 > 0, s2, 1.0), 0.0)
+
+
+#: Quantile probes, zoom rounds and probes per round, hint factors, pruning tolerance (relative to
+#: sum w^2; covers the float64 rounding of the prefix sums, error <= n*eps*sum).
+_Q, _ROUNDS, _G = 16, 3, 48
+_HINT = (0.9, 0.97, 0.99, 0.997, 0.999, 1.0, 1.001, 1.003, 1.01, 1.03, 1.1)
+_TOL = 1e-9
+
+
+def _range(U: Tensor, P1: Tensor, P2: Tensor, x: Tensor, y: Tensor,
+           c: Tensor) -> Tensor:
+    """sum over sorted entries u in [x, y) of (u - c)^2, from prefix sums (float64)."""
+    i = torch.searchsorted(U, x.to(U.dtype).contiguous())
+    j = torch.searchsorted(U, torch.maximum(x, y).to(U.dtype).contiguous())
+    n1 = torch.gather(P1, 1, j) - torch.gather(P1, 1, i)
+    n2 = torch.gather(P2, 1, j) - torch.gather(P2, 1, i)
+    return torch.clamp_min(n2 - 2.0 * c * n1 + c * c * (j - i).double(), 0.0)
+
+
+def _dist_lb(U: Tensor, P1: Tensor, P2: Tensor, lev: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    r"""Lower bound of :math:`D(\alpha) = \sum_i \min_l (u_i - \alpha l)^2` over
+    :math:`\alpha \in [a, b]` (C, K), levels ``lev`` (L,) >= 0 ascending: each entry's distance
+    to the union of the level intervals :math:`[a l, b l]` (exact :math:`D(a)` when a = b).
+    Segments (one vectorised call): below :math:`a l_0`; each gap :math:`[b l_k, a l_{k+1})` split
+    at its middle (distance to the left / right end); above :math:`b l_{L-1}`."""
+    C, K = a.shape
+    A, B = a[:, None, :], b[:, None, :]
+    L = lev[None, :, None]
+    x1 = B * L[:, :-1]  # gap starts b*l_k
+    x3 = torch.maximum(A * L[:, 1:], x1)  # gap ends a*l_{k+1} (empty if the intervals overlap)
+    x2 = 0.5 * (x1 + x3)
+    zero, inf = torch.zeros_like(A), torch.full_like(A, float("inf"))
+    lo = torch.cat([zero, x1, x2, B * L[:, -1:]], 1)
+    hi = torch.cat([A * L[:, :1], x2, x3, inf], 1)
+    c = torch.cat([A * L[:, :1], x1, x3, B * L[:, -1:]], 1)
+    r = _range(U, P1, P2, lo.reshape(C, -1), hi.reshape(C, -1), c.reshape(C, -1))
+    return r.reshape(C, -1, K).sum(1)
+
+
+def _pruned_alpha(a: Tensor, tb: dict[str, Tensor], hint: Tensor | None = None) -> Tensor:
+    r"""Optimal free scale per row by a *pruned* exact breakpoint search (CPU, symmetric sets).
+
+    Derived here (independent of theory's code). With :math:`u = |w|` sorted once (value sort) and
+    prefix sums of :math:`u, u^2`:
+
+    * the sweep state at scale κ (every event of key :math:`u_i/m_j \ge \kappa` applied = the
+      nearest codes at :math:`\alpha=\kappa`, tie rule included) has
+      :math:`s_1 = s_1^0+\sum_j \Delta z_j T(c_j)`, :math:`s_2 = s_2^0+\sum_j\Delta z_j^2 c_j`,
+      :math:`c_j = \#\{u \ge \kappa m_j\}`, T(c) = sum of the c largest (:func:`_state`);
+    * :math:`\mathrm{dist}^* = \min_{\alpha>0} D(\alpha)`, :math:`D(\alpha) = \sum_i
+      \min_l (u_i-\alpha l)^2` (each D(α) is the distance of a feasible point, and
+      :math:`D(\alpha^*) = \mathrm{dist}^*`), and :math:`D \ge` :func:`_dist_lb` on
+      :math:`[a, b]`.
+
+    Probes (quantiles of the keys, the extreme keys, ``hint`` × factors near 1) give
+    :math:`D_{best} \ge \mathrm{dist}^*`; intervals between consecutive probes with lower bound
+    above :math:`D_{best}` (+ tolerance) cannot hold :math:`\alpha^*` and are dropped; the hull of
+    the rest is re-probed (``_ROUNDS`` zoom rounds). Finally the state at every key in the hull
+    (plus the next key above it per midpoint, the all-``z0`` and the saturated states, for
+    :math:`\alpha^*` outside the keys' range, and the probes) is evaluated
+    exactly; :math:`z(\alpha^*)` is one of them, so the best :math:`(s_1)_+^2/s_2` is the global
+    maximum. Returns its scale :math:`s_1/s_2`; the caller recomputes codes and refits, as for the
+    full sweep. Host syncs (candidate counts): CPU only; CUDA uses the full sweep.
+    """
+    C = a.shape[0]
+    z0 = torch.where(a >= 0, tb["z0"][0], tb["z0"][1]).double()
+    s10 = torch.sum(a.double() * z0, dim=1, keepdim=True)
+    s20 = torch.sum(z0 * z0, dim=1, keepdim=True)
+    sides = _sides(a, tb)
+    U, top, div, dz, _ = sides[0]
+    n = U.shape[1]
+    Ud = U.double()
+    P1 = torch.cat([torch.zeros_like(Ud[:, :1]), torch.cumsum(Ud, 1)], 1)
+    P2 = torch.cat([torch.zeros_like(Ud[:, :1]), torch.cumsum(Ud * Ud, 1)], 1)
+    lev = torch.cat([tb["z0"][:1].double(), tb["z0"][:1].double() + torch.cumsum(dz, 0)])
+    fin = div[torch.isfinite(div)].double()
+    kmax = Ud[:, -1] / fin.min()
+    first = torch.searchsorted(U, torch.zeros(C, 1, dtype=U.dtype), right=True).clamp_max(n - 1)
+    upos = torch.gather(Ud, 1, first)[:, 0]
+    kmin = torch.where(upos > 0, upos / fin.max(), kmax)
+    good = kmax > 0
+    kmax, kmin = torch.where(good, kmax, 1.0), torch.where(good, kmin, 1.0)
+    q = torch.linspace(0, n - 1, min(_Q, n)).round().long()
+    probes = [(Ud[:, q][:, :, None] / fin).reshape(C, -1), kmax[:, None], kmin[:, None]]
+    if hint is not None:
+        probes.append(hint.double()[:, None] * torch.tensor(_HINT, dtype=torch.float64))
+    p = torch.cat(probes, 1)
+    p = torch.minimum(torch.maximum(torch.where(torch.isfinite(p) & (p > 0), p, kmax[:, None]),
+                                    kmin[:, None]), kmax[:, None])
+    tol = _TOL * P2[:, -1:]
+    best = torch.full((C, 1), float("inf"), dtype=torch.float64)
+    lo, hi = kmin[:, None], kmax[:, None]
+    for r in range(_ROUNDS + 1):
+        if r > 0:  # zoom: geometric probes over the surviving hull
+            t = torch.linspace(0.0, 1.0, _G, dtype=torch.float64)
+            p = lo * torch.pow(hi / lo, t)
+        p = torch.sort(p, dim=1, descending=True).values
+        best = torch.minimum(best, _dist_lb(U, P1, P2, lev, p, p).min(1, keepdim=True).values)
+        lb = _dist_lb(U, P1, P2, lev, p[:, 1:], p[:, :-1])
+        keep = lb <= best + tol
+        ar = torch.arange(lb.shape[1])
+        K = lb.shape[1]
+        top_k = torch.where(keep, ar, K).min(1, keepdim=True).values
+        bot_k = torch.where(keep, ar, -1).max(1, keepdim=True).values
+        anyk = bot_k >= 0
+        hi = torch.where(anyk, torch.gather(p, 1, top_k.clamp_max(K - 1)), p[:, :1])
+        lo = torch.where(anyk, torch.gather(p, 1, (bot_k + 1).clamp(0, K)), p[:, :1])
+    # Exact scan of the hull: the events (entry, midpoint) with key u/m_j in [lo, hi] are those
+    # of index i0_j <= t < i1_j in each run; "base" = every event above them applied (the state
+    # just above the hull). Sorting the window's keys (stable) and accumulating gives the state at
+    # every key of the hull. z0 (alpha above every key) and the saturated state (below every key)
+    # are candidates too: alpha* may lie outside [kmin, kmax], where D was not probed.
+    b1, b2 = s10[:, 0].clone(), s20[:, 0].clone()
+    keys, d1s, d2s = [], [], []
+    _, _, _, dz, dz2 = sides[0]
+    for j, d in enumerate(div.double().tolist()):  # the few midpoints
+        if d == float("inf"):
+            continue
+        i0 = torch.searchsorted(U, (lo * d * (1 - 1e-12)).to(U.dtype))
+        i1 = torch.searchsorted(U, (hi * d * (1 + 1e-12)).to(U.dtype), right=True)
+        i0 = torch.where(anyk, torch.minimum(i0, i1), i1)
+        b1 += torch.gather(top, 1, n - i1)[:, 0] * dz[j]
+        b2 += (n - i1)[:, 0].double() * dz2[j]
+        m = int((i1 - i0).max())  # the host sync of this CPU path
+        if m == 0:
+            continue
+        idx = i0 + torch.arange(m)
+        ok = idx < i1
+        u = torch.gather(Ud, 1, idx.clamp_max(n - 1))
+        keys.append(torch.where(ok, u / d, -float("inf")))
+        d1s.append(torch.where(ok, u * dz[j], 0.0))
+        d2s.append(torch.where(ok, dz2[j], 0.0))
+    sat1, sat2 = _state(sides, s10, s20, kmin[:, None])
+    c1 = [s10, b1[:, None]]
+    c2 = [s20, b2[:, None]]
+    if keys:
+        order = torch.sort(torch.cat(keys, 1), dim=1, descending=True, stable=True).indices
+        c1.append(b1[:, None] + torch.cumsum(torch.gather(torch.cat(d1s, 1), 1, order), 1))
+        c2.append(b2[:, None] + torch.cumsum(torch.gather(torch.cat(d2s, 1), 1, order), 1))
+    c1, c2 = torch.cat(c1 + [sat1], 1), torch.cat(c2 + [sat2], 1)
+    k = torch.argmax(_value(c1, c2), dim=1, keepdim=True)  # first from alpha = +inf wins
+    b1 = torch.clamp_min(torch.gather(c1, 1, k)[:, 0], 0.0)
+    b2 = torch.gather(c2, 1, k)[:, 0]
+    return torch.where(b2 > 0, b1 / torch.where(b2 > 0, b2, 1.0), 0.0).to(a.dtype)
+
+
+def project_rows(rows: Tensor, qset: QuantSet,
+                 hint: Tensor | None = None) -> tuple[Tensor, Tensor]:
     r"""Project every row of a (C, n) floating tensor onto ``qset``: returns (alpha (C,), codes).
 
-    The hot-path core (no validation, no host sync). ``rows`` must already be in the compute dtype
-    (float32/float64); codes are int64 indices into the sorted unit levels and
-    ``q = alpha[:, None] * levels[codes]``.
+    The hot-path core (no validation; no host sync on CUDA). ``rows`` must already be in the
+    compute dtype (float32/float64); codes are int64 indices into the sorted unit levels and
+    ``q = alpha[:, None] * levels[codes]``. ``hint`` (C,): a guess of the optimal scales (e.g. the
+    previous step's); it only speeds up the pruned CPU search, the result is the exact minimiser
+    whatever the hint.
     """
     tb = _tables(qset, rows.dtype, rows.device)
     mids = tb["mids"]
@@ -221,6 +418,8 @@ def project_rows(rows: Tensor, qset: QuantSet) -> tuple[Tensor, Tensor]:
         alpha = torch.abs(rows).sum(dim=1) / rows.shape[1]
     elif qset.unit_levels == (-1.0, 0.0, 1.0):
         alpha = _ternary_alpha(rows)
+    elif rows.device.type == "cpu" and tb["pos_div"].numel() > 0 and _symmetric(tb):
+        alpha = _pruned_alpha(rows, tb, hint)
     else:
         alpha = _sweep_alpha(rows, tb)
     # Codes at alpha, then the least-squares refit of alpha (both can only lower the objective).
@@ -253,7 +452,8 @@ def from_rows(rows: Tensor, shape: torch.Size, axis: int | None) -> Tensor:
     return rows.reshape(moved).movedim(0, axis)
 
 
-def quantize_(out: Tensor, w: Tensor, qset: QuantSet, axis: int | None) -> Tensor:
+def quantize_(out: Tensor, w: Tensor, qset: QuantSet, axis: int | None,
+              hint: Tensor | None = None) -> Tensor:
     r"""Hot path: write :math:`P_Q(w)` into ``out`` (same shape/dtype as ``w``); returns the scale.
 
     ``Binary`` with one scale per tensor takes a shortcut with the same result as
@@ -270,7 +470,9 @@ def quantize_(out: Tensor, w: Tensor, qset: QuantSet, axis: int | None) -> Tenso
             out.copy_(torch.where(wc >= 0, alpha, -alpha))
         return alpha
     rows = to_rows(w, axis, cd)
-    alpha, codes = project_rows(rows, qset)
+    if hint is not None:
+        hint = hint.reshape(-1).to(cd)
+    alpha, codes = project_rows(rows, qset, hint)
     q = alpha[:, None] * _tables(qset, cd, w.device)["levels"][codes]
     out.copy_(from_rows(q, w.shape, axis))
     return alpha if axis is not None else alpha[0]

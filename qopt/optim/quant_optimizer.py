@@ -51,11 +51,12 @@ __all__ = ["QuantOptimizer"]
 class _Entry:
     """One quantized tensor: its parameter, latent copy, set, axis and display name."""
 
-    __slots__ = ("param", "latent", "qset", "axis", "name", "group")
+    __slots__ = ("param", "latent", "qset", "axis", "name", "group", "hint")
 
     def __init__(self, param: Tensor, qset: Any, axis: int | None, name: str, group: int):
         self.param, self.qset, self.axis, self.name, self.group = param, qset, axis, name, group
         self.latent = param.detach().clone()
+        self.hint: Tensor | None = None  # last optimal scale(s): a warm start, never the answer
 
 
 class QuantOptimizer(torch.optim.Optimizer):
@@ -249,7 +250,7 @@ class QuantOptimizer(torch.optim.Optimizer):
 
     # -- forward points ------------------------------------------------------------------------
     def _forward_one(self, e: _Entry) -> None:
-        quantize_(e.param, e.latent, e.qset, e.axis)
+        e.hint = quantize_(e.param, e.latent, e.qset, e.axis, e.hint)
         if M.relaxed(self.method, self._sched):
             lam = self._sched["lam"]
             e.param.mul_(lam).add_(e.latent).div_(1.0 + lam)
@@ -267,7 +268,7 @@ class QuantOptimizer(torch.optim.Optimizer):
             torch._foreach_clamp_max_(ps, 1.0)
             torch._foreach_mul_(ps, alphas)
         for e in self._other:
-            quantize_(e.param, e.latent, e.qset, e.axis)
+            e.hint = quantize_(e.param, e.latent, e.qset, e.axis, e.hint)
         if self._params and M.relaxed(self.method, self._sched):
             lam = self._sched["lam"]
             torch._foreach_mul_(self._params, lam)
@@ -414,7 +415,11 @@ class QuantOptimizer(torch.optim.Optimizer):
                       # gradient/point kept for lipschitz_est, so they carry across a resume
                       "diag": {"prev": self._by_index(self._prev, idx),
                                "stash": self._by_index(self._stash, idx),
-                               "rec": self._by_index(self._rec, idx)}}
+                               "rec": self._by_index(self._rec, idx)},
+                      # warm-start scales of the projection search (a hint: the result is exact
+                      # without it; kept so a resumed run repeats even exact-tie choices)
+                      "hint": {idx[id(e.param)]: e.hint for e in self._entries
+                               if e.hint is not None}}
         return sd
 
     def _by_index(self, d: dict[int, Any], idx: dict[int, int]) -> dict[int, Any]:
@@ -453,6 +458,10 @@ class QuantOptimizer(torch.optim.Optimizer):
             for e in self._entries:
                 e.latent.copy_(q["latent"][idx[id(e.param)]])
         self._sched = dict(q["sched"])
+        hints = q.get("hint", {})
+        for e in self._entries:
+            h = hints.get(idx[id(e.param)])
+            e.hint = None if h is None else h.to(e.latent.device).clone()
         diag = q.get("diag", {})  # absent in version-1 state dicts: diagnostics start afresh
         dev = {i: e.latent.device for i, e in enumerate(self._entries)}
 

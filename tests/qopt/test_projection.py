@@ -209,3 +209,43 @@ def test_nearest_codes_comparison_path_equals_binary_search(qset, dtype) -> None
     finally:
         P._COMPARE_MAX = old
     assert torch.equal(fast, slow)
+
+
+PRUNED_SETS = [Uniform(2), Uniform(3), Uniform(4), Uniform(5), Symmetric(2), Symmetric(3),
+               Grid([-4, -2, -1, 0, 1, 2, 4], None)]
+
+
+def _adversarial(rng: np.random.Generator, kind: int, n: int) -> np.ndarray:
+    if kind == 0:
+        return rng.standard_normal(n)
+    if kind == 1:  # heavy tails: a few huge entries, many tiny ones
+        return rng.standard_cauchy(n)
+    if kind == 2:  # many exact ties and zeros, values on level grids
+        return rng.choice([0.0, 0.5, -0.5, 1.0, -1.5, 2.5, 3.0, -3.5], size=n)
+    if kind == 3:  # one outlier
+        w = 1e-3 * rng.standard_normal(n)
+        w[0] = 50.0
+        return w
+    return np.repeat(rng.standard_normal(max(n // 50, 1)), 50)[:n]  # duplicated values
+
+
+@pytest.mark.parametrize("qset", PRUNED_SETS, ids=lambda q: q.spec)
+@pytest.mark.parametrize("kind", range(5))
+def test_pruned_search_same_minimiser_with_any_hint(qset, kind) -> None:
+    """The pruned CPU search (larger inputs than the hypothesis test reaches, adversarial value
+    patterns, several rows) returns theory's minimiser; a hint (exact, far off, zero, huge) only
+    speeds it up: the scale is the same bitwise. Tolerances: module docstring."""
+    from qopt import projection as P
+
+    rng = np.random.default_rng(kind)
+    w = np.stack([_adversarial(rng, kind, 3000) * s for s in (1.0, 1e-4, 1e3)])
+    ref = theory.project(w, qset, axis=0)
+    got = project(torch.from_numpy(w), qset, axis=0)
+    assert_same_minimiser(w, qset, 0, got, ref)
+    rows = torch.from_numpy(w)
+    tb = P.tables(qset, torch.float64, "cpu")
+    base = P._pruned_alpha(rows, tb)
+    exact = torch.from_numpy(np.asarray(ref.scale))
+    for hint in (exact, 3.0 * exact, torch.zeros(3, dtype=torch.float64),
+                 torch.full((3,), 1e30, dtype=torch.float64)):
+        assert torch.equal(P._pruned_alpha(rows, tb, hint), base)
