@@ -107,6 +107,33 @@ def _time(opt: Any, steps: int, device: torch.device) -> float:
     return (time.perf_counter() - t0) / steps
 
 
+def _context(make: Callable[[], nn.Module], device: torch.device, rounds: int) -> dict[str, Any]:
+    """Scale of the step: one elementwise in-place pass over the quantized weights (foreach
+    add_) and one forward+backward pass (batch 128, CIFAR / flattened-MNIST-size input)."""
+    model = _fresh(make, device)
+    qs = [p.detach() for p in _split(model)[0]]
+    first = next(m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    shape = (128, 3, 32, 32) if isinstance(first, nn.Conv2d) else (128, first.in_features)
+    x = torch.randn(shape, device=device)
+    y = torch.randint(0, 10, (128,), device=device)
+
+    def fb() -> None:
+        model.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()
+
+    class _Call:
+        def __init__(self, f: Callable[[], None]) -> None:
+            self.step = f
+
+    one_pass = _Call(lambda: torch._foreach_add_(qs, 0.0))
+    fwd_bwd = _Call(fb)
+    _time(one_pass, 2, device)
+    _time(fwd_bwd, 1, device)
+    pass_t = statistics.median(_time(one_pass, 20, device) for _ in range(rounds))
+    fb_t = statistics.median(_time(fwd_bwd, 2, device) for _ in range(rounds))
+    return {"pass_us": pass_t * 1e6, "fwd_bwd_us": fb_t * 1e6}
+
+
 def run(quick: bool = False, device: str | None = None) -> list[dict[str, Any]]:
     """Time every variant on every model; returns one row per (model, variant) with ``step_us``,
     ``bare_us`` and ``ratio`` = step / bare step (same run, interleaved)."""
@@ -123,11 +150,12 @@ def run(quick: bool = False, device: str | None = None) -> list[dict[str, Any]]:
                 times[k].append(_time(opt, steps, dev))
         bare = statistics.median(times["bare"])
         nq = sum(p.numel() for p in _split(make())[0])
+        extra = _context(make, dev, rounds)
         for k, (_, info) in variants.items():
             t = statistics.median(times[k])
             rows.append({"model": mname, "variant": k, **info, "device": str(dev),
                          "quantized_params": nq, "step_us": t * 1e6, "bare_us": bare * 1e6,
-                         "ratio": t / bare})
+                         "ratio": t / bare, **extra})
     return rows
 
 
@@ -140,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'model':9s} {'variant':36s} {'step_us':>10s} {'ratio':>7s}")
     for r in rows:
         print(f"{r['model']:9s} {r['variant']:36s} {r['step_us']:10.1f} {r['ratio']:7.2f}")
+    for r in rows:
+        if r["variant"] == "bare":
+            print(f"{r['model']}: one elementwise pass over the quantized weights "
+                  f"{r['pass_us']:.1f} us; forward+backward (batch 128) {r['fwd_bwd_us']:.1f} us")
     return 0
 
 
