@@ -152,7 +152,8 @@ class _Coder:
                 r += K
             else:
                 h = k // 2
-                r = np.where(t >= 0, np.floor(t) + h, np.ceil(t) + (h - 1))
+                # the sign of y, not of t: y/d can underflow to -0.0 for a subnormal y < 0
+                r = np.where(y >= 0, np.floor(t) + h, np.ceil(t) + (h - 1))
                 np.clip(r, 0, k - 1, out=r)
         return r.astype(np.int64)
 

@@ -248,6 +248,7 @@ def test_large_inputs_use_the_fast_paths_consistently(rng):
                                     list(range(-7, 8)), [-1, 2], [1, 2, 4], [-1.5, 0.25, 2]])
 @given(y=st.lists(st.floats(-20, 20, allow_nan=False), min_size=1, max_size=50))
 @example(y=[0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 0.25, -0.25, 1.5, 2.5, -2.5])
+@example(y=[-5e-324, 5e-324])  # y/d underflows to -0.0: the sign must come from y
 def test_fast_codes_equal_searchsorted_rule(levels, y):
     lv = np.array(levels, dtype=np.float64)
     y = np.array(y)
