@@ -36,10 +36,13 @@ __all__ = ["run", "main"]
 SETS: list[tuple[int, QuantSet]] = [(1, Binary()), (2, Ternary()), (4, Uniform(4))]
 
 
-def _models() -> dict[str, Callable[[], nn.Module]]:
+def _models(quick: bool = False) -> dict[str, Callable[[], nn.Module]]:
+    """The measured models; ``quick`` (a smoke run, not a measurement) uses a tiny MLP only."""
     from qopt.models.mlp import MLP
     from qopt.models.resnet_cifar import resnet20
 
+    if quick:
+        return {"mlp-tiny": lambda: MLP(784, 10, hidden=(64,))}
     return {"mlp": lambda: MLP(784, 10, hidden=(1024, 1024)), "resnet20": lambda: resnet20()}
 
 
@@ -136,11 +139,12 @@ def _context(make: Callable[[], nn.Module], device: torch.device, rounds: int) -
 
 def run(quick: bool = False, device: str | None = None) -> list[dict[str, Any]]:
     """Time every variant on every model; returns one row per (model, variant) with ``step_us``,
-    ``bare_us`` and ``ratio`` = step / bare step (same run, interleaved)."""
+    ``bare_us`` and ``ratio`` = step / bare step (same run, interleaved). ``quick`` is a smoke
+    run (a tiny MLP, few steps): it exercises every variant but measures nothing useful."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     rounds, steps = (3, 3) if quick else (7, 10)
     rows: list[dict[str, Any]] = []
-    for mname, make in _models().items():
+    for mname, make in _models(quick).items():
         variants = _variants(make, dev)
         for opt, _ in variants.values():  # warm-up (lazy state, caches)
             _time(opt, 2, dev)
