@@ -26,7 +26,8 @@ from tests.theory.strategies import (
     tie_weights,
 )
 from theory import Binary, Grid, Symmetric, Ternary, Uniform, nearest_codes, project
-from theory.projection import _Coder, code_dtype
+from theory.coding import _Coder
+from theory.projection import code_dtype
 
 TINY = 1e-300
 
