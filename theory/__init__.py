@@ -3,8 +3,12 @@
 Modules:
     sets        quantization sets (Binary, Ternary, Uniform, Symmetric, Grid) and ``parse_qset``
     projection  ``project``: the exact Euclidean projection, per tensor or per slice
+    sweep       the optimal free scale: breakpoint sweep with exact pruning (``best_scale``)
+    coding      nearest-level codes and the tie rule (``nearest_codes``, ``code_dtype``)
+    approximate the literature's / released code's approximate quantizers, measured ratios
     envelope    ``dist2``, ``moreau_envelope``, ``prox`` (BinaryRelax), ``envelope_grad``
     twolayer    ``TwoLayerTeacher``: the ICLR'19 STE two-linear-layer Gaussian model in closed form
+    clipped_relu  closed forms of the clipped-ReLU integrals p, q (derived here)
     proxies     STE proxies (identity/relu/clipped_relu), BCGD quantized ReLU, UniQ quantizers
     gaussian_steps  MSE-optimal Gaussian step sizes (UniQ c_w, c_a; BCGD ceil) + released tables
     symbolic    sympy derivations of Lemmas 1, 2, 5, 8 (imported on demand: ``theory.symbolic``)
