@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from qopt.commands import parse_names
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
@@ -32,13 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from benchmarks.suite import SECTIONS, run_suite, write_results
 
-    only: list[str] = []
-    for item in args.only or []:
-        only += [s.strip() for s in item.split(",") if s.strip()]
-    bad = [s for s in only if s not in SECTIONS]
-    if bad:
-        print(f"qopt bench: error: unknown section(s) {', '.join(bad)}; known: "
-              f"{', '.join(SECTIONS)}", file=sys.stderr)
+    only = parse_names(args.only, SECTIONS, "qopt bench", "section")
+    if only is None:
         return 2
     results = run_suite(quick=args.quick, only=only or None)
     md, js = write_results(results, args.out)

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from qopt.commands import parse_names
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="figures_out",
@@ -38,13 +40,8 @@ def run(args: argparse.Namespace) -> int:
         for spec in FIGURES.values():
             print(f"{spec.name:22s} [{spec.kind}] {spec.summary}")
         return 0
-    requested: list[str] = []
-    for item in args.only or []:
-        requested += [s.strip() for s in item.split(",") if s.strip()]
-    unknown = [n for n in requested if n not in FIGURES]
-    if unknown:
-        print(f"qopt figures: error: unknown figure(s) {', '.join(unknown)}; known: "
-              f"{', '.join(FIGURES)}", file=sys.stderr)
+    requested = parse_names(args.only, FIGURES, "qopt figures", "figure")
+    if requested is None:
         return 2
     names = requested or list(FIGURES)
     ctx = BuildContext(out_dir=Path(args.out), results=Path(args.results),
