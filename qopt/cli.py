@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("qopt.commands.verify", "verify a quantizer, the theory, or a training run"),
     "figures": ("qopt.commands.figures", "build the paper figures (PDF + PNG)"),
     "bench": ("qopt.commands.bench", "run the benchmark suite and write BENCHMARKS.md"),
+    "reproduce": ("qopt.commands.reproduce", "reproduce or refute the papers' claims (report)"),
 }
 
 
