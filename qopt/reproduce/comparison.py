@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from qopt.reproduce.stats import LEVEL, Interval, paired_interval, welch_interval
 from qopt.reproduce.verdict import Verdict, combine, equivalent, greater
+from qopt.reproduce.verdict import smoke as mark_smoke
 
 __all__ = ["KINDS", "Comparison", "family_verdict"]
 
@@ -89,9 +90,12 @@ class Comparison:
             return equivalent(iv, self.margin, self.what, self.scale)
         return None
 
-    def to_dict(self, level: float = LEVEL) -> dict:
+    def to_dict(self, level: float = LEVEL, smoke: bool = False) -> dict:
+        """JSON form; ``smoke`` marks the verdict as coming from a reduced protocol."""
         iv = self.interval(level)
         v = self.verdict(level)
+        if v is not None and smoke:
+            v = mark_smoke(v)
         return {"label": self.label, "a": self.a_name, "b": self.b_name, "kind": self.kind,
                 "margin": self.margin, "paired": self.paired, "scale": self.scale,
                 "a_values": {str(k): x for k, x in self.a.items()},

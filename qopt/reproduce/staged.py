@@ -123,6 +123,26 @@ def _collect_failures(summary: dict, failed: dict[str, str]) -> None:
         failed[rid] = err.strip().splitlines()[-1] if err.strip() else "failed"
 
 
+def prefork_warmup(configs: Sequence[dict]) -> None:
+    """Load, once in this process, what every training worker would otherwise load itself:
+    the data sets of ``configs`` (generated or read once, kept in :func:`qopt.data.load_data`'s
+    per-process cache) and torch's optimizer machinery (``torch.optim`` imports
+    ``torch._dynamo`` lazily on the first optimizer: seconds per process). The study runner
+    forks its workers on Linux, so they inherit both; elsewhere this only costs the parent."""
+    import torch
+
+    from qopt.data import load_data
+
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    seen = set()
+    for c in configs:
+        key = (c.get("dataset", "mnist1d"), c.get("data_dir"),
+               json.dumps(c.get("dataset_args", {}), sort_keys=True))
+        if key not in seen and key[0] != "imagenet":
+            seen.add(key)
+            load_data(key[0], key[1], **json.loads(key[2]))
+
+
 def float_stage_dir(exp: StagedExperiment, ctx: Context) -> Path:
     """Where stage 1 lives: keyed by the float configuration, so experiments whose float models
     are identical (same data, model, optimizer, schedule) share them instead of retraining."""
@@ -169,6 +189,7 @@ def run_experiment(exp: StagedExperiment, ctx: Context) -> ExperimentRuns:
 
     root = ctx.studies_dir / exp.name
     failed: dict[str, str] = {}
+    prefork_warmup([exp.float_config, exp.base])
     floats = _float_stage(exp, ctx, failed) if exp.from_float else {}
     cells = []
     for s in exp.seeds:

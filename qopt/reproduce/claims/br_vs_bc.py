@@ -115,8 +115,8 @@ def run(ctx: Context, prot: dict) -> ClaimResult:
                                  scale=100)]
             try:
                 iv = br_bc.interval()
-                v = br_bc.verdict()
-                diff, verdict = iv.fmt(100, 2), v.label if v else "-"
+                v = smoke(br_bc.verdict(), ctx.quick)
+                diff, verdict = iv.fmt(100, 2), v.label
             except ValueError:
                 diff, verdict = "-", "no paired runs"
             table.append((d["label"], w, _ci(floats), *(_ci(acc[m]) for m in METHODS), diff,
@@ -171,7 +171,7 @@ def run(ctx: Context, prot: dict) -> ClaimResult:
         tables=(Table("Final test accuracy (%), mean [95% t interval over seeds]",
                       ("data", "weights", "float", "BC", "BR", "BCGD", "BR − BC (paired)",
                        "verdict"), tuple(table)),),
-        comparisons=tuple(c.to_dict() for c in comps if _has_pairs(c)),
+        comparisons=tuple(c.to_dict(smoke=ctx.quick) for c in comps if _has_pairs(c)),
         findings=tuple(_shift_line(shifts) + [
             f"Runs ending more than 10 points below their float model: {len(notes)}"]
             + notes[:12]),

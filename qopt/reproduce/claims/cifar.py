@@ -100,7 +100,7 @@ def run(ctx: Context, prot: dict) -> ClaimResult:
                                   smoke(equivalent(iv, 0.01, "BR − 89.21%", 100), ctx.quick)))
             if br and bc:
                 c = Comparison("VGG-11, binary", "BR", "BC", br, bc, scale=100)
-                comps.append(c.to_dict())
+                comps.append(c.to_dict(smoke=ctx.quick))
                 parts.append(Part("VGG-11 BR > BC", "BR > BC, paired by seed",
                                   smoke(c.verdict(), ctx.quick)))
     verdict = combine([p.verdict for p in parts], "parts") if parts else Verdict(
