@@ -41,7 +41,7 @@ class Context:
         seeds: number of seeds, or None for each claim's default (5 full, 2 quick).
         workers, threads: study worker processes and torch threads per worker.
         data_dir: CIFAR data directory (claim ``cifar``), or None.
-        stream: where progress lines go.
+        stream: where progress lines go (None: the current ``sys.stdout``).
     """
 
     out_dir: Path
@@ -50,7 +50,7 @@ class Context:
     workers: int = 2
     threads: int = 1
     data_dir: str | None = None
-    stream: TextIO = field(default=sys.stdout, repr=False, compare=False)
+    stream: TextIO | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("workers", "threads"):
@@ -77,8 +77,13 @@ class Context:
     def figures_dir(self) -> Path:
         return Path(self.out_dir) / "figures"
 
+    @property
+    def out(self) -> TextIO:
+        """The progress stream (``stream`` or the current ``sys.stdout``)."""
+        return self.stream if self.stream is not None else sys.stdout
+
     def log(self, msg: str) -> None:
-        print(msg, file=self.stream, flush=True)
+        print(msg, file=self.out, flush=True)
 
     def rel(self, path: str | os.PathLike) -> str:
         """``path`` relative to ``out_dir`` (for links in the report)."""

@@ -170,7 +170,7 @@ def _float_stage(exp: StagedExperiment, ctx: Context, failed: dict[str, str]
                        ("method", "seed"), cells, exp.float_config,
                        {"method": ["float"], "seed": list(exp.seeds)}, ctx.threads)
         ctx.log(f"[{exp.name}] stage 1: float models, {len(exp.seeds)} seed(s) -> {root}")
-        _collect_failures(run_study(study, root, workers=ctx.workers, stream=ctx.stream),
+        _collect_failures(run_study(study, root, workers=ctx.workers, stream=ctx.out),
                           failed)
     out = {}
     for c in cells:
@@ -210,7 +210,7 @@ def run_experiment(exp: StagedExperiment, ctx: Context) -> ExperimentRuns:
         study = _study(exp.name, f"{exp.description} (stage 2, {how})", grid_keys, cells,
                        exp.base, {**grid, "seed": list(exp.seeds)}, ctx.threads)
         ctx.log(f"[{exp.name}] stage 2: {len(cells)} run(s), {how.split(' in ')[0]}")
-        _collect_failures(run_study(study, root, workers=ctx.workers, stream=ctx.stream),
+        _collect_failures(run_study(study, root, workers=ctx.workers, stream=ctx.out),
                           failed)
         for c in cells:
             p = root / "runs" / c.run_id

@@ -52,8 +52,8 @@ N_TRAIN_BATCHES = 32  # 4000 training samples / batch 128 (both data sets): one 
 def experiment(ctx: Context, dataset: str) -> StagedExperiment:
     d = DATASETS[dataset]
     ef, eq = d["quick_epochs"] if ctx.quick else d["epochs"]
-    common = {"dataset": dataset, "model": d["model"], "model_args": d["model_args"],
-              **RELEASED_SGD, "diag_every": 0, "log_every": 0}
+    common = {"dataset": dataset, "dataset_args": d.get("dataset_args", {}), "model": d["model"],
+              "model_args": d["model_args"], **RELEASED_SGD, "diag_every": 0, "log_every": 0}
     base = {**common, "epochs": eq, **multistep(eq), "keep_float": ["last"]}
     if supports("bn_recalib_batches"):
         base["bn_recalib_batches"] = N_TRAIN_BATCHES
