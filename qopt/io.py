@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
-           "atomic_torch_save", "to_json"]
+           "atomic_torch_save", "load_state_file", "to_json"]
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -140,3 +140,36 @@ def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
     import torch
 
     return atomic_write(path, lambda fh: torch.save(obj, fh))
+
+
+def load_state_file(path: str | os.PathLike, what: str | None = None,
+                    map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors, numbers, strings and plain containers
+    only, so a crafted file cannot run code; every failure is one ``ValueError`` naming the file
+    (``what``, default the path) and the reason.
+
+    Raises:
+        ValueError: missing or unreadable file, not a torch file, damaged, or holding other
+            objects (the refused global is named).
+    """
+    import pickle
+    import zipfile
+
+    import torch
+
+    name = what or repr(str(path))
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"{name}: no such file") from None
+    except pickle.UnpicklingError as exc:
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+        why = next((ln.strip() for ln in lines if "GLOBAL" in ln or "global" in ln),
+                   lines[-1].strip() if lines else "")
+        raise ValueError(f"{name} holds objects other than tensors and plain data; refused "
+                         f"(files are loaded with weights_only=True): {why}") from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
+            AttributeError, IndexError, TypeError, OverflowError, MemoryError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{name} is not a readable torch file (damaged or another format): "
+                         f"{first}") from None
