@@ -29,7 +29,11 @@ def _final(result: dict) -> dict:
 
 
 def bn_recalibrated(result: dict) -> bool:
-    """Whether the final evaluation followed a BatchNorm re-estimation (``final_raw`` kept)."""
+    """Whether the final evaluation followed a BatchNorm re-estimation: the ``final`` record's
+    ``bn_recalibrated`` flag when the trainer writes one, else the presence of ``final_raw``."""
+    fin = result.get("final")
+    if isinstance(fin, dict) and "bn_recalibrated" in fin:
+        return bool(fin["bn_recalibrated"])
     return isinstance(result.get("final_raw"), dict)
 
 

@@ -166,7 +166,8 @@ def _float_stage(exp: StagedExperiment, ctx: Context, failed: dict[str, str]
                    {**exp.float_config, "num_threads": ctx.threads, "method": "float",
                     "seed": s}) for s in exp.seeds]
     if not all((root / "runs" / c.run_id / "result.json").exists() for c in cells):
-        study = _study(f"float-{root.name}", exp.description + " (stage 1: float models)",
+        study = _study(f"float-{root.name}", "float models, one per seed (stage 1 of the "
+                       "staged experiments that share this configuration)",
                        ("method", "seed"), cells, exp.float_config,
                        {"method": ["float"], "seed": list(exp.seeds)}, ctx.threads)
         ctx.log(f"[{exp.name}] stage 1: float models, {len(exp.seeds)} seed(s) -> {root}")

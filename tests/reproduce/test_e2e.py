@@ -100,3 +100,33 @@ def test_training_claims_tiny_end_to_end(tiny_protocols, capsys, tmp_path):
     assert main(argv) == 0
     assert capsys.readouterr().out.count("(reused)") == 3
     assert {p: p.stat().st_mtime_ns for p in out.rglob("result.json")} == stamps
+
+
+def test_full_mode_paths_on_tiny_protocols(tiny_protocols, monkeypatch, tmp_path):
+    """The full protocol's extra paths (every weight set / bit width, ste-table1's
+    diagnostics with activation statistics) on tiny sizes, not in --quick mode."""
+    import io
+
+    from qopt.reproduce.claim import Context
+    from qopt.reproduce.runner import reproduce
+
+    monkeypatch.setattr(br_vs_bc, "WEIGHTS", ("binary", "ternary"))
+    monkeypatch.setitem(br_vs_bc.DATASETS["mnist1d"], "epochs", (1, 2))
+    monkeypatch.setattr(ste_table1, "FACTORS", {"forward": "round", "BN": "none",
+                                                "init": "float model", "model": "mlp"})
+    monkeypatch.setattr(ste_table1, "DIAGNOSTICS", {"reference": {},
+                                                    "ceil": {"forward": "ceil"},
+                                                    "scratch": {"init": "scratch"}})
+    monkeypatch.setattr(ste_table1, "DIAG_EPOCHS", 1)
+    ctx = Context(tmp_path, seeds=2, workers=1, stream=io.StringIO())
+    out = reproduce(["br-vs-bc", "ste-table1"], ctx)
+    assert all(o.error is None for o in out), [o.error for o in out]
+    bvb, ste = (o.result for o in out)
+    assert not bvb.verdict.smoke and len([c for c in bvb.comparisons
+                                          if c["kind"] == "greater"]) == 2
+    assert {r[0] for r in ste.tables[0].rows} == {2, 4}
+    diag = ste.tables[1]
+    assert [r[0] for r in diag.rows] == ["reference", "ceil", "scratch"]
+    assert all("/" in r[-1] and r[-1].endswith("%") for r in diag.rows)
+    assert any("No gap in" in f or "gap (interval above 1 point) in" in f
+               for f in ste.findings)

@@ -62,6 +62,12 @@ def test_run_metrics():
                 raw={"test_acc": 0.6})
     assert bn_recalibrated(rr) and final_acc(rr) == 0.7 and raw_final_acc(rr) == 0.6
     assert math.isnan(plateau(result([1.0], [0.5]))[1])
+    # a trainer that always writes final_raw and flags the re-estimation in final
+    flagged = result([1.0], [0.6], final={"test_acc": 0.6, "bn_recalibrated": False},
+                     raw={"test_acc": 0.6})
+    assert not bn_recalibrated(flagged)
+    flagged["final"]["bn_recalibrated"] = True
+    assert bn_recalibrated(flagged)
     with pytest.raises(ValueError, match="k must"):
         last_k_mean(r, 0)
     with pytest.raises(ValueError, match="final"):
