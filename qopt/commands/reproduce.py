@@ -4,8 +4,8 @@ Runs each claim's protocol on the offline data (no download), resumably: rerunni
 command reuses every finished claim and every finished training run. Writes ``DIR/REPORT.md``
 (statement, protocol, deviations, numbers with 95% intervals, computed verdict per claim),
 ``DIR/report.json`` and ``DIR/figures/``. ``--quick`` is a smoke run (a few minutes on 2 CPU
-cores; its verdicts are marked as such). Default DIR: ``reproduction`` (``reproduction-quick``
-with ``--quick``).
+cores; its verdicts are marked as such). Default DIR: ``reproduction`` (``reproduction/quick``
+with ``--quick``, so a smoke run never overwrites the report of record).
 
 Exit codes: 0 every selected claim was computed (whatever its verdict), 1 some claim raised
 (see the report), 2 bad usage.
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="smoke run: reduced protocols, verdicts marked as smoke")
     parser.add_argument("--seeds", type=int, help="seeds per training arm (default 5; quick 2)")
     parser.add_argument("--out", help="output directory (default reproduction, or "
-                                      "reproduction-quick with --quick)")
+                                      "reproduction/quick with --quick)")
     parser.add_argument("--workers", type=int, default=2, help="parallel training processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--data-dir", help="CIFAR-10 directory (cifar-10-batches-py) for the "
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     names = parse_names(args.claims, CLAIM_NAMES, "qopt reproduce", "claim")
     if names is None:
         return 2
-    out = Path(args.out or ("reproduction-quick" if args.quick else "reproduction"))
+    out = Path(args.out or ("reproduction/quick" if args.quick else "reproduction"))
     try:
         if args.data_dir is not None and not Path(args.data_dir).is_dir():
             raise ValueError(f"--data-dir {args.data_dir!r} is not a directory")

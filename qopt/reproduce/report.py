@@ -51,9 +51,11 @@ def environment(ctx: Context) -> dict[str, Any]:
     import torch
 
     import qopt
+    from qopt.reproduce.store import code_fingerprint
 
-    return {"qopt": qopt.__version__, "python": platform.python_version(),
-            "torch": torch.__version__, "platform": platform.platform(),
+    return {"qopt": qopt.__version__, "code": code_fingerprint(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "cuda": torch.cuda.is_available(),
             "workers": ctx.workers, "threads_per_worker": ctx.threads}
@@ -146,7 +148,8 @@ def render(ctx: Context, outcomes: Sequence[Any], command: str) -> str:
                   "samples). The verdicts below exercise the pipeline; they do not speak for the "
                   "papers' claims. Run without `--quick` for the report of record.", ""]
     lines += [f"Command: `{command}` — generated {time.strftime('%Y-%m-%d %H:%M %Z')}.", "",
-              f"Software: qopt {env['qopt']}, Python {env['python']}, torch {env['torch']}. "
+              f"Software: qopt {env['qopt']} (claim code {env['code']}), Python "
+              f"{env['python']}, torch {env['torch']}. "
               f"Hardware: {env['processor']}, {env['cpu_count']} CPU(s), CUDA "
               f"{'available' if env['cuda'] else 'not available'}; {env['workers']} worker "
               f"process(es) × {env['threads_per_worker']} torch thread(s).", ""]

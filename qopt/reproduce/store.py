@@ -7,8 +7,10 @@ fsync, rename) only after the claim finished, so it is complete or absent — a 
 unfinished runs (the study runner resumes those from their checkpoints).
 
 A stored result is reused iff its protocol equals the requested protocol (compared as JSON
-data); otherwise the claim is computed again (its finished training runs are still reused by
-the study runner when their configurations are unchanged) and the file replaced.
+data) AND it was computed by the same code (:func:`code_fingerprint`: a hash of the sources that
+turn runs into numbers and verdicts); otherwise the claim is computed again (its finished
+training runs are still reused by the study runner when their configurations are unchanged)
+and the file replaced.
 """
 
 from __future__ import annotations
@@ -21,7 +23,25 @@ from typing import Any
 from qopt.reproduce.claim import ClaimResult
 from qopt.train.io import atomic_write_json, read_json, to_json
 
-__all__ = ["ResultStore", "canonical"]
+__all__ = ["CODE_SOURCES", "ResultStore", "canonical", "code_fingerprint"]
+
+#: source files (relative to the repository root, globs) whose code computes the claims'
+#: numbers and verdicts from protocols and runs
+CODE_SOURCES = ("qopt/reproduce/**/*.py", "theory/**/*.py", "proofs_check/descent.py",
+                "proofs_check/claims_steps.py", "figures/plot_coarse_cosine.py")
+
+
+def code_fingerprint() -> str:
+    """SHA-256 (16 hex digits) over the contents of :data:`CODE_SOURCES`, in sorted order."""
+    import hashlib
+
+    root = Path(__file__).resolve().parents[2]
+    h = hashlib.sha256()
+    for pattern in CODE_SOURCES:
+        for f in sorted(root.glob(pattern)):
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def canonical(obj: Any) -> Any:
@@ -33,10 +53,11 @@ def canonical(obj: Any) -> Any:
 class ResultStore:
     """Finished claims under ``out_dir/claims/<mode>/``."""
 
-    def __init__(self, out_dir: str | Path, mode: str) -> None:
+    def __init__(self, out_dir: str | Path, mode: str, code: str | None = None) -> None:
         if mode not in ("quick", "full"):
             raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}")
         self.dir = Path(out_dir) / "claims" / mode
+        self.code = code_fingerprint() if code is None else code
 
     def path(self, name: str) -> Path:
         return self.dir / f"{name}.json"
@@ -49,7 +70,8 @@ class ResultStore:
             return None
         try:
             d = read_json(p)
-            if d.get("claim") != name or d.get("protocol") != canonical(protocol):
+            if d.get("claim") != name or d.get("protocol") != canonical(protocol) \
+                    or d.get("code") != self.code:
                 return None
             return ClaimResult.from_dict(d["result"]), float(d.get("wall_s", 0.0))
         except (ValueError, KeyError, TypeError):
@@ -65,5 +87,6 @@ class ResultStore:
     def save(self, name: str, protocol: dict, result: ClaimResult, wall_s: float) -> Path:
         """Atomically store a finished claim."""
         return atomic_write_json(self.path(name), {
-            "claim": name, "protocol": canonical(protocol), "result": result.to_dict(),
+            "claim": name, "protocol": canonical(protocol), "code": self.code,
+            "result": result.to_dict(),
             "wall_s": wall_s, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})

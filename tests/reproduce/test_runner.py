@@ -58,6 +58,24 @@ def test_changed_protocol_recomputes_only_that_mode(fake, tmp_path):
     assert ResultStore(tmp_path, "full").stored_protocol("alpha")["seeds"] == 4
 
 
+def test_changed_code_recomputes(fake, tmp_path, monkeypatch):
+    from qopt.reproduce import store
+
+    reproduce(["alpha"], Context(tmp_path))
+    monkeypatch.setattr(store, "code_fingerprint", lambda: "0123456789abcdef")
+    reproduce(["alpha"], Context(tmp_path))
+    assert fake.CALLS["alpha"] == 2
+    d = json.loads((tmp_path / "claims" / "full" / "alpha.json").read_text())
+    assert d["code"] == "0123456789abcdef"
+
+
+def test_fingerprint_covers_the_claim_code():
+    from qopt.reproduce.store import code_fingerprint
+
+    fp = code_fingerprint()
+    assert len(fp) == 16 and fp == code_fingerprint()
+
+
 def test_a_failing_claim_is_reported_and_the_others_run(fake, tmp_path):
     fake.BEHAVIOUR["beta"] = "raise"
     out = reproduce(None, Context(tmp_path))
