@@ -82,6 +82,14 @@ class Context:
         """The progress stream (``stream`` or the current ``sys.stdout``)."""
         return self.stream if self.stream is not None else sys.stdout
 
+    def hardware(self) -> str:
+        """The training hardware in words (for the deviations of training claims)."""
+        import torch
+
+        dev = "CUDA GPU (device 'auto')" if torch.cuda.is_available() else "CPU"
+        return (f"{dev}, float32, {self.threads} torch thread(s) per run, {self.workers} run(s) "
+                "at once")
+
     def log(self, msg: str) -> None:
         print(msg, file=self.out, flush=True)
 

@@ -138,6 +138,15 @@ def _claim_section(o: Any) -> list[str]:
     return out
 
 
+def _in_short(outcomes: Sequence[Any]) -> list[str]:
+    """One line per verdict status listing the claims that got it."""
+    by: dict[str, list[str]] = {}
+    for o in outcomes:
+        status = o.result.verdict.status if o.result else "not computed (error)"
+        by.setdefault(status, []).append(o.spec.name)
+    return [f"- **{status}**: {', '.join(names)}" for status, names in by.items()]
+
+
 def render(ctx: Context, outcomes: Sequence[Any], command: str) -> str:
     """The Markdown report."""
     env = environment(ctx)
@@ -153,7 +162,8 @@ def render(ctx: Context, outcomes: Sequence[Any], command: str) -> str:
               f"Hardware: {env['processor']}, {env['cpu_count']} CPU(s), CUDA "
               f"{'available' if env['cuda'] else 'not available'}; {env['workers']} worker "
               f"process(es) × {env['threads_per_worker']} torch thread(s).", ""]
-    lines += ["## Summary", "", "| claim | verdict | parts | time (s) |", "|---|---|---|---|"]
+    lines += ["## Summary", ""] + _in_short(outcomes) + [
+        "", "| claim | verdict | parts | time (s) |", "|---|---|---|---|"]
     for o in outcomes:
         if o.result is None:
             verdict, parts = "not computed (error)", ""

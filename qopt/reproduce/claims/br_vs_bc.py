@@ -138,7 +138,7 @@ def run(ctx: Context, prot: dict) -> ClaimResult:
             f"quantized" for ds, x in e.items()) + " instead of 200 + 200; the step schedule "
         "and the BinaryRelax λ schedule are scaled to that length (papers_protocol).",
         "BCGD runs with momentum 0.9 (released: 0.95) so that all methods share one optimizer.",
-        "Hardware: CPU, float32, one torch thread per run (the papers: GPUs).",
+        f"Hardware: {ctx.hardware()} (the papers: GPUs).",
         f"Seeds: {prot['seeds']}.",
     ]
     if not any(recal):

@@ -215,7 +215,7 @@ def run(ctx: Context, prot: dict) -> ClaimResult:
             "quantized stage is chosen here.",
             "LeNet-5 details (padding 2 on 28×28 inputs, max pooling) are choices documented "
             "in qopt.models.lenet5; the paper says only 'LeNet-5 with BN'.",
-            "Hardware: CPU, float32, one torch thread per run.",
+            f"Hardware: {ctx.hardware()} (the paper: GPUs).",
         ) + (("--quick: 2-bit only, 2 + 3 epochs, 2 seeds; no diagnostics.",)
              if ctx.quick else ()),
         parts=tuple(parts),
