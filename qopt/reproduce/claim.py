@@ -86,9 +86,9 @@ class Context:
         """The training hardware in words (for the deviations of training claims)."""
         import torch
 
-        dev = "CUDA GPU (device 'auto')" if torch.cuda.is_available() else "CPU"
-        return (f"{dev}, float32, {self.threads} torch thread(s) per run, {self.workers} run(s) "
-                "at once")
+        dev = "CUDA GPU, bf16 autocast (amp 'auto')" if torch.cuda.is_available() \
+            else "CPU, float32"
+        return f"{dev}, {self.threads} torch thread(s) per run, {self.workers} run(s) at once"
 
     def log(self, msg: str) -> None:
         print(msg, file=self.out, flush=True)
