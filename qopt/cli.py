@@ -66,6 +66,7 @@ ON_INTERRUPT = {
     "train": "rerun the same command to resume from the last checkpoint",
     "study": "rerun the same command to resume (finished runs are kept)",
     "figures": "the figures written so far are complete; rerun to build the others",
+    "reproduce": "rerun the same command to resume (finished claims and runs are kept)",
 }
 
 
