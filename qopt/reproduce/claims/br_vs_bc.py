@@ -31,7 +31,13 @@ from qopt.reproduce.papers_protocol import (
     multistep,
     phase2_epoch,
 )
-from qopt.reproduce.run_metrics import bn_recalibrated, final_acc, last_k_mean, raw_final_acc
+from qopt.reproduce.run_metrics import (
+    bn_recalibrated,
+    final_acc,
+    final_train_loss,
+    last_k_mean,
+    raw_final_acc,
+)
 from qopt.reproduce.staged import Arm, StagedExperiment, run_experiment, supports
 from qopt.reproduce.stats import t_interval
 from qopt.reproduce.verdict import smoke
@@ -98,7 +104,7 @@ def run(ctx: Context, prot: dict) -> ClaimResult:
                     if s in floats and floats[s] - acc[m][s] > 0.10:
                         notes.append(f"{d['label']} {METHODS[m]} {w} seed {s}: "
                                      f"{100 * acc[m][s]:.1f}% vs float {100 * floats[s]:.1f}% "
-                                     f"(final train loss {r.result['final']['train_loss']:.3g})")
+                                     f"(final train loss {final_train_loss(r.result):.3g})")
                     if bn_recalibrated(r.result):
                         shifts.append(final_acc(r.result) - raw_final_acc(r.result))
             label = f"{d['label']}, {w}"
