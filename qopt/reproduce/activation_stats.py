@@ -24,7 +24,8 @@ __all__ = ["quant_relu_stats"]
 
 def quant_relu_stats(run_dir: str | Path, n: int = 1000) -> list[dict[str, float]]:
     """Per quantized ReLU of the finished run in ``run_dir``: ``{"std", "above", "active",
-    "alpha"}`` (see the module docstring). Loads ``model.pt`` with ``weights_only=True``.
+    "alpha"}`` (see the module docstring). Loads ``model.pt`` with the project's safe loader
+    (:func:`qopt.io.load_state_file`, ``weights_only=True``).
 
     Raises:
         ValueError: ``run_dir`` is not a finished run (no config.json / model.pt).
@@ -32,6 +33,7 @@ def quant_relu_stats(run_dir: str | Path, n: int = 1000) -> list[dict[str, float
     import torch
 
     from qopt.data import load_data
+    from qopt.io import load_state_file
     from qopt.nn import QuantReLU
     from qopt.train.config import TrainConfig
     from qopt.train.io import read_json
@@ -45,8 +47,7 @@ def quant_relu_stats(run_dir: str | Path, n: int = 1000) -> list[dict[str, float
                                  if k in names})
     bundle = load_data(cfg.dataset, cfg.data_dir, **cfg.dataset_args)
     model = build_model_for(cfg, bundle)
-    model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu",
-                                     weights_only=True))
+    model.load_state_dict(load_state_file(run_dir / "model.pt"))
     model.eval()
     out: list[dict[str, float]] = []
 
