@@ -32,16 +32,50 @@ def test_mean_std_curves_matches_numpy_and_skips_missing():
 def test_study_curves_plot_mean_and_sample_std_over_seeds(tmp_path, study_dir):
     res = plot_study_curves(tmp_path / "out", study_dir)
     assert_written(res)
-    assert len(res.data) == len(METHODS) * len(WEIGHTS) + 1  # + float (weights none)
+    assert res.layout_problems == ()
+    assert res.data["panels"] == ["binary", "ternary"]
+    cells = [k for k in res.data if k != "panels"]
+    assert len(cells) == len(METHODS) * len(WEIGHTS) + 1  # + float (weights none)
     for m in METHODS:
         for w in WEIGHTS:
-            ep, mu, sd, cnt = res.data[(w, m)]["test_acc"]
-            np.testing.assert_array_equal(ep, np.arange(1, EPOCHS + 1))
+            d = res.data[(w, m)]["test_acc"]
+            np.testing.assert_array_equal(d["epoch"], np.arange(1, EPOCHS + 1))
             acc = 100 * np.array([[accuracy_of(m, w, s, e) for e in range(EPOCHS)]
                                   for s in SEEDS])
-            np.testing.assert_allclose(mu, acc.mean(axis=0), rtol=1e-12)
-            np.testing.assert_allclose(sd, acc.std(axis=0, ddof=1), rtol=1e-9)
-            np.testing.assert_array_equal(cnt, len(SEEDS))
+            assert d["stat"] == "arithmetic"
+            np.testing.assert_allclose(d["center"], acc.mean(axis=0), rtol=1e-12)
+            np.testing.assert_allclose(d["hi"] - d["center"], acc.std(axis=0, ddof=1),
+                                       rtol=1e-9)
+            np.testing.assert_allclose(d["center"] - d["lo"], acc.std(axis=0, ddof=1),
+                                       rtol=1e-9)
+            np.testing.assert_array_equal(d["n"], len(SEEDS))
+
+
+def test_study_curves_loss_band_is_geometric_and_stays_positive(tmp_path, study_dir):
+    # the synthetic loss of seed s at epoch e is exp(-0.3 e)(1 + 0.1 s): geometric statistics
+    # over seeds are exp(mean log) and exp(mean log ± sample std of log) (module docstring)
+    res = plot_study_curves(tmp_path / "out", study_dir)
+    d = res.data[("binary", "bcgd")]["train_loss"]
+    assert d["stat"] == "geometric"
+    logs = np.array([[-0.3 * e + np.log(1 + 0.1 * s) for e in range(EPOCHS)] for s in SEEDS])
+    m, sd = logs.mean(axis=0), logs.std(axis=0, ddof=1)
+    np.testing.assert_allclose(d["center"], np.exp(m), rtol=1e-12)
+    np.testing.assert_allclose(d["lo"], np.exp(m - sd), rtol=1e-12)
+    np.testing.assert_allclose(d["hi"], np.exp(m + sd), rtol=1e-12)
+
+
+def test_curve_stats_geometric_band_never_reaches_zero():
+    from figures.plot_study_curves import curve_stats
+
+    # a spread larger than the mean: the arithmetic band crosses 0, the geometric one cannot
+    curves = [[1e-3], [1e-1], [0.5], [0.0], [None]]  # 0 and None are skipped on the log side
+    ar = curve_stats(curves, "arithmetic")
+    assert ar["lo"][0] < 0 and ar["n"][0] == 4
+    ge = curve_stats(curves, "geometric")
+    assert ge["n"][0] == 3 and 0 < ge["lo"][0] < ge["center"][0] < ge["hi"][0]
+    assert ge["center"][0] == pytest.approx((1e-3 * 1e-1 * 0.5) ** (1 / 3), rel=1e-12)
+    with pytest.raises(ValueError, match="stat"):
+        curve_stats(curves, "median")
 
 
 def test_study_diag_plots_lambda_and_flip_fraction(tmp_path, study_dir):
