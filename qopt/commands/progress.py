@@ -5,7 +5,7 @@
 * on a terminal (the stream's ``isatty()``): a tqdm bar ``label k/total [elapsed<remaining]``
   with the current unit's name; lines written with :meth:`Progress.write` appear above it;
 * otherwise (a log file, ``nohup``, a batch scheduler's output): one line per unit,
-  ``[label] k/total desc (elapsed s)``, flushed at once so a ``tail -f`` shows it live, and
+  ``[label] k/total desc (elapsed 12.3 s)``, flushed at once so a ``tail -f`` shows it live, and
   every :meth:`Progress.write` line as is.
 
 Progress goes to **stderr** (as the trainer's bar does): stdout keeps the command's result (a
@@ -61,16 +61,26 @@ class Progress:
             self._bar.total = total
             self._bar.refresh()
 
-    def update(self, desc: str = "", n: int = 1) -> None:
-        """``n`` more units done; ``desc`` names the last one."""
+    def update(self, desc: str = "", n: int = 1, *, keep: bool = False) -> None:
+        """``n`` more units done; ``desc`` names the last one. ``keep``: on a terminal, also
+        leave the unit's line above the bar (each result stays visible, e.g. a claim)."""
         self.done += n
-        if self._bar is not None:
-            self._bar.set_postfix_str(desc, refresh=False)
-            self._bar.update(n)
-            return
         count = f"{self.done}/{self.total}" if self.total else f"{self.done}"
         tail = f" {desc}" if desc else ""
-        self._line(f"[{self.label}] {count}{tail} ({self.elapsed():.1f} s)")
+        line = f"[{self.label}] {count}{tail} (elapsed {self.elapsed():.1f} s)"
+        if self._bar is not None:
+            if keep:  # the line stays; the bar keeps naming the running unit (running())
+                self._bar.write(line, file=self.stream)
+            else:
+                self._bar.set_postfix_str(desc, refresh=False)
+            self._bar.update(n)
+            return
+        self._line(line)
+
+    def running(self, desc: str) -> None:
+        """Name the unit now running (shown on the bar; nothing is written to a log)."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(desc)
 
     def write(self, line: str) -> None:
         """A full line (above the bar on a terminal)."""
