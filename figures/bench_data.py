@@ -38,8 +38,9 @@ def machine_caption(bench: dict[str, Any], kinds: list[str], section: str) -> st
     lines = []
     for kind in kinds:
         res = bench.get(kind, {})
-        m = res.get("machine", {}) or {}
         entry = res.get("sections", {}).get(section, {}) or {}
+        # the section's own machine (sections of one file can come from different runs)
+        m = {**(res.get("machine", {}) or {}), **(entry.get("machine", {}) or {})}
         hw = m.get("gpu") if kind == "cuda" and m.get("gpu") else m.get("host_cpu")
         head = f"{device_label(kind)}: {hw}" if hw else device_label(kind)
         if m.get("cpu_count") and kind != "cuda":

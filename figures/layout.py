@@ -114,7 +114,7 @@ def text_boxes(fig: Figure, renderer=None) -> list[TextBox]:  # noqa: ANN001
         for loc, t in (("title", ax.title), ("left title", ax._left_title),
                        ("right title", ax._right_title)):
             add(f"{name} {loc}", t)
-        for axis in (ax.xaxis, ax.yaxis):
+        for axis in (ax.xaxis, ax.yaxis) if ax.axison else ():  # set_axis_off: none drawn
             if not axis.get_visible():
                 continue
             xy = axis.axis_name

@@ -144,7 +144,7 @@ def plot_study_diag(out_dir: str | os.PathLike, study_dir: str | os.PathLike, *,
             axf.set_xlabel("step")
             axf.set_title(f"({chr(98 + j)}) {set_label(wset)}")
             if j == 0 or (1 + j) % ncols == 0:
-                axf.set_ylabel("fraction of codes changed\nsince the previous record")
+                axf.set_ylabel("fraction of codes\nchanged per record")
         handles, labels = [], []
         for a in flip_axes:
             for h, lab in zip(*a.get_legend_handles_labels()):

@@ -221,9 +221,14 @@ class ReadableLogLocator(LogLocator):
             inside = ticks[(ticks >= lo * (1 - 1e-9)) & (ticks <= hi * (1 + 1e-9))]
             if self.min_ticks <= inside.size <= space:
                 return ticks
-        ticks = MaxNLocator(nbins=max(2, min(space, 5)) - 1,
-                            steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
-        return np.asarray([t for t in ticks if t > 0])
+        ticks = np.array([])
+        for nbins in range(max(1, min(space, 5) - 1), space + 2):
+            ticks = MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+            ticks = ticks[ticks > 0]
+            inside = ticks[(ticks >= lo * (1 - 1e-9)) & (ticks <= hi * (1 + 1e-9))]
+            if inside.size >= self.min_ticks:
+                break
+        return ticks
 
 
 class PlainLogFormatter(Formatter):

@@ -34,10 +34,10 @@ def accuracy_of(method: str, weights: str, seed: int, epoch: int) -> float:
     return base + 0.05 * epoch + 0.01 * (seed - 1) + (0.02 if weights == "ternary" else 0.0)
 
 
-def write_study(root: Path, with_float: bool = True) -> Path:
+def write_study(root: Path, with_float: bool = True, weights: tuple[str, ...] = WEIGHTS) -> Path:
     """Write curves.json and runs/<id>/{config.json, metrics.jsonl} like the study runner."""
     curves = {}
-    cells = [(m, w, s) for m in METHODS for w in WEIGHTS for s in SEEDS]
+    cells = [(m, w, s) for m in METHODS for w in weights for s in SEEDS]
     if with_float:
         cells += [("float", None, s) for s in SEEDS]
     for method, weights, seed in cells:

@@ -15,7 +15,7 @@ import figures.style
 from figures.labels import METHOD_NAMES, canonical_method
 from figures.registry import FIGURES, build_figure
 from figures.style import METHOD_COLORS
-from tests.figures.helpers import assert_written, rich_bench, write_rich_study
+from tests.figures.helpers import assert_written, rich_bench, write_rich_study, write_study
 
 #: code names that must not reach a reader (legend, title, tick or axis label)
 CODE_NAMES = re.compile(r"\b(binaryconnect|binaryrelax|bcgd|parq|proxquant|uniq|clipped_relu|"
@@ -124,3 +124,17 @@ def test_benchmark_figures_say_machine_and_date(rendered, name):
     assert "Intel(R) Xeon(R) Processor" in caption and "NVIDIA H200" in caption
     assert "2026-11-23" in caption and "commit abc1234" in caption
     assert "torch 2.13.0" in caption
+
+
+@pytest.mark.parametrize("weights", [("ternary",), ("symmetric:2", "binary"),
+                                     ("binary", "ternary", "uniform:3", "symmetric:3",
+                                      "uniform:4", "symmetric:4")])
+def test_study_figures_clean_for_any_number_of_sets(tmp_path, weights):
+    # one set (column width), two (one row), six (wrapped rows / grid)
+    from figures.plot_study_curves import plot_study_curves
+    from figures.plot_study_diag import plot_study_diag
+
+    study = write_study(tmp_path / "study", weights=weights)
+    for plot in (plot_study_curves, plot_study_diag):
+        res = plot(tmp_path / "out", study)
+        assert res.layout_problems == (), (plot.__name__, res.layout_problems)

@@ -109,6 +109,12 @@ def test_cli_study_figures_and_missing_results(tmp_path, study_dir, capsys):
     for stem in ("study_curves", "study_diag"):
         assert (out / f"{stem}.pdf").stat().st_size > 0
         assert (out / f"{stem}.png").stat().st_size > 0
+    cap = capsys.readouterr()  # one progress line per figure as it is built (stderr: not a TTY)
+    lines = [ln for ln in cap.err.splitlines() if ln.startswith("[figures]")]
+    assert [ln.split()[1:3] for ln in lines] == [["1/2", "study_curves:"],
+                                                 ["2/2", "study_diag:"]]
+    assert "warning" not in cap.err  # no layout problems
+    assert cap.out.startswith("2 figure(s) written to")
     # explicitly requested but missing: a clear message and a non-zero exit
     missing = tmp_path / "nope"
     assert main(["figures", "--out", str(out), "--only", "study_curves",
