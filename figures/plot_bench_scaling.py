@@ -115,7 +115,7 @@ def _display(parts: dict[str, Any], fallback: str) -> str:
             bits.append(f"{k} {v}")
     if not bits:
         return fallback
-    return bits[0] + (f" ({', '.join(bits[1:])})" if len(bits) > 1 else "")
+    return " · ".join([bits[0], ", ".join(bits[1:])]) if len(bits) > 1 else bits[0]
 
 
 def _unit(key: str | None) -> str:

@@ -11,8 +11,11 @@ Reads the ``"type": "diag"`` records of every run (``runs/<id>/metrics.jsonl``; 
   (:mod:`figures.labels`): the code-flip fraction against step — for each record the unweighted
   mean over quantized tensors of ``NAME/flip_frac`` (the fraction of that tensor's codes changed
   since the previous record; the diag records carry no tensor sizes, so the mean is per tensor),
-  then mean ± sample std over seeds (band clipped at 0), one line per method in the method
-  colours of every figure. The flip panels share a symmetric-log y axis: linear from 0 up to
+  then the mean over seeds (line) and the range over seeds, min to max (band), one line per
+  method in the method colours of every figure. The band is the range rather than mean ± std:
+  with a few seeds and fractions spanning decades, mean − std falls below 0 — on this axis a
+  spike down to the floor that no seed ever showed — while every seed's value lies in the
+  range. The flip panels share a symmetric-log y axis: linear from 0 up to
   the decade below the smallest positive value shown, logarithmic above, so that the exact
   zeros of phase II sit on a labelled 0 and small fractions stay visible.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -49,7 +53,8 @@ def flip_fraction(record: dict[str, Any]) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def _aligned(runs: list[list[dict]], fn: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _aligned(runs: list[list[dict]], fn: Any) -> tuple[np.ndarray, ...]:
+    """(steps, mean, std, min, max) over runs of ``fn(record)`` aligned by step."""
     steps = np.array(sorted({int(r["step"]) for recs in runs for r in recs}))
     index = {s: i for i, s in enumerate(steps)}
     rows = []
@@ -59,7 +64,11 @@ def _aligned(runs: list[list[dict]], fn: Any) -> tuple[np.ndarray, np.ndarray, n
             row[index[int(r["step"])]] = fn(r)
         rows.append(row)
     mean, std, _ = mean_std_curves(rows)
-    return steps, mean, std
+    arr = np.array([[np.nan if v is None else float(v) for v in row] for row in rows])
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as wanted
+        lo, hi = np.nanmin(arr, axis=0), np.nanmax(arr, axis=0)
+    return steps, mean, std, lo, hi
 
 
 def plot_study_diag(out_dir: str | os.PathLike, study_dir: str | os.PathLike, *,
@@ -68,7 +77,8 @@ def plot_study_diag(out_dir: str | os.PathLike, study_dir: str | os.PathLike, *,
 
     Returns:
         :class:`FigureResult`; ``data["lam"][weights] = (steps, mean λ, phase2 mask)``,
-        ``data["flip"][(weights, method)] = (steps, mean, std, n_seeds)``, ``data["panels"]``
+        ``data["flip"][(weights, method)] = (steps, mean, std, n_seeds)``,
+        ``data["flip_range"][(weights, method)] = (min, max)`` over seeds, ``data["panels"]``
         = the weight sets of the flip panels, in order.
     """
     runs = load_diag(study_dir)
@@ -76,19 +86,21 @@ def plot_study_diag(out_dir: str | os.PathLike, study_dir: str | os.PathLike, *,
         raise ValueError(f"no diag records in any run of {str(study_dir)!r} (only float runs?)")
     lam: dict = {}
     flip: dict = {}
+    flip_range: dict = {}
     for cell, rids in group_runs(runs).items():
         d = dict(cell)
         wset, meth = d.get("weights", "none"), d.get("method", "run")
         recs = [runs[r]["records"] for r in rids]
         if any(isinstance(r.get("lam"), (int, float)) for rr in recs for r in rr):
-            steps, mu, _ = _aligned(recs, lambda r: r.get("lam"))
-            _, ph, _ = _aligned(recs, lambda r: r.get("phase"))
+            steps, mu, *_ = _aligned(recs, lambda r: r.get("lam"))
+            _, ph, *_ = _aligned(recs, lambda r: r.get("phase"))
             lam[wset] = (steps, mu, ph >= 2)
-        steps, mu, sd = _aligned(recs, flip_fraction)
+        steps, mu, sd, lo, hi = _aligned(recs, flip_fraction)
         if np.isfinite(mu).any():
             flip[(wset, meth)] = (steps, mu, sd, len(rids))
+            flip_range[(wset, meth)] = (lo, hi)
     panels = sorted({w for w, _ in flip}, key=set_sort_key)
-    data = {"lam": lam, "flip": flip, "panels": panels}
+    data = {"lam": lam, "flip": flip, "flip_range": flip_range, "panels": panels}
     set_style = {w: set_linestyle(i) for i, w in enumerate(
         sorted(set(panels) | set(lam), key=set_sort_key))}
 
@@ -115,19 +127,20 @@ def plot_study_diag(out_dir: str | os.PathLike, study_dir: str | os.PathLike, *,
                 ax.axvspan(start, steps[-1], color="0.9", lw=0, zorder=0)
         if lam:
             log_axis_plain(ax)
-            ax.legend(loc="lower right", title="BinaryRelax" if same else "BinaryRelax, weights",
-                      title_fontsize=6.5,
-                      framealpha=0.9, frameon=True, edgecolor="none")
+            # λ grows left to right: the upper left corner is free
+            ax.legend(loc="upper left", title="BinaryRelax" if same else "BinaryRelax, weights",
+                      title_fontsize=6.5)
         else:
             ax.text(0.5, 0.5, "no BinaryRelax runs", transform=ax.transAxes, ha="center")
         ax.set_xlabel("step")
         ax.set_ylabel(r"$\lambda$ (shaded: phase II)")
         ax.set_title(r"(a) $\lambda$ continuation")
         flip_axes = cells[1:1 + max(1, len(panels))]
-        positive = [v for (steps, mu, sd, n) in flip.values()
-                    for v in np.concatenate([mu, mu + sd]) if np.isfinite(v) and v > 0]
+        positive = [v for (lo, hi) in flip_range.values() for v in np.concatenate([lo, hi])
+                    if np.isfinite(v) and v > 0]
         linthresh = 10.0 ** math.floor(math.log10(min(positive))) if positive else 1e-4
         linthresh = min(max(linthresh, 1e-6), 1e-2)
+        top = 1.3 * max(positive) if positive else 1.0
         for j, wset in enumerate(panels or ["none"]):
             axf = flip_axes[j]
             if j:
@@ -135,16 +148,17 @@ def plot_study_diag(out_dir: str | os.PathLike, study_dir: str | os.PathLike, *,
             for i, meth in enumerate(sorted({m for w, m in flip if w == wset},
                                             key=method_sort_key)):
                 steps, mu, sd, n = flip[(wset, meth)]
+                lo, hi = flip_range[(wset, meth)]
                 c = color_for(meth, i)
                 axf.plot(steps, mu, color=c, label=f"{method_label(meth)} (n = {n})")
-                axf.fill_between(steps, np.maximum(mu - sd, 0), mu + sd, color=c, alpha=0.15,
-                                 lw=0)
+                ok = np.isfinite(lo) & np.isfinite(hi)
+                axf.fill_between(steps, lo, hi, where=ok, color=c, alpha=0.15, lw=0)
             axf.set_yscale("symlog", linthresh=linthresh)
-            axf.set_ylim(bottom=0)
             axf.set_xlabel("step")
             axf.set_title(f"({chr(98 + j)}) {set_label(wset)}")
             if j == 0 or (1 + j) % ncols == 0:
                 axf.set_ylabel("fraction of codes\nchanged per record")
+        flip_axes[0].set_ylim(0, top)  # shared: once, after every panel has its data
         handles, labels = [], []
         for a in flip_axes:
             for h, lab in zip(*a.get_legend_handles_labels()):

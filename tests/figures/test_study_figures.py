@@ -95,6 +95,13 @@ def test_study_diag_plots_lambda_and_flip_fraction(tmp_path, study_dir):
         vals = [0.2 / (k + s) for s in SEEDS]
         assert mu[k] == pytest.approx(np.mean(vals), rel=1e-12)
         assert sd[k] == pytest.approx(np.std(vals, ddof=1), rel=1e-9)
+    # the band is the range over seeds: every seed's value lies in it, and it never reaches 0
+    lo, hi = res.data["flip_range"][("ternary", "bcgd")]
+    for k in range(1, len(DIAG_STEPS)):
+        vals = [0.2 / (k + s) for s in SEEDS]
+        assert (lo[k], hi[k]) == pytest.approx((min(vals), max(vals)), rel=1e-12)
+    assert np.isnan(lo[0]) and np.isnan(hi[0])
+    assert res.data["panels"] == ["binary", "ternary"] and res.layout_problems == ()
 
 
 def test_flip_fraction_ignores_missing_values():
