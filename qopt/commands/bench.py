@@ -49,19 +49,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class _Display:
-    """The suite's :class:`benchmarks.suite.Reporter` on the terminal or a log (stderr)."""
+    """The suite's :class:`benchmarks.suite.Reporter` on stderr: a line per section start and
+    end, and per section a :class:`~qopt.commands.progress.Progress` (bar on a terminal, one
+    line per unit otherwise)."""
 
     def __init__(self, md: Path) -> None:
-        from qopt.commands.progress import Progress
-
-        self._progress_cls = Progress
         self.md = md
         self.bar: Any = None
-        self.log = Progress("bench")
+
+    def _write(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
     def section_start(self, name: str, index: int, count: int) -> None:
-        self.log.write(f"[bench] {name} ({index}/{count}) started")
-        self.bar = self._progress_cls(f"bench {name}", stream=self.log.stream, tty=self.log.tty)
+        from qopt.commands.progress import Progress
+
+        self._write(f"[bench] {name} ({index}/{count}) started")
+        self.bar = Progress(f"bench {name}")
 
     def section_total(self, name: str, total: int) -> None:
         if self.bar is not None:
@@ -76,15 +82,13 @@ class _Display:
     def section_end(self, name: str, entry: dict[str, Any]) -> None:
         from benchmarks.suite import section_status
 
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-        self.log.write(f"[bench] {name} {section_status(entry)} (saved in {self.md})")
+        self.close()
+        self._write(f"[bench] {name} {section_status(entry)} (saved in {self.md})")
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        self.log.close()
+            self.bar = None
 
 
 def _sigterm(signum: int, frame: Any) -> None:
