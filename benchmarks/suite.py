@@ -22,7 +22,7 @@ results replaces only the CPU block of BENCHMARKS.md (between ``<!-- bench:cpu -
 the ``"cpu"`` entry of the JSON, so CPU and GPU numbers live side by side in one file. Within a
 device kind, sections are merged: a run with ``only=[...]`` replaces those sections and keeps the
 others from the previous JSON (each section carries its own date, load average and machine).
-Both files are written atomically (:mod:`qopt.train.io`).
+Both files are written atomically (:mod:`qopt.io`).
 
 **Never silent, never lost.** :func:`run_suite` tells a :class:`Reporter` when a section starts,
 how many units it has, when each unit finishes and when the section ends, and hands the results
@@ -278,7 +278,7 @@ def write_results(results: dict[str, Any], md_path: str | os.PathLike,
                           merged["sections"].values())
     data[kind] = merged
     old_md = md.read_text(encoding="utf-8") if md.is_file() else None
-    from qopt.train.io import atomic_write_text
+    from qopt.io import atomic_write_text
 
     atomic_write_text(md, merge_markdown(old_md, markdown_block(merged, SECTIONS), kind))
     atomic_write_text(js, json.dumps(data, indent=1, default=str) + "\n")

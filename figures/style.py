@@ -7,7 +7,7 @@
 * :func:`save_figure` — checks the layout (:func:`figures.layout.layout_problems`: overlapping
   text, axes with fewer than two labelled ticks, text off the page), writes ``NAME.pdf``
   (vector) and ``NAME.png`` (300 dpi) with the project's atomic writer
-  (:mod:`qopt.train.io`: temp file + fsync + rename) and closes the figure.
+  (:mod:`qopt.io`: temp file + fsync + rename) and closes the figure.
 * :class:`FigureResult` — what every ``plot_*`` function returns: the two paths, the data it
   plotted (so a test can assert a mathematical property of what is on the page) and the layout
   problems found (empty for a clean figure).
@@ -270,7 +270,7 @@ def save_figure(fig: Figure, out_dir: str | os.PathLike, name: str,
     """Check ``fig``'s layout, write ``out_dir/name.pdf`` and ``out_dir/name.png`` (300 dpi)
     atomically and close ``fig``; the problems found are the result's ``layout_problems``."""
     from figures.layout import layout_problems
-    from qopt.train.io import atomic_write_bytes
+    from qopt.io import atomic_write_bytes
 
     if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
         raise ValueError(f"name must be a plain file stem, got {name!r}")

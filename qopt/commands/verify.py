@@ -145,7 +145,7 @@ def _theory(args: argparse.Namespace) -> int:
     progress.close()
     print(report.table())
     if args.json:
-        from qopt.train.io import atomic_write_json
+        from qopt.io import atomic_write_json
 
         atomic_write_json(args.json, report.to_dict())
     return OK if report.passed else FAILED
