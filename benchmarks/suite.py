@@ -278,8 +278,12 @@ def write_results(results: dict[str, Any], md_path: str | os.PathLike,
                           merged["sections"].values())
     data[kind] = merged
     old_md = md.read_text(encoding="utf-8") if md.is_file() else None
+    _atomic_write(md, merge_markdown(old_md, markdown_block(merged, SECTIONS), kind))
+    _atomic_write(js, json.dumps(data, indent=1, default=str) + "\n")
+    return md, js
+
+
+def _atomic_write(path: Path, text: str) -> None:
     from qopt.io import atomic_write_text
 
-    atomic_write_text(md, merge_markdown(old_md, markdown_block(merged, SECTIONS), kind))
-    atomic_write_text(js, json.dumps(data, indent=1, default=str) + "\n")
-    return md, js
+    atomic_write_text(path, text)
