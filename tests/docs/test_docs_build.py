@@ -192,12 +192,29 @@ def test_rst_roles_math_and_tables_become_markdown() -> None:
         "=====  =====",
         "",
         ".. math:: x = 1",
+        "A role broken :math:`a +",
+        "    b` over lines.",
         "after",
     ])
     out = rst.convert(src)
-    assert "`\\alpha`" in out and "`Ternary`" in out and "`theory.sweep`" in out
+    assert "`α`" in out and "`Ternary`" in out and "`theory.sweep`" in out
     assert ":math:" not in out and ":class:" not in out
     assert "```text\na = b + c\nd = e\n```" in out
     assert "Inline `theory.project`:\n" in out
     assert "```text\n=====  =====\nkey    value\n=====  =====\na      1\n=====  =====\n```" in out
     assert "```text\nx = 1\n```" in out and out.rstrip().endswith("after")
+    assert "A role broken `a + b` over lines." in out
+
+
+@pytest.mark.parametrize(("tex", "text"), [
+    (r"\frac{w + \lambda P_Q(w)}{1 + \lambda}", "(w + λP_Q(w))/(1 + λ)"),
+    (r"\tfrac{\lambda}{2}\operatorname{dist}(w, Q)^2", "(λ/2)dist(w, Q)^2"),
+    (r"\arg\min_{\alpha \ge 0} \|w - \alpha z\|^2", "argmin_{α ≥ 0} ‖w - αz‖^2"),
+    (r"v^\top(I + 11^\top)v", "vᵀ(I + 11ᵀ)v"),
+    (r"\frac{h}{2\sqrt{2\pi}}\hat w", "h/(2√(2π))ŵ"),
+    (r"Q = \{\alpha z : z \in L^n\}", "Q = {αz : z ∈ L^n}"),
+    (r"\cos\varphi\,\xi(t\sec\varphi)", "cos φ ξ(t sec φ)"),
+    (r"\begin{cases} 0 & x \le 0 \end{cases}", r"\begin{cases} 0 & x ≤ 0 \end{cases}"),
+])
+def test_latex_becomes_readable_unicode(tex: str, text: str) -> None:
+    assert _hook("griffe_rst").latex_to_text(tex) == text
