@@ -48,6 +48,12 @@ def _missing(keys: object, documented: set[str]) -> list[str]:
     return out
 
 
+def _check(keys: object, documented: set[str], what: str) -> None:
+    missing = _missing(keys, documented)
+    assert not missing, (f"{what}: {missing} not named in docs/formats.md; the code writes them "
+                         "now: describe them there (as `key`)")
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from qopt.cli import main
@@ -80,8 +86,8 @@ def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_run_directory_files_are_documented(run_dir: Path, documented: set[str]) -> None:
     names = [p.name for p in run_dir.iterdir()]
     assert {"config.json", "metrics.jsonl", "result.json", "model.pt"} <= set(names)
-    assert not _missing([n + ("/" if (run_dir / n).is_dir() else "") for n in names
-                         if n != "tb"], documented)
+    _check([n + ("/" if (run_dir / n).is_dir() else "") for n in names
+           if n != "tb"], documented, "run directory files")
 
 
 def test_config_json_additions_are_documented(run_dir: Path, documented: set[str]) -> None:
@@ -90,8 +96,8 @@ def test_config_json_additions_are_documented(run_dir: Path, documented: set[str
     cfg = json.loads((run_dir / "config.json").read_text())
     fields = set(TrainConfig.__dataclass_fields__)
     assert fields <= set(cfg)
-    assert not _missing(sorted(set(cfg) - fields), documented)
-    assert not _missing(sorted(cfg["data"]), documented)
+    _check(sorted(set(cfg) - fields), documented, "config.json keys")
+    _check(sorted(cfg["data"]), documented, "config.json data keys")
 
 
 def test_metrics_records_are_documented(run_dir: Path, study_dir: Path,
@@ -105,8 +111,8 @@ def test_metrics_records_are_documented(run_dir: Path, study_dir: Path,
             keys.update(rec)
     assert {"train", "eval", "diag"} <= kinds
     assert any("/" in k for k in keys), "no per-tensor diagnostics were logged"
-    assert not _missing(sorted(kinds), documented), "record kinds"
-    assert not _missing(sorted(keys), documented), "metrics keys"
+    _check(sorted(kinds), documented, "record kinds")
+    _check(sorted(keys), documented, "metrics keys")
 
 
 def test_checkpoint_and_exports_are_documented(run_dir: Path, documented: set[str]) -> None:
@@ -114,31 +120,32 @@ def test_checkpoint_and_exports_are_documented(run_dir: Path, documented: set[st
 
     ckpt = load_checkpoint(run_dir)
     assert ckpt is not None
-    assert not _missing(sorted(k for k in ckpt if not k.startswith("_")), documented)
+    _check(sorted(k for k in ckpt if not k.startswith("_")), documented, "checkpoint keys")
     exported = torch.load(run_dir / "quantized.pt", weights_only=True)
     assert exported
-    assert not _missing(sorted({k for e in exported.values() for k in e}), documented)
+    _check(sorted({k for e in exported.values() for k in e}), documented, "quantized.pt entry keys")
 
 
 def test_result_json_is_documented(run_dir: Path, documented: set[str]) -> None:
     res = json.loads((run_dir / "result.json").read_text())
-    assert not _missing(sorted(res), documented)
-    assert not _missing(sorted(res["final"]), documented)
-    assert not _missing(sorted({k for h in res["history"] for k in h}), documented)
+    _check(sorted(res), documented, "result.json keys")
+    _check(sorted(res["final"]), documented, "result.json final keys")
+    _check(sorted({k for h in res["history"] for k in h}), documented, "result.json history keys")
 
 
 def test_study_directory_is_documented(study_dir: Path, documented: set[str]) -> None:
     names = sorted(p.name + ("/" if p.is_dir() else "") for p in study_dir.iterdir())
     assert {"results.csv", "results.json", "curves.json", "study.toml", "runs/"} <= set(names)
-    assert not _missing([n for n in names if n != "runs/"], documented)
+    _check([n for n in names if n != "runs/"], documented, "study directory files")
     with open(study_dir / "results.csv", newline="") as fh:
         columns = next(csv.reader(fh))
     grid = {"method", "weights"}
-    assert not _missing([c for c in columns if c not in grid], documented), "results.csv"
+    _check([c for c in columns if c not in grid], documented, "results.csv")
     res = json.loads((study_dir / "results.json").read_text())
-    assert not _missing(sorted(res), documented), "results.json"
-    assert not _missing(sorted({k for r in res["rows"] for k in r} - grid), documented)
-    assert not _missing(sorted({k for r in res["runs"] for k in r} - grid - {"seed"}),
-                        documented)
+    _check(sorted(res), documented, "results.json")
+    _check(sorted({k for r in res["rows"] for k in r} - grid), documented,
+           "results.json rows keys")
+    _check(sorted({k for r in res["runs"] for k in r} - grid - {"seed"}), documented,
+           "results.json runs keys")
     curves = json.loads((study_dir / "curves.json").read_text())
-    assert not _missing(sorted({k for c in curves.values() for k in c}), documented)
+    _check(sorted({k for c in curves.values() for k in c}), documented, "curves.json keys")
