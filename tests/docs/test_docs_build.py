@@ -98,6 +98,20 @@ def test_strict_build_makes_every_page(site: Path, pages: dict[str, _Ids]) -> No
     assert {"cli.md", "api/index.md"} <= set(pages)
 
 
+def test_every_declared_anchor_exists(pages: dict[str, _Ids]) -> None:
+    """A ``{#id}`` written in a page is a stable anchor that docstrings cite; attr_list drops it
+    silently when the heading text has braces of its own, so check each one was made."""
+    bad = []
+    for md in (ROOT / "docs").rglob("*.md"):
+        rel = md.relative_to(ROOT / "docs").as_posix()
+        if md.name.startswith("_"):
+            continue
+        for anchor in re.findall(r"\{#([\w-]+)\}", md.read_text(encoding="utf-8")):
+            if anchor not in pages[rel].ids:
+                bad.append(f"{rel}#{anchor}")
+    assert not bad, f"anchors declared but not made: {bad}"
+
+
 def test_site_loads_nothing_from_other_hosts(pages: dict[str, _Ids]) -> None:
     external = {f"{name}: {e}" for name, p in pages.items() for e in p.external}
     assert not external, f"the site must work offline; external resources: {sorted(external)}"
