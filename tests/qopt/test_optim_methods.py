@@ -199,38 +199,6 @@ def test_eval_quantized_and_finalize(method) -> None:
     assert codes.min() >= 0 and codes.max() < 15
 
 
-def _lin_opt(**kw):
-    lin = torch.nn.Linear(3, 2)
-    base = torch.optim.SGD([{"params": [lin.weight], "qset": Ternary()},
-                            {"params": [lin.bias]}], lr=0.1)
-    return lin, qopt.QuantOptimizer(base, qopt.BinaryConnect(), **kw)
-
-
-def test_non_finite_gradient_raises_before_any_update() -> None:
-    lin, opt = _lin_opt(check_finite=True)
-    w_before, lat_before = lin.weight.detach().clone(), opt.latent[lin.weight].clone()
-    lin.weight.grad = torch.full_like(lin.weight, float("nan"))
-    with pytest.raises(ValueError, match="non-finite.*gradient of g0.p0"):
-        opt.step()
-    assert torch.equal(lin.weight.detach(), w_before)
-    assert torch.equal(opt.latent[lin.weight], lat_before)
-    # without check_finite the check runs at record steps
-    lin, opt = _lin_opt(record_every=2)
-    lin.weight.grad = torch.zeros_like(lin.weight)
-    lin.bias.grad = torch.tensor([float("inf"), 0.0])
-    opt.step()  # step 1: not a record step, no sync, no check
-    with pytest.raises(ValueError, match="float parameter g1.p0"):
-        opt.step()
-
-
-def test_non_finite_latent_weight_raises() -> None:
-    lin, opt = _lin_opt(check_finite=True)
-    opt.latent[lin.weight][0, 0] = float("inf")
-    lin.weight.grad = torch.zeros_like(lin.weight)
-    with pytest.raises(ValueError, match="latent weight g0.p0"):
-        opt.step()
-
-
 @pytest.mark.parametrize("make,exc,match", [
     (lambda p: qopt.QuantOptimizer(torch.optim.SGD([{"params": [p], "qset": Ternary(),
                                                      "axis": 2}], lr=0.1), "bc"),

@@ -1,0 +1,22 @@
+"""Training methods of :class:`qopt.QuantOptimizer`: one file per method, a protocol, a registry.
+
+=====================  =====================================================================
+module                 what
+=====================  =====================================================================
+:mod:`.base`           the :class:`~qopt.methods.base.QuantMethod` protocol the optimizer drives
+:mod:`.registry`       names -> classes (:data:`METHODS`, :data:`ALIASES`, :func:`make_method`)
+:mod:`.binaryconnect`  u = P(w)
+:mod:`.binaryrelax`    u = (w + λP(w))/(1 + λ), λ continuation, then u = P(w)
+:mod:`.bcgd`           u = P(w); base step from (1-ρ)w + ρu
+=====================  =====================================================================
+
+Everything here imports without torch (tensor work imports it inside the functions).
+"""
+
+from qopt.methods.bcgd import BCGD
+from qopt.methods.binaryconnect import BinaryConnect
+from qopt.methods.binaryrelax import BinaryRelax
+from qopt.methods.registry import ALIASES, METHODS, as_method, make_method, method_fields
+
+__all__ = ["ALIASES", "BCGD", "METHODS", "BinaryConnect", "BinaryRelax", "as_method",
+           "make_method", "method_fields"]
