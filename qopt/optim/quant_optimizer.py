@@ -19,9 +19,8 @@ counters are read once.
 
 from __future__ import annotations
 
-import contextlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -33,6 +32,7 @@ from qopt.optim import _state, diagnostics
 from qopt.optim._entries import Entry, make_entries, param_names
 from qopt.optim._nonfinite import NonFiniteGuard
 from qopt.optim._project import Buckets, project_entries
+from qopt.optim._readout import Readout
 from theory._validate import check_bool, check_int
 
 __all__ = ["QuantOptimizer"]
@@ -42,7 +42,7 @@ def _opt_int(x: object, name: str) -> int | None:
     return None if x is None else check_int(x, name, 1, 2**40)
 
 
-class QuantOptimizer(torch.optim.Optimizer):
+class QuantOptimizer(Readout, torch.optim.Optimizer):
     r"""Projection-based quantized training around a base optimizer.
 
     Args:
@@ -105,7 +105,8 @@ class QuantOptimizer(torch.optim.Optimizer):
         self._entries: list[Entry] = []
         for gi, group in enumerate(base.param_groups):
             self._entries += make_entries(group, gi)
-        if not self._entries and not check_bool(allow_float_only, "allow_float_only"):
+        allow_float_only = check_bool(allow_float_only, "allow_float_only")
+        if not self._entries and not allow_float_only:
             raise ValueError(
                 "QuantOptimizer: the base optimizer has no quantized parameter group (no group "
                 "with a 'qset'), so this would train a float model. Build it over "
@@ -303,48 +304,6 @@ class QuantOptimizer(torch.optim.Optimizer):
             for e in self._entries:
                 e.param.copy_(e.kept_q())
         self.method.forward(self.state_m, self._view())
-
-    @contextlib.contextmanager
-    def eval_quantized(self) -> Iterator[None]:
-        """Inside: every quantized parameter holds exactly P_Q(latent) (the step's kept
-        projection); restored on exit."""
-        with torch.no_grad():
-            saved = [p.detach().clone() for p in self._params]
-            for e in self._entries:
-                e.param.copy_(e.kept_q())
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                if saved:
-                    torch._foreach_copy_(self._params, saved)
-
-    @torch.no_grad()
-    def finalize(self) -> None:
-        """Write P_Q(latent) into every quantized parameter for good (end of training)."""
-        for e in self._entries:
-            e.param.copy_(e.kept_q())
-
-    @torch.no_grad()
-    def quantized_state(self) -> dict[Tensor, tuple[Tensor, Tensor, Tensor, int | None]]:
-        """param -> (codes int64, scale, levels, axis) with ``scale * levels[codes]`` equal to
-        P_Q(latent) (= the parameter after :meth:`finalize` / inside :meth:`eval_quantized`); the
-        scale is 0-d, or shaped to broadcast along ``axis``."""
-        return {e.param: (e.kept_codes(), e.kept_scale(), e.levels.clone(), e.axis)
-                for e in self._entries}
-
-    @torch.no_grad()
-    def diagnostics(self) -> dict[str, Tensor | float]:
-        """Per tensor ``NAME/<metric>`` (0-d float64 tensors, no host sync) plus the method's
-        scalars (``lam`` / ``rho`` / ``inv_slope``, ``phase``), ``lr`` and ``step``; formulas in
-        :mod:`qopt.optim.diagnostics`."""
-        out, self._prev = diagnostics.collect(self._entries, self._prev, self._rec)
-        out.update(self.method.scalars(self.state_m))
-        qg = [g for g in self.base.param_groups if g.get("qset") is not None]
-        lr = (qg or self.base.param_groups)[0]["lr"]
-        out["lr"] = float(lr) if not torch.is_tensor(lr) else lr
-        out["step"] = float(self.counters["steps"])
-        return out
 
     # -- checkpoints -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
