@@ -8,6 +8,8 @@ module                 what
 :mod:`.binaryconnect`  u = P(w)
 :mod:`.binaryrelax`    u = (w + λP(w))/(1 + λ), λ continuation, then u = P(w)
 :mod:`.bcgd`           u = P(w); base step from (1-ρ)w + ρu
+:mod:`.parq`           u = PARQ's piecewise-affine prox, inverse slope annealed to 0
+:mod:`.proxquant`      u = soft threshold of w toward P(w) by ηλ; base step from u
 =====================  =====================================================================
 
 Everything here imports without torch (tensor work imports it inside the functions).
@@ -16,7 +18,9 @@ Everything here imports without torch (tensor work imports it inside the functio
 from qopt.methods.bcgd import BCGD
 from qopt.methods.binaryconnect import BinaryConnect
 from qopt.methods.binaryrelax import BinaryRelax
+from qopt.methods.parq import PARQ
+from qopt.methods.proxquant import ProxQuant
 from qopt.methods.registry import ALIASES, METHODS, as_method, make_method, method_fields
 
-__all__ = ["ALIASES", "BCGD", "METHODS", "BinaryConnect", "BinaryRelax", "as_method",
-           "make_method", "method_fields"]
+__all__ = ["ALIASES", "BCGD", "METHODS", "PARQ", "BinaryConnect", "BinaryRelax", "ProxQuant",
+           "as_method", "make_method", "method_fields"]

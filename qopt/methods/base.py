@@ -132,7 +132,7 @@ def check_at(x: object, name: str) -> int | None:
 
 
 def phase2_start(method: Any, run: RunLength, frac: float | None, at: int | None,
-                 per: str) -> int | None:
+                 per: str, at_name: str = "phase2_at") -> int | None:
     """Unit index at which a phase starts: ``at`` when given, else ``round(frac * units)``, else
     None (never). Raises ValueError naming the method when ``frac`` needs an unknown run length."""
     if at is not None:
@@ -145,7 +145,7 @@ def phase2_start(method: Any, run: RunLength, frac: float | None, at: int | None
         raise ValueError(
             f"{type(method).__name__}: a schedule given as a fraction of the run needs its "
             f"length: pass QuantOptimizer(..., {need}), or give the unit index explicitly "
-            f"(e.g. phase2_at=...), or None to never switch")
+            f"({at_name}=...)")
     return int(round(frac * total))
 
 

@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 from qopt.methods.bcgd import BCGD
 from qopt.methods.binaryconnect import BinaryConnect
 from qopt.methods.binaryrelax import BinaryRelax
+from qopt.methods.parq import PARQ
+from qopt.methods.proxquant import ProxQuant
 
 __all__ = ["ALIASES", "METHODS", "MethodField", "as_method", "canonical", "make_method",
            "method_fields"]
@@ -22,6 +24,8 @@ METHODS: dict[str, type] = {
     "binaryconnect": BinaryConnect,
     "binaryrelax": BinaryRelax,
     "bcgd": BCGD,
+    "parq": PARQ,
+    "proxquant": ProxQuant,
 }
 
 #: Short names accepted wherever a method name is.

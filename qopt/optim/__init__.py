@@ -2,8 +2,9 @@
 
 The methods live in :mod:`qopt.methods` (re-exported here for the old import path)."""
 
-from qopt.methods import BCGD, BinaryConnect, BinaryRelax
+from qopt.methods import BCGD, PARQ, BinaryConnect, BinaryRelax, ProxQuant
 from qopt.optim._nonfinite import NonFiniteError
 from qopt.optim.quant_optimizer import QuantOptimizer
 
-__all__ = ["BCGD", "BinaryConnect", "BinaryRelax", "NonFiniteError", "QuantOptimizer"]
+__all__ = ["BCGD", "PARQ", "BinaryConnect", "BinaryRelax", "NonFiniteError", "ProxQuant",
+           "QuantOptimizer"]
