@@ -73,7 +73,7 @@ def test_epochs_advance_from_step_and_end_epoch_does_not_double_count() -> None:
         manual.end_epoch()
         assert auto.epochs_done == manual.epochs_done == _epoch + 1
         assert auto.lam == manual.lam and auto.phase == manual.phase
-    assert lams == [4.0, 8.0, 16.0]
+    assert lams == [2.0, 4.0, 8.0]
     assert torch.equal(lin_a.weight, lin_b.weight)
     assert torch.equal(auto.latent[lin_a.weight], manual.latent[lin_b.weight])
     assert auto.phase2_epoch == 2

@@ -30,9 +30,9 @@ def _methods() -> dict[str, object]:
     """Method objects with explicit arguments, as the redesign's API spells them."""
     return {
         "bc": qopt.BinaryConnect(),
-        "br_epoch": qopt.BinaryRelax(lam0=1.0, growth=1.5, per="epoch", phase2_at=2),
-        "br_step": qopt.BinaryRelax(lam0=0.5, growth=1.1, per="step", phase2_at=7,
-                                    phase2_unit="step"),
+        # the engine before had λ = lam0·growth^(k+1) during unit k; lam0 is now the first λ
+        "br_epoch": qopt.BinaryRelax(lam0=1.0 * 1.5, growth=1.5, per="epoch", phase2_at=2),
+        "br_step": qopt.BinaryRelax(lam0=0.5 * 1.1, growth=1.1, per="step", phase2_at=7),
         "bcgd": qopt.BCGD(rho=1e-3, rho_growth=2.0, rho_max=0.01, per="step"),
     }
 

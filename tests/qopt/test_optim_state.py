@@ -11,10 +11,9 @@ import torch
 import qopt
 from theory.sets import Binary, Symmetric, Ternary, Uniform
 
-METHODS = [qopt.BinaryConnect(), qopt.BinaryRelax(growth=1.3, per="step", phase2_at=9,
-                                                  phase2_unit="step"),
-           qopt.BinaryRelax(lam0=0.5, growth=2.0), qopt.BCGD(rho=0.01, rho_growth=2.0,
-                                                             rho_max=0.05, per="step")]
+METHODS = [qopt.BinaryConnect(), qopt.BinaryRelax(growth=1.3, per="step", phase2_at=9),
+           qopt.BinaryRelax(lam0=0.5, growth=2.0, phase2_frac=None),
+           qopt.BCGD(rho=0.01, rho_growth=2.0, rho_max=0.05, per="step")]
 BASES = {"sgd_momentum": lambda g: torch.optim.SGD(g, lr=0.05, momentum=0.9, weight_decay=1e-3),
          "adam": lambda g: torch.optim.Adam(g, lr=0.01)}
 
@@ -182,7 +181,7 @@ def _lin(out: int, method, dtype=torch.float32, **kw):
      r"different bcgd arguments \(rho: saved 1e-05, here 0\.001\)"),
     (lambda: _lin(4, "bc"), lambda: _lin(4, "bc", torch.float64), r"fc\.weight.*dtype"),
     (lambda: _lin(4, "bc", epochs=3), lambda: _lin(4, "bc", epochs=4), "run of"),
-    (lambda: _lin(4, "bc"), lambda: _lin(4, "br"), "method 'binaryconnect'"),
+    (lambda: _lin(4, "bc"), lambda: _lin(4, "br", epochs=2), "method .binaryconnect."),
 ])
 def test_load_validates_and_names_the_parameter(make_src, make_dst, match) -> None:
     _, src = make_src()
