@@ -26,6 +26,8 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_optional_positive",
+    "check_dims",
+    "check_bits",
     "all_finite",
 ]
 
@@ -136,3 +138,19 @@ def check_choice(x: object, name: str, choices: tuple[str, ...] | list[str]) -> 
     if x not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {x!r}")
     return x
+
+
+def check_dims(**dims: object) -> None:
+    """Raise unless every keyword value is an int >= 1 (sizes of layers, dimensions)."""
+    for name, v in dims.items():
+        if _is_bool(v) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{name} must be a positive int, got {type(v).__name__} {v!r}")
+        if v <= 0:
+            raise ValueError(f"{name} must be a positive int, got {v}")
+
+
+def check_bits(bits: object, name: str = "bits") -> int:
+    """A bit width: an int in [1, :data:`theory.sets.MAX_BITS`] (the one bit limit)."""
+    from theory.sets import MAX_BITS  # sets imports this module: resolved at call time
+
+    return check_int(bits, name, 1, MAX_BITS)
