@@ -8,8 +8,8 @@ Backends: CPU, and CUDA where a device exists (the only skip, stated).
 Contracts, on a float64 model with one per-channel and one per-tensor quantized weight:
 
 1. forward point = the method's reference in :mod:`theory` at steps across both phases (P(w),
-   BinaryRelax's prox, PARQ's and ProxQuant's maps), and the final weights are exactly P(w) (theory.project),
-   one scale times one level per element;
+   BinaryRelax's prox, PARQ's and ProxQuant's maps), and the final weights are exactly P(w)
+   (theory.project), one scale times one level per element;
 2. resume: a state-dict round trip mid-run continues bit-identically;
 3. export: codes × scale reproduce the final weights bitwise, and load back into a fresh model.
 
