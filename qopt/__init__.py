@@ -26,13 +26,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-#: public name -> module that defines it (imported on first access)
+#: public name -> module that defines it (imported on first access); the method classes
+#: (qopt.BinaryConnect, qopt.BinaryRelax, qopt.BCGD, qopt.PARQ, qopt.ProxQuant, ...) come from
+#: the registry, qopt.methods.registry.METHODS
 _LAZY: dict[str, str] = {
-    "BCGD": "qopt.methods",
-    "BinaryConnect": "qopt.methods",
-    "BinaryRelax": "qopt.methods",
-    "PARQ": "qopt.methods",
-    "ProxQuant": "qopt.methods",
     "NonFiniteError": "qopt.optim._nonfinite",
     "QuantOptimizer": "qopt.optim.quant_optimizer",
     "TorchProjection": "qopt.projection",
@@ -45,7 +42,8 @@ _LAZY: dict[str, str] = {
     "run_study": "qopt.study",
 }
 
-__all__ = sorted([*_LAZY, "__version__", "nn", "methods"])
+_METHOD_CLASSES = ("BCGD", "BinaryConnect", "BinaryRelax", "PARQ", "ProxQuant")
+__all__ = sorted([*_LAZY, *_METHOD_CLASSES, "__version__", "nn", "methods"])
 
 
 def __getattr__(name: str) -> Any:
@@ -53,6 +51,12 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
+    from qopt.methods.registry import METHODS
+
+    by_class = {cls.__name__: cls for cls in METHODS.values()}
+    if name in by_class:
+        globals()[name] = by_class[name]
+        return by_class[name]
     if name in ("nn", "methods", "optim", "projection", "export", "quantize", "models", "data",
                 "train", "study"):
         return importlib.import_module(f"qopt.{name}")

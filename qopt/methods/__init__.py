@@ -15,12 +15,11 @@ module                 what
 Everything here imports without torch (tensor work imports it inside the functions).
 """
 
-from qopt.methods.bcgd import BCGD
-from qopt.methods.binaryconnect import BinaryConnect
-from qopt.methods.binaryrelax import BinaryRelax
-from qopt.methods.parq import PARQ
-from qopt.methods.proxquant import ProxQuant
 from qopt.methods.registry import ALIASES, METHODS, as_method, make_method, method_fields
 
-__all__ = ["ALIASES", "BCGD", "METHODS", "PARQ", "BinaryConnect", "BinaryRelax", "ProxQuant",
-           "as_method", "make_method", "method_fields"]
+# every registered method class under its class name (qopt.methods.PARQ, ...): adding a method
+# is its file plus one line in the registry, nothing here
+globals().update({cls.__name__: cls for cls in METHODS.values()})
+
+__all__ = ["ALIASES", "METHODS", "as_method", "make_method", "method_fields"]
+__all__.extend(cls.__name__ for cls in METHODS.values())

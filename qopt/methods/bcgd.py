@@ -90,4 +90,4 @@ class BCGD:
         return {"rho": float(state.rho), "phase": 2.0}
 
     def phase2_epoch(self, run: RunLength) -> int | None:
-        return 0
+        return None  # exact from the first step: no phase switch

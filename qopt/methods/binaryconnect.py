@@ -45,4 +45,4 @@ class BinaryConnect:
         return {"phase": 2.0}
 
     def phase2_epoch(self, run: RunLength) -> int | None:
-        return 0
+        return None  # exact from the first step: no phase switch

@@ -1,10 +1,11 @@
 """Projection-based quantized training: the QuantOptimizer shell, its diagnostics and guards.
 
-The methods live in :mod:`qopt.methods` (re-exported here for the old import path)."""
+The methods live in :mod:`qopt.methods` (the original three re-exported here: the old path)."""
 
-from qopt.methods import BCGD, PARQ, BinaryConnect, BinaryRelax, ProxQuant
+from qopt.methods.bcgd import BCGD
+from qopt.methods.binaryconnect import BinaryConnect
+from qopt.methods.binaryrelax import BinaryRelax
 from qopt.optim._nonfinite import NonFiniteError
 from qopt.optim.quant_optimizer import QuantOptimizer
 
-__all__ = ["BCGD", "PARQ", "BinaryConnect", "BinaryRelax", "NonFiniteError", "ProxQuant",
-           "QuantOptimizer"]
+__all__ = ["BCGD", "BinaryConnect", "BinaryRelax", "NonFiniteError", "QuantOptimizer"]

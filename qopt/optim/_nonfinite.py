@@ -24,6 +24,13 @@ and (b) host-resident scalars the base optimizer keeps (Adam's ``step`` on CPU f
 without ``capturable``/``fused``; Python numbers in the state) advance as if the step had
 happened — restoring them would need the host sync this design avoids. The optimizer's own step
 and epoch counters (and so λ/ρ schedules) advance: a skipped step is a step with no update.
+Model buffers written in the forward pass (BatchNorm running statistics) are outside the
+optimizer and not restored.
+
+Cost, measured (CPU, one thread, ResNet-20 with ternary weights, optimizer step alone): +25% for
+SGD with momentum (fused or not), +76% for Adam (snapshot and restore of both moments), +23% for
+fused Adam (the kernel skips on ``found_inf``; only the detection remains). The forward and
+backward passes, which dominate a training step, are untouched.
 """
 
 from __future__ import annotations

@@ -188,7 +188,9 @@ class QuantOptimizer(Readout, torch.optim.Optimizer):
 
     @property
     def phase2_epoch(self) -> int | None:
-        """Epoch index from whose start the forward point is P(w) (None = never)."""
+        """Epoch index at whose start the method switches to Phase II (forward point P(w));
+        None when it never switches or has no switch (BinaryConnect, BCGD: exact throughout).
+        The trainer may drop the learning rate there."""
         return self.method.phase2_epoch(self.run)
 
     # -- the step ------------------------------------------------------------------------------

@@ -77,6 +77,8 @@ def test_epochs_advance_from_step_and_end_epoch_does_not_double_count() -> None:
     assert torch.equal(lin_a.weight, lin_b.weight)
     assert torch.equal(auto.latent[lin_a.weight], manual.latent[lin_b.weight])
     assert auto.phase2_epoch == 2
+    assert _lin_opt(qopt.BCGD(), epochs=3)[1].phase2_epoch is None  # no switch
+    assert _lin_opt(qopt.BinaryRelax(), epochs=10)[1].phase2_epoch == 8  # round(0.75 * 10)
 
 
 def test_end_epoch_mid_epoch_restarts_the_epoch_count() -> None:
