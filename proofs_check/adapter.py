@@ -157,7 +157,7 @@ class QuantizerCaller:
         except QuantizerError as exc:
             exc.input = np.array(w)  # the input as given, even if fn modified it before raising
             raise
-        modified = not np.array_equal(to_float64(x), w, equal_nan=True)
+        modified = not np.array_equal(to_float64(x), self.cast(w), equal_nan=True)
         return self.parse(out, w), modified
 
     def __call__(self, w: np.ndarray) -> Output:
