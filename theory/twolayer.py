@@ -39,10 +39,9 @@ treated as a kink when :math:`\|(I-\hat w\hat w^\top)u\| \le` :data:`KINK_TOL` (
 :math:`\hat x = (2^{-k}x)/\|2^{-k}x\|` with :math:`2^{k-1} \le \max_i|x_i| < 2^k`, so w\* and w
 may have any non-zero finite entries, from the smallest subnormal to the largest finite value:
 no square under- or overflows, and for x in the normal range the result is bit-for-bit the one
-of the plain formula (scaling by a power of two is exact). ‖w‖ itself is
-:math:`2^k\|2^{-k}w\|` (``inf`` only when it exceeds the float range; then 1/‖w‖ = 0 is the
-correctly rounded value). Monte Carlo uses the rescaled w and the threshold :math:`2^{-k}` of the
-clipped ReLU (same comparisons, exactly).
+of the plain formula (scaling by a power of two is exact). The factor 1/‖w‖ of the gradients is
+:math:`2^{-k}/\|2^{-k}w\|`, representable even where ‖w‖ itself overflows. Monte Carlo uses
+the rescaled w and the threshold :math:`2^{-k}` of the clipped ReLU (same comparisons, exactly).
 """
 
 from __future__ import annotations
@@ -186,19 +185,21 @@ class TwoLayerTeacher:
         return arr
 
     def _geometry(self, w: np.ndarray) -> tuple[float, np.ndarray, float, np.ndarray, bool]:
-        """(||w||, ŵ, θ, e⊥, kink) with θ = atan2(||u⊥||, ŵᵀu) (accurate near 0 and π); ŵ by
-        the exact power-of-two rescaling of the module docstring."""
+        """(1/||w||, ŵ, θ, e⊥, kink) with θ = atan2(||u⊥||, ŵᵀu) (accurate near 0 and π); ŵ
+        and 1/||w|| by the exact power-of-two rescaling of the module docstring (1/||w|| is
+        representable even where ||w|| overflows)."""
         y, k = _split(w)
         ny = float(np.linalg.norm(y))
-        nw = float(np.ldexp(ny, k))
+        with np.errstate(over="ignore"):
+            inv = float(np.ldexp(1.0 / ny, -k))
         wh = y / ny
         c = float(wh @ self.u)
         perp = self.u - c * wh
         perp -= float(wh @ perp) * wh  # second Gram-Schmidt pass
         s = float(np.linalg.norm(perp))
         if s <= KINK_TOL:  # w parallel to +-w*: theta snapped to exactly 0 or pi
-            return nw, wh, (0.0 if c > 0 else float(np.pi)), np.zeros(self.n), True
-        return nw, wh, float(np.arctan2(s, c)), perp / s, False
+            return inv, wh, (0.0 if c > 0 else float(np.pi)), np.zeros(self.n), True
+        return inv, wh, float(np.arctan2(s, c)), perp / s, False
 
     def theta(self, w: np.ndarray) -> float:
         """The angle θ(w, w*) in [0, π] (computed with atan2, accurate near 0 and π)."""
@@ -231,7 +232,7 @@ class TwoLayerTeacher:
         if at_kink not in ("clarke", "raise"):
             raise ValueError(f"at_kink must be 'clarke' or 'raise', got {at_kink!r}")
         v, w = self._v(v), self._w(w, nonzero=True)
-        nw, _, th, e, kink = self._geometry(w)
+        inv, _, th, e, kink = self._geometry(w)
         vs = self.v_star
         gv = (self._a @ v - ((1.0 - 2.0 * th / np.pi) * vs + vs.sum())) / 4.0
         vv = float(v @ vs)
@@ -241,7 +242,7 @@ class TwoLayerTeacher:
                                  "w*) with v.v* != 0; use at_kink='clarke' or "
                                  "directional_derivative")
             return gv, np.zeros(self.n)
-        return gv, -vv / (2.0 * np.pi * nw) * e
+        return gv, -vv / (2.0 * np.pi) * inv * e
 
     def directional_derivative(self, v: np.ndarray, w: np.ndarray, dv: np.ndarray,
                                dw: np.ndarray) -> float:
@@ -252,20 +253,20 @@ class TwoLayerTeacher:
         checked against one-sided finite differences]."""
         v, w = self._v(v), self._w(w, nonzero=True)
         dv, dw = self._v(dv, "dv"), self._w(dw, "dw", nonzero=False)
-        nw, wh, th, e, kink = self._geometry(w)
+        inv, wh, th, e, kink = self._geometry(w)
         gv, gw = self.grad(v, w)
         out = float(gv @ dv)
         if not kink:
             return out + float(gw @ dw)
         sign = 1.0 if th < np.pi / 2 else -1.0
         d_perp = _norm(dw - float(wh @ dw) * wh)
-        return out + sign * float(v @ self.v_star) / (2.0 * np.pi * nw) * d_perp
+        return out + sign * float(v @ self.v_star) / (2.0 * np.pi) * inv * d_perp
 
     # ------------------------------------------------------------------ coarse gradients
     def _coarse_components(self, v: np.ndarray, w: np.ndarray,
                            proxy: str) -> tuple[float, float, np.ndarray, np.ndarray, float]:
-        """E g_μ = α ŵ + β e⊥; returns (α, β, ŵ, e⊥, ||w||)."""
-        nw, wh, th, e, _ = self._geometry(w)
+        """E g_μ = α ŵ + β e⊥; returns (α, β, ŵ, e⊥, 1/||w||)."""
+        inv, wh, th, e, _ = self._geometry(w)
         vs = self.v_star
         vv, nv2 = float(v @ vs), float(v @ v)
         sv, svs = float(v.sum()), float(vs.sum())
@@ -278,11 +279,12 @@ class TwoLayerTeacher:
             beta = -vv * s / (2.0 * _SQ2PI)
         else:
             big = np.finfo(np.float64).max  # clipped_pq needs a finite, non-zero ||w||
-            p, q = clipped_pq(th, min(max(nw, 1.0 / big), big))
-            t = 1.0 / nw
-            p0 = -np.expm1(-0.5 * t * t) * _PHI0
+            with np.errstate(divide="ignore", over="ignore"):  # limits at the range's ends
+                nw = 1.0 / inv
+                p, q = clipped_pq(th, min(max(nw, 1.0 / big), big))
+            p0 = -np.expm1(-0.5 * inv * inv) * _PHI0
             alpha, beta = 0.5 * h * p0 - vv * p, -vv * q
-        return float(alpha), float(beta), wh, e, nw
+        return float(alpha), float(beta), wh, e, inv
 
     def expected_coarse_grad(self, v: np.ndarray, w: np.ndarray,
                              proxy: str) -> tuple[np.ndarray, np.ndarray]:
@@ -316,9 +318,9 @@ class TwoLayerTeacher:
         (∂f/∂w taken as its minimum-norm Clarke subgradient 0)."""
         v, w = self._v(v), self._w(w, nonzero=True)
         proxy = check_proxy(proxy)
-        _, beta, _, _, nw = self._coarse_components(v, w, proxy)
+        _, beta, _, _, inv = self._coarse_components(v, w, proxy)
         kink = self._geometry(w)[4]
-        gamma = 0.0 if kink else -float(v @ self.v_star) / (2.0 * np.pi * nw)
+        gamma = 0.0 if kink else -float(v @ self.v_star) / (2.0 * np.pi) * inv
         return beta * gamma
 
     def coarse_cosine(self, v: np.ndarray, w: np.ndarray, proxy: str) -> float:
