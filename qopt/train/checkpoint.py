@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from qopt.io import atomic_write_bytes, load_state_file
+from qopt.io import _unpickling_reason, atomic_write_bytes, load_state_file
 
 __all__ = ["CHECKPOINT", "PREVIOUS", "CheckpointError", "CheckpointWarning", "check_metrics_log",
            "decode_checkpoint", "encode_checkpoint", "load_checkpoint", "read_checkpoint",
@@ -78,9 +78,8 @@ def encode_checkpoint(state: dict[str, Any]) -> bytes:
     try:
         torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"this checkpoint state could not be loaded back safely "
-                              f"(weights_only=True): {first}") from None
+                              f"(weights_only=True): {_unpickling_reason(exc)}") from None
     digest = hashlib.sha256(payload).hexdigest().encode("ascii")
     return _MAGIC + digest + b"\n" + payload
 
@@ -105,9 +104,8 @@ def decode_checkpoint(data: bytes, name: str = "checkpoint",
     try:
         state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        lines = str(exc).strip().splitlines()
         raise CheckpointError(f"{name} holds objects other than tensors and plain data; refused "
-                              f"(weights_only=True): {lines[-1] if lines else ''}") from None
+                              f"(weights_only=True): {_unpickling_reason(exc)}") from None
     except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError) as exc:
         raise CheckpointError(f"{name} cannot be read: {str(exc).splitlines()[0]}") from None
     if not isinstance(state, dict):
