@@ -4,7 +4,8 @@ r"""Checkpoints of a run: checksummed, loaded without running code, the last two
 ``RUN_DIR/checkpoint.prev.pt``. Contents: model ``state_dict`` (of the unwrapped module),
 optimizer ``state_dict`` (the QuantOptimizer's, with its latent weights and λ/ρ/phase state),
 scheduler ``state_dict``, all RNG states, the next epoch to run, the global step, the byte offset
-of ``metrics.jsonl`` (and the SHA-256 of the log up to it) and the per-epoch history. Loading
+of ``metrics.jsonl`` (and the SHA-256 of the log up to it), the per-epoch history and the torch
+thread count of the writer. Loading
 them restores the exact state of an uninterrupted run at the same epoch boundary (the data order
 of an epoch depends on (seed, epoch) only), so a resumed run reproduces the uninterrupted one
 bit for bit on the same machine.
@@ -164,6 +165,7 @@ def save_checkpoint(run_dir: str | os.PathLike, state: dict[str, Any]) -> Path:
     run_dir = Path(run_dir)
     if "metrics_offset" in state:
         state = {**state, "metrics_sha256": _metrics_digest(run_dir, int(state["metrics_offset"]))}
+    state.setdefault("torch_threads", torch.get_num_threads())
     data = encode_checkpoint(state)
     cur = run_dir / CHECKPOINT
     if cur.exists():
@@ -242,8 +244,16 @@ def check_metrics_log(run_dir: str | os.PathLike, ckpt: dict[str, Any]) -> str |
 def restore_checkpoint(ckpt: dict[str, Any], model: torch.nn.Module, optimizer: Any,
                        scheduler: Any, run_dir: str | os.PathLike) -> None:
     """Load model, optimizer and scheduler states of ``ckpt``; a state that does not fit (other
-    shapes, another method) becomes a :class:`CheckpointError` naming the file."""
+    shapes, another method) becomes a :class:`CheckpointError` naming the file. Warns
+    (:class:`CheckpointWarning`) when the checkpoint was written with another torch thread count
+    (measured: it changes the bits of CPU training, see the README's determinism section)."""
     name = repr(str(Path(run_dir) / ckpt.get("_file", CHECKPOINT)))
+    threads = ckpt.get("torch_threads")
+    if isinstance(threads, int) and threads != torch.get_num_threads():
+        warnings.warn(f"{name} was written by a process with {threads} torch threads, this one "
+                      f"has {torch.get_num_threads()}: CPU reductions are split by thread, so "
+                      "the resumed run will not be bit-identical to an uninterrupted one (set "
+                      "num_threads to resume exactly)", CheckpointWarning, stacklevel=2)
     for what, obj in (("model", model), ("optimizer", optimizer), ("scheduler", scheduler)):
         try:
             obj.load_state_dict(ckpt[what])
