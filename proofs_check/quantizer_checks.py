@@ -24,7 +24,8 @@ with :math:`F(u) = \tfrac12\|u-w\|^2 + \tfrac\lambda2 \mathrm{dist}(u,Q)^2`, λ 
 process, hangs or dies) are the ``contract`` check's: it reports the smallest such input. Every
 other check skips the inputs on which fn fails (counted in its detail), so its counterexample
 shows a wrong *answer*, not a crash. *Resolution*: differences below the dtype's resolution at the
-input's scale are ties (:mod:`proofs_check.tolerance`: ``r·max|w| + tiny`` per entry).
+input's scale are ties (:mod:`proofs_check.tolerance`: within ``r·max|w|``, or both values
+below the dtype's smallest normal number ``tiny``).
 
 Sources: cone orthogonality and the prox closed form :math:`\min F = \tfrac{\lambda}{2(1+\lambda)}
 d(w,Q)^2`, attained at ``theory.prox``, papers.md §A1 and §B (RECON, checked by ``qopt verify
@@ -103,17 +104,17 @@ class _Ctx:
 
     def close(self, w: np.ndarray, a: np.ndarray, b: np.ndarray,
               mult: float = 1.0) -> tuple[float, bool]:
-        """(max |a-b| beyond the floor mult·tiny, relative to the slice's magnitude; within
-        tolerance r·magnitude + mult·tiny)."""
+        """(max |a-b| relative to the slice's magnitude, within tolerance r·magnitude); entries
+        where both |a| and |b| are at most mult·tiny are ties (0 at the dtype's resolution)."""
         ra, rb, rw = self.rows(a), self.rows(b), self.rows(w)
         mag = np.maximum(np.max(np.abs(rw), 1), np.max(np.abs(ra), 1))[:, None]
         diff = np.abs(ra - rb)
         if not np.all(np.isfinite(diff)):
             return float("inf"), False
         floor = mult * self.tiny
-        excess = np.maximum(diff - floor, 0.0)
+        excess = np.where((np.abs(ra) <= floor) & (np.abs(rb) <= floor), 0.0, diff)
         rel = np.where(mag > 0, excess / np.where(mag > 0, mag, 1.0), excess)
-        return float(np.max(rel)), bool(np.all(diff <= self.rel * mag + floor))
+        return float(np.max(rel)), bool(np.all(excess <= self.rel * mag))
 
 
 def _membership(c: _Ctx, w: np.ndarray) -> Measured:
@@ -143,8 +144,9 @@ def _membership(c: _Ctx, w: np.ndarray) -> Measured:
         best = np.inf
         for a in cands:
             z = lv[nearest_codes(row / a, lv)] if a > 0 else np.full_like(row, 0.0)
-            best = min(best, float(np.max(np.abs(row - a * z))))
-        best = max(best - c.tiny, 0.0)  # below the dtype's resolution: a tie
+            res = np.abs(row - a * z)
+            res[(np.abs(row) <= c.tiny) & (np.abs(a * z) <= c.tiny)] = 0.0  # both ~0: a tie
+            best = min(best, float(np.max(res)))
         rel = best / mag[i] if mag[i] > 0 else best
         if rel > worst:
             worst = rel

@@ -286,3 +286,26 @@ def test_in_process_api_reports_systemexit_instead_of_exiting():
     assert "sys.exit(0)" in report["contract"].detail
     with pytest.raises(ValueError, match="timeout needs"):
         verify_quantizer(exits, Binary(), max_examples=5, timeout=1)
+
+
+# --------------------------------------------------------------------------- resolution ties
+def test_ties_only_below_the_smallest_normal_number():
+    """Both values <= tiny: a tie (0 at the dtype's resolution). Normal numbers are compared with
+    r alone, at every scale: the floor never loosens them (float16's tiny is 6.1e-5, yet 0.002
+    vs 0.00205 still differs)."""
+    from proofs_check.adapter import QuantizerCaller
+    from proofs_check.quantizer_checks import _Ctx
+    from proofs_check.tolerance import Tolerance
+
+    f32 = Tolerance.for_dtype("float32", 8)
+    c = _Ctx(QuantizerCaller(lambda w: w, "numpy", "float32", None), Binary(), None, f32.rel,
+             f32.tiny)
+    assert c.close(np.zeros(3), np.full(3, 1e-38), np.zeros(3)) == (0.0, True)
+    assert not c.close(np.zeros(3), np.full(3, 1e-37), np.zeros(3))[1]
+    f16 = Tolerance.for_dtype("float16", 8)
+    c16 = _Ctx(QuantizerCaller(lambda w: w, "numpy", "float16", None), Binary(), None, f16.rel,
+               f16.tiny)
+    assert f16.tiny > 6e-5
+    assert not c16.close(np.array([0.002]), np.array([0.002]), np.array([0.00205]))[1]
+    assert c16.close(np.array([0.002]), np.array([0.002]), np.array([0.002000001]))[1]
+    assert f32.tie(np.array([1e-38, 1e-30]), np.array([0.0, 0.0])).tolist() == [True, False]
