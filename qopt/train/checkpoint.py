@@ -31,6 +31,7 @@ SOURCE: derived here (standard content-addressing practice: a digest over the ex
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -202,7 +203,8 @@ def load_checkpoint(run_dir: str | os.PathLike, map_location: str | torch.device
         else:
             why = errors[0] if errors else f"{str(cur)!r} is missing"
             if cur.exists():
-                os.replace(cur, run_dir / (CHECKPOINT + ".damaged"))
+                with contextlib.suppress(FileNotFoundError):  # another rank moved it first
+                    os.replace(cur, run_dir / (CHECKPOINT + ".damaged"))
                 why += f" (moved to {CHECKPOINT}.damaged)"
             warnings.warn(f"{why}; resuming from {str(prev)!r} (epoch {state['epoch']})",
                           CheckpointWarning, stacklevel=2)
