@@ -25,7 +25,6 @@ import torch
 from qopt.cli import main
 
 APP = "owned by app (trainer config / study)"
-ENGINE = "owned by engine (QuantOptimizer / methods)"
 
 
 def xfail(owner: str) -> pytest.MarkDecorator:
@@ -453,13 +452,12 @@ def _api():  # built lazily so that importing this module stays cheap
             torch.optim.SGD(_model().parameters(), lr=0.1), 5), TypeError, "method"),
         row("qo/no-quantized-groups", lambda f: qopt.QuantOptimizer(
             torch.optim.SGD(_model().parameters(), lr=0.1), qopt.BinaryConnect()), ValueError,
-            "quantized", owner=ENGINE),
+            "quantized"),
         row("qo/load-not-a-dict", lambda f: _qopt_for(_model(), qopt.BinaryConnect())
             .load_state_dict({}), ValueError, "state"),
         row("qo/load-mismatched-shapes", lambda f: _load_mismatched_state(), ValueError,
-            "shape", owner=ENGINE),
-        row("qo/load-other-method-args", lambda f: _load_other_rho(), ValueError, "rho",
-            owner=ENGINE),
+            "shape"),
+        row("qo/load-other-method-args", lambda f: _load_other_rho(), ValueError, "rho"),
         # -- quantize_model / param_groups
         row("qm/not-a-module", lambda f: qopt.quantize_model("model", weights="binary"),
             TypeError, "model"),
