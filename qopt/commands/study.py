@@ -17,15 +17,23 @@ from qopt.train.values import parse_sets
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", default="quick",
                         help="study TOML file or preset name (default: quick)")
-    parser.add_argument("--out", help="study directory (default ./studies/<name>)")
-    parser.add_argument("--workers", type=int, help="parallel worker processes")
-    parser.add_argument("--threads", type=int, help="torch threads per worker")
-    parser.add_argument("--data-dir", help="data directory for every run (CIFAR, ImageNet)")
+    parser.add_argument("--out", help="study directory (default: [study] out_dir, else "
+                                      "./studies/<name>)")
+    parser.add_argument("--workers", type=int, help="parallel worker processes (default: "
+                                                    "[study] workers, else 1)")
+    parser.add_argument("--threads", type=int, help="torch threads per worker (default: "
+                                                    "[study] threads_per_worker, else 1)")
+    parser.add_argument("--data-dir", help="data directory for every run (CIFAR, ImageNet; "
+                                           "default: none)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
-                        help="override a TrainConfig field in every run (after [base])")
-    parser.add_argument("--max-runs", type=int, help="start at most N pending runs, then stop")
-    parser.add_argument("--show", action="store_true", help="print the study TOML and exit")
-    parser.add_argument("--list", action="store_true", help="list the built-in presets")
+                        help="override a TrainConfig field in every run (after [base]; "
+                             "default: none)")
+    parser.add_argument("--max-runs", type=int, help="start at most N pending runs, then stop "
+                                                     "(default: all)")
+    parser.add_argument("--show", action="store_true", help="print the study TOML and exit "
+                                                            "(default: off)")
+    parser.add_argument("--list", action="store_true", help="list the built-in presets "
+                                                            "(default: off)")
 
 
 def run(args: argparse.Namespace) -> int:

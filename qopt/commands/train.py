@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = method_args_help()
     parser.add_argument("config", nargs="?", metavar="CONFIG",
                         help="TOML/JSON file with TrainConfig fields, or a run directory "
-                             "(same as --config)")
+                             "(same as --config; default: none)")
     parser.add_argument("--config", dest="config_opt", metavar="FILE",
                         help="TOML file, a run's config.json, or a run directory (default: "
                              "none, every field at its default)")

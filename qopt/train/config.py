@@ -44,7 +44,8 @@ class TrainConfig:
     field metadata below); every field is checked by :meth:`validate`."""
 
     # -- data --------------------------------------------------------------------------------
-    dataset: str = option("mnist1d", help="data set", kind="str", group="data",
+    dataset: str = option("mnist1d", help="data set (cifar10/100, imagenet need data_dir)",
+                          kind="str", group="data",
                           choices=F.DATASETS)
     data_dir: str | None = option(
         None, help="directory of the data files (cifar10/100, imagenet); a location, not part "

@@ -53,6 +53,8 @@ def identity(config: dict[str, Any], method_config: dict[str, Any] | None = None
     names = [f.name for f in config_fields()]
     ident = {k: config.get(k) for k in names
              if k not in EXECUTION_FIELDS and k not in LOCATION_FIELDS}
+    if method_config is not None:  # the resolved arguments replace the given ones: writing
+        del ident["method_args"]  # a default out explicitly is the same run
     ident["method_config"] = method_config
     ident["init_sha256"] = init_sha256
     return ident
@@ -77,21 +79,36 @@ def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     TrainConfig fields plus optional ``method_config`` / ``init`` entries), each as
     ``"name (old -> new)"``. A field absent from ``old`` (a run written by an older version)
     counts as differing. Execution and location fields are ignored."""
-    def ident(d: dict[str, Any]) -> dict[str, Any]:
-        init = d.get("init") if isinstance(d.get("init"), dict) else {}
-        out = identity(d, d.get("method_config"), init.get("sha256"))
-        return out
+    def init_sha(d: dict[str, Any]) -> Any:
+        return d["init"].get("sha256") if isinstance(d.get("init"), dict) else None
 
-    a, b = ident(old), ident(new)
+    both = old.get("method_config") is not None and new.get("method_config") is not None
+    a = identity(old, old.get("method_config") if both else None, init_sha(old))
+    b = identity(new, new.get("method_config") if both else None, init_sha(new))
     diffs = []
     for k in b:
-        if k in ("method_config", "init_sha256") and (a.get(k) is None or b.get(k) is None):
-            continue  # not known on one side (not yet resolved / no init): compared elsewhere
+        if k == "method_config" and not both:
+            continue  # unknown on one side: method_args are compared instead
         if k not in old and k not in ("method_config", "init_sha256"):
             diffs.append(f"{k} (absent -> {_short(b[k])})")
-        elif canonical(a.get(k)) != canonical(b.get(k)):
-            diffs.append(f"{k} ({_short(a.get(k))} -> {_short(b.get(k))})")
+        else:
+            diffs += _diff(k, a.get(k), b.get(k))
     return diffs
+
+
+def _diff(name: str, x: Any, y: Any) -> list[str]:
+    """``name.sub (x -> y)`` per differing entry of two dicts, else ``name (x -> y)``."""
+    if canonical(x) == canonical(y):
+        return []
+    if isinstance(x, dict) and isinstance(y, dict):
+        out = []
+        for k in sorted(set(x) | set(y)):
+            xv = _short(x[k]) if k in x else "absent"
+            yv = _short(y[k]) if k in y else "absent"
+            if xv != yv:
+                out.append(f"{name}.{k} ({xv} -> {yv})")
+        return out
+    return [f"{name} ({_short(x)} -> {_short(y)})"]
 
 
 def _short(v: Any, n: int = 60) -> str:
