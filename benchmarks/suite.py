@@ -30,7 +30,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import time
 import traceback
 from collections.abc import Sequence
@@ -191,16 +190,9 @@ def merge_markdown(existing: str | None, block: str, kind: str) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from qopt.io import atomic_write_text
+
+    atomic_write_text(path, text)
 
 
 def write_results(results: dict[str, Any], md_path: str | os.PathLike,

@@ -5,7 +5,7 @@
   thin lines, light grid, no top/right spines, colour-blind safe palette (Okabe–Ito).
 * :func:`new_figure` — a figure of ``ncols`` × ``nrows`` panels at column or page width.
 * :func:`save_figure` — writes ``NAME.pdf`` (vector) and ``NAME.png`` (300 dpi) atomically (temp
-  file in the same directory + ``os.replace``) and closes the figure.
+  file + fsync + rename, :func:`qopt.io.atomic_write`) and closes the figure.
 * :class:`FigureResult` — what every ``plot_*`` function returns: the two paths and the data it
   plotted (so a test can assert a mathematical property of what is on the page).
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,16 +150,9 @@ def log_axis_plain(ax: Axes, axis: str = "y") -> None:
 
 
 def _atomic_savefig(fig: Figure, path: Path, **kw: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp",
-                               dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=path.suffix[1:], **kw)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    from qopt.io import atomic_write
+
+    atomic_write(path, lambda fh: fig.savefig(fh, format=path.suffix[1:], **kw))
 
 
 def save_figure(fig: Figure, out_dir: str | os.PathLike, name: str,

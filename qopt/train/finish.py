@@ -59,7 +59,7 @@ def start_record(run: Any) -> dict[str, Any]:
         "world_size": run.info.world, "device_resolved": str(run.device),
         "amp_resolved": "bf16" if run.amp else "off", "steps_per_epoch": run.steps_per_epoch,
         "tensors": tensors,
-        "versions": {"qopt": qopt.__version__, "torch": torch.__version__,
+        "versions": {"qopt": qopt.__version__, "torch": str(torch.__version__),
                      "python": platform.python_version()},
     }
 

@@ -28,6 +28,7 @@ from torch import nn
 
 from qopt.data import DataBundle
 from qopt.models import build_model
+from qopt.train.checkpoint import read_state_file
 from qopt.train.config import TrainConfig
 from qopt.train.methods import build_method, phase2_epoch
 from qopt.train.schedules import build_scheduler
@@ -74,19 +75,13 @@ def file_sha256(path: str | Path) -> str:
 def load_init(model: nn.Module, init_from: str) -> str:
     """Load float weights from a run directory (its ``model.pt``) or a state-dict file, read
     with ``torch.load(weights_only=True)`` (tensors and containers only: a file is data, never
-    code). Returns the file's SHA-256."""
+    code; :func:`qopt.train.checkpoint.read_state_file`). Returns the file's SHA-256."""
     path = init_file(init_from)
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable/unsafe file is a user error
-        raise ValueError(f"init_from {init_from!r}: cannot read {str(path)!r} as a weights-only "
-                         f"state dict ({type(exc).__name__}: {str(exc).splitlines()[0]})"
-                         ) from None
+    sd = read_state_file(path, f"init_from {init_from!r}")
     if isinstance(sd, dict) and "model" in sd and isinstance(sd["model"], dict):
         sd = sd["model"]
-    if not isinstance(sd, dict):
-        raise ValueError(f"init_from {init_from!r}: {str(path)!r} holds a "
-                         f"{type(sd).__name__}, not a state dict")
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ValueError(f"init_from {init_from!r} does not hold a state dict (name -> tensor)")
     try:
         model.load_state_dict(sd)
     except RuntimeError as exc:

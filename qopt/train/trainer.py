@@ -33,7 +33,13 @@ from typing import Any
 import torch
 
 from qopt.data import TensorLoader, load_data
-from qopt.train.checkpoint import load_checkpoint, save_checkpoint
+from qopt.train.checkpoint import (
+    check_metrics_log,
+    load_checkpoint,
+    remove_checkpoints,
+    restore_checkpoint,
+    save_checkpoint,
+)
 from qopt.train.config import TrainConfig
 from qopt.train.distributed import DistInfo, barrier, cleanup, init_distributed, sync_buffers
 from qopt.train.divergence import (
@@ -44,6 +50,7 @@ from qopt.train.divergence import (
 )
 from qopt.train.identity import RunConflict
 from qopt.train.io import atomic_write_json
+from qopt.train.lock import RunLock
 from qopt.train.loop import EpochHooks, evaluate, train_epoch
 from qopt.train.metrics import MetricsLogger, truncate_metrics
 from qopt.train.record import check_run_dir, run_record
@@ -96,18 +103,19 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True,
         _check_data_location(cfg, run_dir)
         return finished
     run_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    info = init_distributed("cuda" if cfg.device.startswith("cuda") or (
-        cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
-    try:
-        run = _Run(cfg, run_dir, info, record, progress)
-        run.start(resume)
-        if not run.run_epochs(stop_after_epochs):
-            return None
-        return run.finish()
-    finally:
-        cleanup(info)
+    with RunLock(run_dir, enabled=int(os.environ.get("RANK", "0")) == 0):
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        info = init_distributed("cuda" if cfg.device.startswith("cuda") or (
+            cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
+        try:
+            run = _Run(cfg, run_dir, info, record, progress)
+            run.start(resume)
+            if not run.run_epochs(stop_after_epochs):
+                return None
+            return run.finish()
+        finally:
+            cleanup(info)
 
 
 def _check_data_location(cfg: TrainConfig, run_dir: Path) -> None:
@@ -182,7 +190,8 @@ class _Run:
         if ckpt is not None:
             from qopt.train.io import read_json
 
-            old = read_json(run_dir / "config.json")
+            cfg_file = run_dir / "config.json"
+            old = read_json(cfg_file) if cfg_file.exists() else {}
             for key, what in (("amp_resolved", "bf16 autocast"),
                               ("steps_per_epoch", "steps per epoch")):
                 if key in old and old[key] != facts[key]:
@@ -193,19 +202,23 @@ class _Run:
             if want is not None and want != data_sha256(self.bundle):
                 raise RunConflict(f"cannot resume {str(run_dir)!r}: the data changed (sha256 "
                                   f"{want[:12]} recorded); use --no-resume or another --out")
-            self.model.load_state_dict(ckpt["model"])
-            self.opt.load_state_dict(ckpt["optimizer"])
-            self.sched.load_state_dict(ckpt["scheduler"])
+            restore_checkpoint(ckpt, self.model, self.opt, self.sched, run_dir)
             set_rng_state(ckpt["rng"])
+            if not cfg_file.exists() and info.is_main:  # lost: the state fitted, record again
+                atomic_write_json(cfg_file, {**self.record, **facts})
             self.start_epoch, self.step = ckpt["epoch"], ckpt["step"]
             self.history, self.wall = ckpt["history"], ckpt.get("wall_s", 0.0)
             self.execution = list(ckpt.get("execution", []))
             self.saved_epoch = self.start_epoch
             if info.is_main:
+                gap = check_metrics_log(run_dir, ckpt)
+                if gap:
+                    print(f"warning: resuming {str(run_dir)!r}: {gap}", file=sys.stderr)
                 truncate_metrics(run_dir, ckpt["metrics_offset"])
         elif info.is_main:
-            for name in ("metrics.jsonl", "checkpoint.pt", "model.pt", "quantized.pt",
-                         "latent.pt", "result.json"):
+            remove_checkpoints(run_dir)
+            for name in ("metrics.jsonl", "model.pt", "quantized.pt", "latent.pt",
+                         "result.json"):
                 (run_dir / name).unlink(missing_ok=True)
             atomic_write_json(run_dir / "config.json", {**self.record, **facts})
         barrier(info)
@@ -217,7 +230,7 @@ class _Run:
         return {"from_epoch": self.start_epoch, "device": str(self.device),
                 "threads": torch.get_num_threads(), "compile": self.cfg.compile,
                 "deterministic": self.cfg.deterministic, "amp": self.amp,
-                "world_size": self.info.world, "torch": torch.__version__}
+                "world_size": self.info.world, "torch": str(torch.__version__)}
 
     # -- phase: epochs -----------------------------------------------------------------------
     def run_epochs(self, stop_after: int | None) -> bool:

@@ -72,7 +72,9 @@ def test_diverged_run_stops_naming_step_and_keeps_the_last_good_checkpoint(tmp_p
     assert "non-finite" in str(e) and "checkpoint.pt (after epoch 0)" in str(e)
     assert not (tmp_path / "r" / "result.json").exists()
     assert not (tmp_path / "r" / "model.pt").exists()
-    ck = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
+    from qopt.train.checkpoint import read_checkpoint
+
+    ck = read_checkpoint(tmp_path / "r" / "checkpoint.pt")
     assert ck["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
 
