@@ -21,8 +21,8 @@ ALIASES = {"bc": "binaryconnect", "br": "binaryrelax", "fp": "float", "none": "f
 #: mirror of ``qopt.data.DATASETS``
 DATASETS = ("mnist1d", "digits", "mnist", "teacher", "cifar10", "cifar100", "imagenet")
 #: mirror of ``qopt.models.MODELS`` (a user model is ``"package.module:Class"``)
-MODELS = ("mlp", "cnn1d", "cnn2d", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-          "vgg11", "vgg13", "vgg16", "vgg19", "twolayer")
+MODELS = ("mlp", "cnn1d", "cnn2d", "lenet5", "resnet20", "resnet32", "resnet44", "resnet56",
+          "resnet110", "vgg11", "vgg13", "vgg16", "vgg19", "twolayer")
 #: mirrors of ``qopt.nn.ste`` / ``qopt.nn.constants``
 STES = ("clipped_relu", "relu", "identity")
 ACT_FORWARDS = ("ceil", "round")
