@@ -34,7 +34,7 @@ MAX_ACT_BITS = 16
 #: ignored) by :meth:`TrainConfig.from_dict` so a run's own ``config.json`` can be fed back
 RECORDED_KEYS = ("data", "world_size", "device_resolved", "config_hash", "identity_version",
                  "method_config", "init", "tensors", "steps_per_epoch", "amp_resolved",
-                 "versions")
+                 "versions", "schedule_clock")
 _MODEL_PATH = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
 
 

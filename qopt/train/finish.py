@@ -52,13 +52,17 @@ def start_record(run: Any) -> dict[str, Any]:
         from qopt.train.probe import tensor_specs
 
         tensors = tensor_specs(run.opt)
+    import inspect
+
+    clock = "step" if "steps_per_epoch" in inspect.signature(qopt.QuantOptimizer).parameters \
+        else "end_epoch"
     return {
         "data": {"name": b.name, "task": b.task, "input_shape": list(b.input_shape),
                  "num_classes": b.num_classes, "n_train": int(b.x_train.shape[0]),
                  "n_test": int(b.x_test.shape[0]), **b.meta, "sha256": data_sha256(b)},
         "world_size": run.info.world, "device_resolved": str(run.device),
         "amp_resolved": "bf16" if run.amp else "off", "steps_per_epoch": run.steps_per_epoch,
-        "tensors": tensors,
+        "tensors": tensors, "schedule_clock": clock,
         "versions": {"qopt": qopt.__version__, "torch": str(torch.__version__),
                      "python": platform.python_version()},
     }
