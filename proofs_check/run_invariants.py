@@ -38,8 +38,9 @@ scale differ by at most :math:`\delta_\alpha = 2(2\gamma_m + u)` relative.
   (1+\lambda)`;
 * nearest level: distances within :math:`4u(|w_j| + \alpha_j\max|z|)` of the best are ties;
 * orthogonality: the logged P is :math:`P^* + \delta` with :math:`\|\delta\| \le (u +
-  2\gamma_m)\|P^*\|`, and :math:`\langle r^*, P^*\rangle = 0`, so :math:`|\langle r, p\rangle|/(\|r\|
-  \|p\|) \le (u+2\gamma_m)(1 + \|p\|/\|r\|)` to first order; we allow
+  2\gamma_m)\|P^*\|`, and :math:`\langle r^*, P^*\rangle = 0`, so
+  :math:`|\langle r, p\rangle|/(\|r\|\|p\|) \le (u+2\gamma_m)(1 + \|p\|/\|r\|)` to first order;
+  we allow
   :math:`\tau = 4(u+2\gamma_m)(1+\|p\|/\|r\|)` (the second term is why a near-quantized float32
   tensor shows 1e-4: round-off, not a bug);
 * final projection: a scale error :math:`\delta\alpha` raises the squared distance by
