@@ -21,6 +21,10 @@ from qopt.train.values import parse_sets
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from qopt.train.options import fields_epilog
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = fields_epilog()
     parser.add_argument("config", nargs="?", default="quick",
                         help="study TOML file or preset name (default: quick)")
     parser.add_argument("--out", help="study directory (default: [study] out_dir, else "

@@ -97,6 +97,27 @@ def method_args_help() -> str:
     return "\n".join(lines)
 
 
+def fields_epilog() -> str:
+    """Every field with its default and choices, grouped (``qopt study --help``'s list of what
+    ``--set FIELD=V`` and ``[base]``/``[grid]`` accept)."""
+    import textwrap
+
+    lines = ["TrainConfig fields (for --set FIELD=V, [base], [grid], [methods.*]):"]
+    for g in GROUPS:
+        items = []
+        for f in config_fields():
+            if f.metadata["group"] != g:
+                continue
+            d = f.default_factory() if f.default_factory is not dataclasses.MISSING \
+                else f.default
+            ch = f.metadata.get("choices")
+            items.append(f"{f.name}={format_default(d)}" + (f" ({'|'.join(map(str, ch))})"
+                                                            if ch else ""))
+        lines += textwrap.wrap(f"{_GROUP_TITLES[g].split(' (')[0]}: " + ", ".join(items),
+                               width=96, initial_indent="  ", subsequent_indent="    ")
+    return "\n".join(lines)
+
+
 def fields_table() -> str:
     """Markdown table of every field (name, default, choices, help) for the README."""
     rows = ["| field | default | choices | meaning |", "|---|---|---|---|"]

@@ -49,6 +49,9 @@ def test_help_of_every_option_of_train_and_study_states_a_default(capsys):
             if a.help == argparse.SUPPRESS or a.dest == "help":
                 continue
             assert a.help and "default" in a.help, (a.dest, a.help)
+    epilog = p.format_help()
+    for f in config_fields():  # --set FIELD=V: every field listed with its default
+        assert f"{f.name}={format_default(field_default(f))}" in epilog.replace("\n    ", " ")
 
 
 @pytest.mark.parametrize("text,want", [
