@@ -106,7 +106,10 @@ def unit_roundoff(dtype: str | None) -> float:
 
 
 def gamma(n: int, u: float) -> float:
-    r""":math:`\gamma_m = m u / (1 - m u)` with :math:`m = \lceil \log_2 n\rceil + 1`: the
-    relative error bound of a pairwise (cascade/tree) sum of n terms (Higham 2002, §4.2)."""
-    m = int(np.ceil(np.log2(max(n, 2)))) + 1
-    return m * u / (1.0 - m * u)
+    r""":math:`\gamma_n = n u / (1 - n u)`: a sum of n terms computed in floating point in ANY
+    order (sequential, pairwise, blocked, prefix sums) has relative error at most
+    :math:`\gamma_{n-1}` with respect to the sum of the absolute values (every term takes part in
+    at most n - 1 roundings; Higham 2002, Lemma 3.1 and §4.2). We do not assume how the engine
+    sums: the bound holds for every order. Capped at 1 when nu >= 1/2."""
+    nu = max(n, 1) * u
+    return nu / (1.0 - nu) if nu < 0.5 else 1.0

@@ -192,14 +192,15 @@ def summary_table(grid_keys: Sequence[str], rows: list[dict], last_k: int = 5) -
     detail = []
     for r in rows:
         mu, hw = r[f"test_{m}_mean"], r[f"test_{m}_ci95"]
-        ci = "-" if hw != hw else (f"[{100 * (mu - hw):.1f}, {100 * (mu + hw):.1f}]" if pct
-                                   else f"[{mu - hw:.4g}, {mu + hw:.4g}]")
+        ci = "-" if hw != hw else (  # accuracies: the interval shown within [0, 100]
+            f"[{max(0.0, 100 * (mu - hw)):.1f}, {min(100.0, 100 * (mu + hw)):.1f}]" if pct
+            else f"[{mu - hw:.4g}, {mu + hw:.4g}]")
         best = _fmt(r["best_test_acc_mean"], r["best_test_acc_std"], pct) if not reg else "-"
         detail.append([" ".join(str(r[k]) for k in keys) or "-", str(r["n_seeds"]),
                        _fmt(r[f"test_{m}_mean"], r[f"test_{m}_std"], pct), ci,
                        _fmt(r[f"test_{m}_raw_mean"], r[f"test_{m}_raw_std"], pct), best,
                        _fmt(r[f"last_k_test_{m}_mean"], r[f"last_k_test_{m}_std"], pct)])
-    out += [f"per cell: final (BN re-estimated), its 95% t-interval over seeds, the same weights "
-            f"with running BN statistics, best epoch, mean of the last {last_k} epochs", *_grid(
-                detail_head, detail)]
+    out += [f"per cell: final (BN re-estimated), its 95% t-interval over seeds (clipped to "
+            f"[0, 100]), the same weights with running BN statistics, best epoch, mean of the last "
+            f"{last_k} epochs", *_grid(detail_head, detail)]
     return "\n".join(out)
