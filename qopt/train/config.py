@@ -133,6 +133,10 @@ class TrainConfig:
         1.0, help="extra lr factor from the epoch where the method's Phase II starts "
         "(BinaryRelax); 1 = none: the default cosine schedule is already at 15% of the base lr "
         "at 75% of training", kind="float", group="optimisation")
+    nonfinite: str = option(
+        "raise", help="a non-finite loss, gradient or weight: raise = stop the run (exit 1, "
+        "last good checkpoint kept); skip = skip that step on device, count it, go on (quantized "
+        "methods only)", kind="str", group="optimisation", choices=("raise", "skip"))
     init_from: str | None = option(
         None, help="start from float weights: a run directory (its model.pt) or a state-dict "
         "file; a location (its checksum is recorded and checked)", kind="str",

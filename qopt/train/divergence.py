@@ -48,21 +48,38 @@ def nonfinite_error_types() -> tuple[type[BaseException], ...]:
 
 
 class LossWatch:
-    """Device-side record of the first step with a non-finite loss (see the module docstring)."""
+    """Device-side record of non-finite losses (see the module docstring).
 
-    def __init__(self, device: torch.device) -> None:
+    ``policy="raise"``: :meth:`check` raises at the first non-finite loss. ``policy="skip"``
+    (with ``QuantOptimizer(nonfinite="skip")``, which skips such steps on device): non-finite
+    losses are counted, left out of the epoch's mean loss, and reported; the run goes on.
+    """
+
+    def __init__(self, device: torch.device, policy: str = "raise") -> None:
+        self.policy = policy
         self.first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+        self.n_bad = torch.zeros((), dtype=torch.int64, device=device)
 
-    def update(self, loss: torch.Tensor, step: int) -> None:
-        """Record ``step`` if ``loss`` is non-finite and no earlier step was (no host sync)."""
-        bad = (self.first_bad < 0) & ~torch.isfinite(loss)
+    def update(self, loss: torch.Tensor, step: int) -> torch.Tensor:
+        """Record a non-finite ``loss`` (no host sync); returns the value to accumulate (0 for
+        a non-finite loss under ``skip``)."""
+        finite = torch.isfinite(loss)
+        bad = (self.first_bad < 0) & ~finite
         self.first_bad = torch.where(bad, torch.full_like(self.first_bad, step), self.first_bad)
+        if self.policy == "skip":
+            self.n_bad += (~finite).to(torch.int64)
+            return torch.where(finite, loss, torch.zeros_like(loss))
+        return loss
 
-    def check(self, epoch: int, checkpoint: str | None) -> None:
-        """Raise :class:`TrainingDiverged` if a non-finite loss was seen (one host sync)."""
+    def check(self, epoch: int, checkpoint: str | None) -> int:
+        """Raise :class:`TrainingDiverged` if a non-finite loss was seen (``raise``); return the
+        number of non-finite (skipped) steps of the epoch (``skip``). One host sync."""
+        if self.policy == "skip":
+            return int(self.n_bad.item())
         s = int(self.first_bad.item())
         if s >= 0:
             raise TrainingDiverged(s, "loss", epoch, checkpoint)
+        return 0
 
 
 def from_engine_error(exc: Any, epoch: int, checkpoint: str | None) -> TrainingDiverged:

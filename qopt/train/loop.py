@@ -83,7 +83,7 @@ def train_epoch(model: nn.Module, opt: Any, loader: Iterable, task: str, device:
         n += 1
         d = loss.detach().double()
         if hooks.watch is not None:
-            hooks.watch.update(d, step)
+            d = hooks.watch.update(d, step)
         total += d
         window += d
         if hooks.log_every and step % hooks.log_every == 0:

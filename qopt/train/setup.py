@@ -149,14 +149,14 @@ def _base_optimizer(cfg: TrainConfig, groups: list[dict[str, Any]]) -> torch.opt
 
 
 def quant_optimizer(base: torch.optim.Optimizer, method: Any, epochs: int,
-                    steps_per_epoch: int) -> Any:
-    """``QuantOptimizer(base, method, epochs=, steps_per_epoch=, nonfinite="raise")`` (contract
-    C2); an engine without those keywords gets only the ones it accepts."""
+                    steps_per_epoch: int, nonfinite: str = "raise") -> Any:
+    """``QuantOptimizer(base, method, epochs=, steps_per_epoch=, nonfinite=)`` (contract C2);
+    an engine without those keywords gets only the ones it accepts."""
     import qopt
 
     params = inspect.signature(qopt.QuantOptimizer).parameters
     kw = {k: v for k, v in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch),
-                            ("nonfinite", "raise")) if k in params}
+                            ("nonfinite", nonfinite)) if k in params}
     return qopt.QuantOptimizer(base, method, **kw)
 
 
@@ -176,8 +176,8 @@ def build_optimizer(cfg: TrainConfig, model: nn.Module, steps_per_epoch: int = 1
         groups = [g for g in qopt.param_groups(model, **group_kw) if len(g["params"]) > 0]
     base = _base_optimizer(cfg, groups)
     method = make_method(cfg)
-    opt = quant_optimizer(base, method, cfg.epochs, steps_per_epoch) if method is not None \
-        else base
+    opt = quant_optimizer(base, method, cfg.epochs, steps_per_epoch, cfg.nonfinite) \
+        if method is not None else base
     p2 = phase2_epoch(opt) if method is not None else None
     sched = build_scheduler(base, cfg.schedule, cfg.epochs, cfg.lr, cfg.milestones, cfg.gamma,
                             cfg.warmup_epochs, cfg.warmup_lr, phase2_epoch=p2,

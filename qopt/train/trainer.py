@@ -275,7 +275,7 @@ class _Run:
         lr = opt.param_groups[0]["lr"]
         hooks = EpochHooks(self.logger.log, cfg.log_every, cfg.diag_every, self.quantized,
                            _probe if self.quantized and info.is_main else None,
-                           LossWatch(self.device), self.bar)
+                           LossWatch(self.device, cfg.nonfinite), self.bar)
         ckpt = (f"{self.run_dir / 'checkpoint.pt'} (after epoch {self.saved_epoch - 1})"
                 if self.saved_epoch else None)
         try:
@@ -284,7 +284,7 @@ class _Run:
                                                 self.step, epoch, hooks)
             if hasattr(opt, "check_nonfinite"):
                 opt.check_nonfinite()
-            hooks.watch.check(epoch, ckpt)
+            skipped = hooks.watch.check(epoch, ckpt)
         except nonfinite_error_types() as exc:
             raise from_engine_error(exc, epoch, ckpt) from None
         except ValueError as exc:  # an engine before contract C2 raised ValueError
@@ -301,8 +301,14 @@ class _Run:
         self.sched.step()
         if self.quantized:
             opt.end_epoch()
+        mean_loss = batch_loss.item()
+        if skipped:  # the mean over the finite (not skipped) steps
+            n = self.steps_per_epoch
+            mean_loss = mean_loss * n / (n - skipped) if skipped < n else float("nan")
         rec = {"test_loss": te["loss"], "test_acc": te.get("acc"), "train_loss": tr["loss"],
-               "train_acc": tr.get("acc"), "train_loss_batch": batch_loss.item(), "lr": lr}
+               "train_acc": tr.get("acc"), "train_loss_batch": mean_loss, "lr": lr}
+        if cfg.nonfinite == "skip":
+            rec["nonfinite_steps"] = skipped
         self.logger.log("eval", self.step, epoch, rec)
         self.history.append({"epoch": epoch, "step": self.step, **rec})
         self.wall += time.perf_counter() - t0

@@ -56,7 +56,7 @@ def _check_types(cfg: TrainConfig) -> None:
 
 def _check_choices(cfg: TrainConfig) -> None:
     for name in ("dataset", "method", "act_forward", "ste", "alpha_grad", "act_init",
-                 "optimizer", "schedule", "amp"):
+                 "optimizer", "schedule", "amp", "nonfinite"):
         v = getattr(cfg, name)
         choices = TrainConfig.__dataclass_fields__[name].metadata["choices"]
         if v is not None and v not in choices:
@@ -161,6 +161,11 @@ def method_arg_names(method: str) -> tuple[str, ...]:
 def _check_engine_args(cfg: TrainConfig) -> None:
     """Unknown method arguments, then the method's and the activation module's own checks
     (e.g. ``rho`` out of range, a non-positive ``act_alpha``) fire before training."""
+    from qopt.train.methods import ENGINE_NAME
+
+    if cfg.nonfinite == "skip" and ENGINE_NAME.get(cfg.method) is None:
+        raise ValueError(f"nonfinite: 'skip' needs a QuantOptimizer method (skipping is done "
+                         f"on device by the optimizer), not {cfg.method!r}; use 'raise'")
     accepted = method_arg_names(cfg.method)
     extra = sorted(set(cfg.method_args) - set(accepted))
     if extra:

@@ -88,3 +88,21 @@ def test_cli_diverged_run_exits_1_with_one_line(tmp_path, capsys):
     assert "no checkpoint was written" in err
     assert not (tmp_path / "r" / "result.json").exists()
     assert json.loads((tmp_path / "r" / "config.json").read_text())["lr"] == 1e30
+
+
+def test_nonfinite_skip_policy_is_a_quantized_only_knob(tmp_path):
+    with pytest.raises(ValueError, match="nonfinite: 'skip' needs a QuantOptimizer"):
+        TrainConfig.from_dict({**TINY, "nonfinite": "skip"}).validate()
+    cfg = TrainConfig.from_dict({**TINY, "method": "binaryconnect", "weights": "binary",
+                                 "nonfinite": "skip", "epochs": 1}).validate()
+    from qopt.data import load_digits
+    from qopt.train.setup import build_model_for, build_optimizer
+
+    opt, _ = build_optimizer(cfg, build_model_for(cfg, load_digits()), 12)
+    import inspect
+
+    import qopt
+    if "nonfinite" in inspect.signature(qopt.QuantOptimizer).parameters:  # engine with C2
+        assert opt.nonfinite == "skip"
+    res = train(cfg, tmp_path / "r")  # a finite run: nothing skipped
+    assert res["history"][0]["nonfinite_steps"] == 0
