@@ -103,6 +103,6 @@ def test_nonfinite_skip_policy_is_a_quantized_only_knob(tmp_path):
 
     import qopt
     if "nonfinite" in inspect.signature(qopt.QuantOptimizer).parameters:  # engine with C2
-        assert opt.nonfinite == "skip"
+        assert opt.guard.policy == "skip"
     res = train(cfg, tmp_path / "r")  # a finite run: nothing skipped
     assert res["history"][0]["nonfinite_steps"] == 0
