@@ -196,7 +196,8 @@ def _execute(study: Study, out: Path, done: set[str], pending: list[Cell], budge
                     return
                 if cell.parent is not None and cell.parent in failed:
                     waiting.remove(cell)
-                    _fail(cell, f"parent run {cell.parent} failed", out, failed)
+                    msg = _fail(cell, f"parent run {cell.parent} failed", out, failed)
+                    print(f"  [-] {cell.run_id}: {msg}", file=stream, flush=True)
                     continue
                 if cell.parent is not None and cell.parent not in done:
                     continue

@@ -274,3 +274,20 @@ def test_workers_exit_when_the_main_process_is_killed(tmp_path):
                 os.kill(w, signal.SIGKILL)
         if proc.poll() is None:
             proc.kill()
+
+
+def test_failed_parent_fails_its_children_with_one_line_errors(tmp_path, capsys):
+    text = STAGED.replace("seed = [0, 1]", "seed = [0]") + \
+        '\n[methods.float]\nlr = 1e30\nschedule = "constant"\n'
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    out = tmp_path / "out"
+    assert main(["study", str(f), "--out", str(out)]) == 1
+    printed = capsys.readouterr()
+    assert "float_none_seed0: FAILED: training diverged: non-finite loss at step" in printed.out
+    for kid in ("binaryconnect_binary_seed0", "bcgd_binary_seed0"):
+        assert (out / "runs" / kid / "error.txt").read_text().strip() == \
+            "parent run float_none_seed0 failed"
+        assert f"{kid}: FAILED: parent run float_none_seed0 failed" in printed.out
+    err = (out / "runs" / "float_none_seed0" / "error.txt").read_text()
+    assert err.count("\n") == 1 and "Traceback" not in err
