@@ -287,3 +287,20 @@ def test_reproducer_round_off_orthogonality_of_a_near_quantized_float32_tensor(t
     far = dict(GOOD, dist2=1.0, orth_residual=1e-2, orth_rel=1e-2)
     assert verify_run(write_run(tmp_path / "b", cfg, [diag(0, {"w": far})]))[
         "orthogonality"].status == "FAIL"
+
+
+def test_every_run_of_a_shortened_quick_study_passes_verify_run(tmp_path):
+    """The built-in quick preset itself (methods, sets, schedules), shortened: 2 epochs, one
+    seed, 600 MNIST-1D samples, diagnostics every 2 steps. Every run exits 0."""
+    from qopt.cli import main
+
+    out = tmp_path / "quick"
+    assert main(["study", "quick", "--out", str(out), "--set", "epochs=3",
+                 "--set", "grid.seed=[0]", "--set", "dataset_args={num_samples=600}",
+                 "--set", "diag_every=2", "--set", "methods.binaryrelax.phase2_at=2"]) == 0
+    runs = sorted(p for p in (out / "runs").iterdir() if p.is_dir())
+    assert len(runs) == 10
+    for run in runs:
+        rep = verify_run(run)
+        assert rep.passed, rep.table()
+        assert main(["verify", "run", str(run)]) == 0
