@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("qopt.commands.verify", "verify a quantizer, the theory, or a training run"),
     "figures": ("qopt.commands.figures", "build the paper figures (PDF + PNG)"),
     "bench": ("qopt.commands.bench", "run the benchmark suite and write BENCHMARKS.md"),
+    "reproduce": ("qopt.commands.reproduce", "reproduce or refute the papers' claims (report)"),
 }
 
 
@@ -65,6 +66,7 @@ ON_INTERRUPT = {
     "train": "rerun the same command to resume from the last checkpoint",
     "study": "rerun the same command to resume (finished runs are kept)",
     "figures": "the figures written so far are complete; rerun to build the others",
+    "reproduce": "rerun the same command to resume (finished claims and runs are kept)",
 }
 
 
