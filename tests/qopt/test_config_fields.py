@@ -97,8 +97,9 @@ def test_mirrored_choices_equal_the_registries():
     from qopt.train.schedules import SCHEDULES
 
     assert set(F.DATASETS) == set(DATASETS) and set(F.MODELS) == set(MODELS)
-    assert F.STES == STES and F.ACT_FORWARDS == FORWARDS and F.ALPHA_GRADS == ALPHA_GRADS
-    assert F.ALPHA_INITS == ALPHA_INITS and F.SCHEDULES == SCHEDULES
+    assert set(F.STES) == set(STES) and set(F.ACT_FORWARDS) == set(FORWARDS)
+    assert set(F.ALPHA_GRADS) == set(ALPHA_GRADS) and set(F.ALPHA_INITS) == set(ALPHA_INITS)
+    assert F.SCHEDULES == SCHEDULES
 
 
 def test_config_and_parser_import_without_torch():
