@@ -33,9 +33,9 @@ from typing import Any
 
 from proofs_check.report import Report
 from proofs_check.run_files import RunFiles, load_run_files
+from proofs_check.run_final import check_final
 from proofs_check.run_hypotheses import approx_orthogonality, bcgd_step_condition, code_flips
 from proofs_check.run_invariants import (
-    check_final,
     check_forward_point,
     check_orthogonality,
     check_records,

@@ -97,3 +97,35 @@ def check_run_dir(run_dir: Path, record: dict[str, Any], resume: bool) -> dict |
         with open(res_path, encoding="utf-8") as fh:
             return json.load(fh)
     return None
+
+
+def check_data_location(cfg: TrainConfig, run_dir: Path) -> None:
+    """A finished run requested with another ``data_dir``: the data there must be the same
+    (same SHA-256) for the stored result to answer the request."""
+    old = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    if old.get("data_dir") == cfg.data_dir:
+        return
+    from qopt.data import load_data
+    from qopt.train.finish import data_sha256
+
+    want = (old.get("data") or {}).get("sha256")
+    got = data_sha256(load_data(cfg.dataset, cfg.data_dir, **cfg.dataset_args))
+    if want != got:
+        raise RunConflict(f"run directory {str(run_dir)!r} was trained on different data "
+                          f"(sha256 {str(want)[:12]} vs {got[:12]} in data_dir "
+                          f"{cfg.data_dir!r}); use another --out")
+
+
+def check_resume_facts(run_dir: Path, old: dict[str, Any], facts: dict[str, Any],
+                       data_sha: str) -> None:
+    """A resume must continue the same arithmetic on the same data: the resolved bf16 autocast,
+    the steps per epoch and the data's SHA-256 recorded when the run started must hold now
+    (:class:`RunConflict` otherwise)."""
+    for key, what in (("amp_resolved", "bf16 autocast"), ("steps_per_epoch", "steps per epoch")):
+        if key in old and old[key] != facts[key]:
+            raise RunConflict(f"cannot resume {str(run_dir)!r}: {what} was {old[key]!r}, now "
+                              f"{facts[key]!r}; use --no-resume or another --out")
+    want = (old.get("data") or {}).get("sha256")
+    if want is not None and want != data_sha:
+        raise RunConflict(f"cannot resume {str(run_dir)!r}: the data changed (sha256 "
+                          f"{want[:12]} recorded); use --no-resume or another --out")

@@ -188,3 +188,25 @@ def build_optimizer(cfg: TrainConfig, model: nn.Module, steps_per_epoch: int = 1
 def is_quant_optimizer(opt: Any) -> bool:
     """True for a QuantOptimizer (has eval_quantized / end_epoch)."""
     return hasattr(opt, "eval_quantized") and hasattr(opt, "end_epoch")
+
+
+#: Calibration batches of UniQ's ``simple_initialization`` (released UniQ code default,
+#: phuocphn/uniq ``main.py``).
+UNIQ_CALIBRATION_BATCHES = 100
+
+
+def calibrate_uniq_steps(model: nn.Module, bundle: DataBundle, batch_size: int,
+                         device: torch.device) -> None:
+    """UniQ's data-driven step initialisation (Gaussian-optimal constants × data statistics).
+
+    Runs before DDP wrapping on the same unshuffled training batches on every rank, so every
+    rank computes identical steps without communication; a resumed run skips it (the steps come
+    from the checkpoint).
+    """
+    from qopt.data import TensorLoader
+    from qopt.nn import calibrate_uniq
+
+    calib = TensorLoader(bundle.x_train, bundle.y_train, batch_size, shuffle=False,
+                         device=device, transform=bundle.test_transform)
+    model.train()
+    calibrate_uniq(model, calib, num_batches=UNIQ_CALIBRATION_BATCHES)

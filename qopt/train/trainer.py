@@ -48,14 +48,23 @@ from qopt.train.divergence import (
     from_engine_error,
     nonfinite_error_types,
 )
-from qopt.train.identity import RunConflict
 from qopt.train.io import atomic_write_json
 from qopt.train.lock import RunLock
 from qopt.train.loop import EpochHooks, evaluate, train_epoch
 from qopt.train.metrics import MetricsLogger, truncate_metrics
-from qopt.train.record import check_run_dir, run_record
+from qopt.train.record import (
+    check_data_location,
+    check_resume_facts,
+    check_run_dir,
+    run_record,
+)
 from qopt.train.seeding import rng_state, seed_everything, set_rng_state
-from qopt.train.setup import build_model_for, build_optimizer, is_quant_optimizer
+from qopt.train.setup import (
+    build_model_for,
+    build_optimizer,
+    calibrate_uniq_steps,
+    is_quant_optimizer,
+)
 
 EVAL_BATCH = 1000
 
@@ -100,7 +109,7 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True,
     record = run_record(cfg)
     finished = check_run_dir(run_dir, record, resume)
     if finished is not None:
-        _check_data_location(cfg, run_dir)
+        check_data_location(cfg, run_dir)
         return finished
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir, enabled=int(os.environ.get("RANK", "0")) == 0):
@@ -116,24 +125,6 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True,
             return run.finish()
         finally:
             cleanup(info)
-
-
-def _check_data_location(cfg: TrainConfig, run_dir: Path) -> None:
-    """A finished run requested with another ``data_dir``: the data there must be the same
-    (same SHA-256) for the stored result to answer the request."""
-    from qopt.train.io import read_json
-
-    old = read_json(run_dir / "config.json")
-    if old.get("data_dir") == cfg.data_dir:
-        return
-    from qopt.train.finish import data_sha256
-
-    want = (old.get("data") or {}).get("sha256")
-    got = data_sha256(load_data(cfg.dataset, cfg.data_dir, **cfg.dataset_args))
-    if want != got:
-        raise RunConflict(f"run directory {str(run_dir)!r} was trained on different data "
-                          f"(sha256 {str(want)[:12]} vs {got[:12]} in data_dir "
-                          f"{cfg.data_dir!r}); use another --out")
 
 
 def _eval_ctx(opt: Any) -> contextlib.AbstractContextManager:
@@ -191,17 +182,8 @@ class _Run:
             from qopt.train.io import read_json
 
             cfg_file = run_dir / "config.json"
-            old = read_json(cfg_file) if cfg_file.exists() else {}
-            for key, what in (("amp_resolved", "bf16 autocast"),
-                              ("steps_per_epoch", "steps per epoch")):
-                if key in old and old[key] != facts[key]:
-                    raise RunConflict(f"cannot resume {str(run_dir)!r}: {what} was "
-                                      f"{old[key]!r}, now {facts[key]!r}; use --no-resume or "
-                                      "another --out")
-            want = (old.get("data") or {}).get("sha256")
-            if want is not None and want != data_sha256(self.bundle):
-                raise RunConflict(f"cannot resume {str(run_dir)!r}: the data changed (sha256 "
-                                  f"{want[:12]} recorded); use --no-resume or another --out")
+            check_resume_facts(run_dir, read_json(cfg_file) if cfg_file.exists() else {},
+                               facts, data_sha256(self.bundle))
             restore_checkpoint(ckpt, self.model, self.opt, self.sched, run_dir)
             set_rng_state(ckpt["rng"])
             if not cfg_file.exists() and info.is_main:  # lost: the state fitted, record again
@@ -224,7 +206,7 @@ class _Run:
         barrier(info)
         self.execution.append(self._execution_segment())
         if ckpt is None and cfg.method == "uniq":
-            _calibrate_uniq(self.model, self.bundle, cfg.batch_size, self.device)
+            calibrate_uniq_steps(self.model, self.bundle, cfg.batch_size, self.device)
 
     def _execution_segment(self) -> dict[str, Any]:
         return {"from_epoch": self.start_epoch, "device": str(self.device),
@@ -339,24 +321,3 @@ def _probe(opt: Any) -> dict:
     from qopt.train.probe import probe_record
 
     return probe_record(opt)
-
-
-#: Calibration batches of UniQ's ``simple_initialization`` (released UniQ code default,
-#: phuocphn/uniq ``main.py``).
-UNIQ_CALIBRATION_BATCHES = 100
-
-
-def _calibrate_uniq(model: torch.nn.Module, bundle: Any, batch_size: int,
-                    device: torch.device) -> None:
-    """UniQ's data-driven step initialisation (Gaussian-optimal constants × data statistics).
-
-    Runs before DDP wrapping on the same unshuffled training batches on every rank, so every
-    rank computes identical steps without communication; a resumed run skips it (the steps come
-    from the checkpoint).
-    """
-    from qopt.nn import calibrate_uniq
-
-    calib = TensorLoader(bundle.x_train, bundle.y_train, batch_size, shuffle=False, device=device,
-                         transform=bundle.test_transform)
-    model.train()
-    calibrate_uniq(model, calib, num_batches=UNIQ_CALIBRATION_BATCHES)
