@@ -14,7 +14,7 @@ import numpy as np
 
 from proofs_check.report import Check
 from proofs_check.run_files import RunFiles, as_f64, gamma, unit_roundoff
-from proofs_check.run_invariants import _check
+from proofs_check.run_invariants import invariant
 from theory.sets import parse_qset
 
 __all__ = ["check_final"]
@@ -35,14 +35,14 @@ def check_final(run: RunFiles) -> list[Check]:
     m2 = "max (||w - W||^2 - dist(w, Q)^2) / tau_d over tensors (holds <= 1)"
     if run.result is None:
         why = "the run has not finished (no result.json)"
-        return [_check("final_membership", [], 0, m1, skip=why),
-                _check("final_projection", [], 0, m2, skip=why)]
+        return [invariant("final_membership", [], 0, m1, skip=why),
+                invariant("final_projection", [], 0, m2, skip=why)]
     if not tensors:
         why = ("float weights" if run.config.get("method") == "float" else
                "no QuantOptimizer tensors recorded (UniQ quantizes in the forward pass, or an "
                "older run format)")
-        return [_check("final_membership", [], 0, m1, skip=why),
-                _check("final_projection", [], 0, m2, skip=why)]
+        return [invariant("final_membership", [], 0, m1, skip=why),
+                invariant("final_projection", [], 0, m2, skip=why)]
     model, exported, latent = (run.tensors(f) for f in ("model.pt", "quantized.pt", "latent.pt"))
     problems, n = [], 0
     if model is None or exported is None:
@@ -61,9 +61,9 @@ def check_final(run: RunFiles) -> list[Check]:
             if tuple(q.shape) != tuple(W.shape) or not torch.equal(q, W.to(dt)):
                 bad = int((q != W.to(dt)).sum()) if q.shape == W.shape else -1
                 problems.append(f"{name}: {bad} entries differ from alpha * level[code]")
-    out = [_check("final_membership", problems, n, m1)]
+    out = [invariant("final_membership", problems, n, m1)]
     if latent is None or model is None:
-        out.append(_check("final_projection", [], 0, m2, skip="no latent.pt (an older run "
+        out.append(invariant("final_projection", [], 0, m2, skip="no latent.pt (an older run "
                           "format)"))
         return out
     lat = latent.get("latent", {})
@@ -91,5 +91,5 @@ def check_final(run: RunFiles) -> list[Check]:
         if ratio > 1:
             problems.append(f"{name}: ||w - W||^2 = {d_w:.9g} exceeds dist(w, Q)^2 = "
                             f"{d_star:.9g} by {d_w - d_star:.3g} > {tau:.3g}")
-    out.append(_check("final_projection", problems, n, m2, worst))
+    out.append(invariant("final_projection", problems, n, m2, worst))
     return out

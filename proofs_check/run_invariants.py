@@ -78,7 +78,7 @@ SHOW = 4
 EVAL_KEYS = ("epoch", "step", "test_acc", "test_loss", "train_acc", "train_loss")
 
 
-def _check(name: str, problems: list[str], n: int, measure: str, worst: float = math.nan,
+def invariant(name: str, problems: list[str], n: int, measure: str, worst: float = math.nan,
            skip: str | None = None) -> Check:
     if skip is not None:
         return Check(name, SKIP, math.nan, measure, skip, section=SECTION)
@@ -127,9 +127,9 @@ def check_records(run: RunFiles) -> Check:
             problems.append(f"step {d['step']}: {', '.join(bad)} differ between the diag and "
                             "probe records")
     if n == 0:
-        return _check("records", [], 0, "records agree", skip="no result.json and no probe "
+        return invariant("records", [], 0, "records agree", skip="no result.json and no probe "
                       "records (an unfinished run of an older format)")
-    return _check("records", problems, n, "result.json and metrics.jsonl records agree")
+    return invariant("records", problems, n, "result.json and metrics.jsonl records agree")
 
 
 def check_schedule(run: RunFiles) -> Check:
@@ -141,10 +141,10 @@ def check_schedule(run: RunFiles) -> Check:
     recs = run.of("diag") or run.of("probe")
     measure = "max relative deviation of lam/rho/lr from the configured schedules"
     if not recs:
-        return _check("schedule", [], 0, measure, skip="no diag records (diag_every = 0 or a "
+        return invariant("schedule", [], 0, measure, skip="no diag records (diag_every = 0 or a "
                       "float run)")
     if not isinstance(mc, dict) or not isinstance(P, int) or not isinstance(E, int):
-        return _check("schedule", [], 0, measure, skip="config.json records no method_config "
+        return invariant("schedule", [], 0, measure, skip="config.json records no method_config "
                       "/ steps_per_epoch (a run written before they were recorded)")
     problems, worst, n = [], 0.0, 0
     for r in recs:
@@ -177,7 +177,7 @@ def check_schedule(run: RunFiles) -> Check:
         if name in ("BCGD", "BinaryConnect") and r.get("phase") is not None \
                 and int(r["phase"]) != 2:
             problems.append(f"step {s}: phase {r['phase']}, but {name} has no phase 1")
-    return _check("schedule", problems, n, measure, worst)
+    return invariant("schedule", problems, n, measure, worst)
 
 
 def _levels(spec: str) -> np.ndarray:
@@ -248,7 +248,7 @@ def check_forward_point(run: RunFiles) -> Check:
     probes = run.of("probe")
     measure = "max deviation / tolerance over sampled entries and slices (holds <= 1)"
     if not probes:
-        return _check("forward_point", [], 0, measure, skip="no probe records (diag_every = 0,"
+        return invariant("forward_point", [], 0, measure, skip="no probe records (diag_every = 0,"
                       " a float run, or a run written before probes were logged)")
     problems, worst, n = [], 0.0, 0
     for r in probes:
@@ -261,7 +261,7 @@ def check_forward_point(run: RunFiles) -> Check:
                                        lam, relaxed, f"step {r['step']} {name}")
             problems += p
             worst, n = max(worst, w_), n + k
-    return _check("forward_point", problems, n, measure, worst)
+    return invariant("forward_point", problems, n, measure, worst)
 
 
 def check_orthogonality(run: RunFiles, orth_tol: float | None = None) -> Check:
@@ -274,9 +274,9 @@ def check_orthogonality(run: RunFiles, orth_tol: float | None = None) -> Check:
     except ValueError:
         qset = None
     if qset is None:
-        return _check("orthogonality", [], 0, measure, skip="no weight set")
+        return invariant("orthogonality", [], 0, measure, skip="no weight set")
     if not qset.is_cone:
-        return _check("orthogonality", [], 0, measure, skip=f"fixed-scale set {spec}: not a "
+        return invariant("orthogonality", [], 0, measure, skip=f"fixed-scale set {spec}: not a "
                       "cone, <r, p> = 0 is not implied")
     tensors = run.config.get("tensors") or {}
     probes = {p["step"]: p.get("tensors", {}) for p in run.of("probe")}
@@ -317,5 +317,5 @@ def check_orthogonality(run: RunFiles, orth_tol: float | None = None) -> Check:
     if n == 0:
         why = (f"the tolerance needs the tensor sizes, not recorded for {sorted(unknown)} (an "
                "older run format): pass --orth-tol") if unknown else "no orth_rel logged"
-        return _check("orthogonality", [], 0, measure, skip=why)
-    return _check("orthogonality", problems, n, measure, worst)
+        return invariant("orthogonality", [], 0, measure, skip=why)
+    return invariant("orthogonality", problems, n, measure, worst)
