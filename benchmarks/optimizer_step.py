@@ -71,7 +71,8 @@ def _variants(make: Callable[[], nn.Module], device: torch.device) -> dict[str, 
     model = _fresh(make, device)
     out["bare"] = (_sgd([{"params": list(model.parameters())}]), {"impl": "torch", "method":
                                                                    "SGD", "bits": None})
-    methods = {"BinaryConnect": qopt.BinaryConnect(), "BinaryRelax": qopt.BinaryRelax(),
+    methods = {"BinaryConnect": qopt.BinaryConnect(),  # BinaryRelax held in Phase I:
+               "BinaryRelax": qopt.BinaryRelax(growth=1.04, phase2_frac=None),
                "BCGD": qopt.BCGD()}
     for bits, qset in SETS:
         for mname, method in methods.items():
