@@ -19,6 +19,11 @@ every epoch), phase 2 iff the ``phase2_unit`` count reaches ``phase2_at``.
 **BCGD**: :math:`\rho_k = \min(\rho_0 g_\rho^k, \rho_{max})` (released BCGD code:
 ``rho = min(rho * rho_rate, 0.01)`` per epoch), phase 2 (BinaryConnect and BCGD have no Phase I).
 
+**ProxQuant**: :math:`\lambda_k = r k` with r = ``lam_rate`` or :math:`\lambda_{max}/K_2`;
+**PARQ**: Phase II (inverse slope 0, P(w)) from :math:`K_2` = ``end_at`` or
+round(``end_frac`` · U) (its inverse slope inside the window is not recomputed). Both: phase 2
+iff :math:`k \ge K_2`.
+
 **Learning rate** during epoch e: :math:`\eta_0\,\phi(e)\,s^{[e \ge E_2]}` with φ the
 configured schedule (constant, multistep, cosine, warmup_cosine; formulas of the trainer's
 documentation, restated here) and the Phase-II factor s = ``phase2_lr_scale`` from the epoch
@@ -67,25 +72,43 @@ def binaryrelax_state(mc: dict[str, Any], s: int, e: int, P: int, epochs: int, c
 
 
 def phase2_unit(mc: dict[str, Any], total_units: int) -> int | None:
-    """:math:`K_2` (contract C1): ``phase2_at`` or round(``phase2_frac`` · total), or None."""
-    if mc.get("phase2_at") is not None:
-        return int(mc["phase2_at"])
-    frac = mc.get("phase2_frac")
-    return None if frac is None else int(round(float(frac) * total_units))
+    """:math:`K_2` (contract C1): ``phase2_at`` or round(``phase2_frac`` · total) (PARQ:
+    ``end_at`` or round(``end_frac`` · total)), or None."""
+    at, frac = ("end_at", "end_frac") if mc.get("name") == "PARQ" else \
+        ("phase2_at", "phase2_frac")
+    if mc.get(at) is not None:
+        return int(mc[at])
+    f = mc.get(frac)
+    return None if f is None else int(round(float(f) * total_units))
 
 
 def phase2_epoch(mc: dict[str, Any] | None, P: int, epochs: int) -> int | None:
     """:math:`E_2`: the epoch from which the Phase-II lr factor applies (None: never)."""
-    if not mc or mc.get("name") != "BinaryRelax":
+    if not mc or mc.get("name") not in ("BinaryRelax", "ProxQuant", "PARQ"):
         return None
     per = mc.get("per", "epoch")
-    if "lam_max" in mc:
+    if mc.get("name") != "BinaryRelax" or "lam_max" in mc:
         k2 = phase2_unit(mc, epochs if per == "epoch" else epochs * P)
         if k2 is None:
             return None
         return k2 if per == "epoch" else -(-k2 // P)
     at = mc.get("phase2_at")
     return int(at) if at is not None and mc.get("phase2_unit", "epoch") == "epoch" else None
+
+
+def staged_state(mc: dict[str, Any], s: int, e: int, P: int, epochs: int, clock: str
+                 ) -> tuple[float | None, int, int]:
+    """(ProxQuant's λ or None, phase, k) for ProxQuant and PARQ configs."""
+    per = mc.get("per", "epoch")
+    k = _units(per, s, e, P, clock)
+    k2 = phase2_unit(mc, epochs if per == "epoch" else epochs * P)
+    phase = 2 if k2 is not None and k >= k2 else 1
+    if mc.get("name") != "ProxQuant":
+        return None, phase, k
+    rate = mc.get("lam_rate")
+    if rate is None:
+        rate = float(mc["lam_max"]) / k2 if k2 else 0.0
+    return float(rate) * k, phase, k
 
 
 def bcgd_rho(mc: dict[str, Any], s: int, e: int, P: int, clock: str) -> tuple[float, int]:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-#: trainer methods: the QuantOptimizer methods plus ``float`` (no weight quantization) and
-#: ``uniq`` (UniQ modules with a learnable step, quantizing in the forward pass)
-METHODS = ("float", "binaryconnect", "binaryrelax", "bcgd", "uniq")
+#: trainer methods: the QuantOptimizer methods (mirror of ``qopt.methods.registry.METHODS``)
+#: plus ``float`` (no weight quantization) and ``uniq`` (UniQ modules with a learnable step,
+#: quantizing in the forward pass)
+METHODS = ("float", "binaryconnect", "binaryrelax", "bcgd", "parq", "proxquant", "uniq")
 ALIASES = {"bc": "binaryconnect", "br": "binaryrelax", "fp": "float", "none": "float"}
 #: mirror of ``qopt.data.DATASETS``
 DATASETS = ("mnist1d", "digits", "mnist", "teacher", "cifar10", "cifar100", "imagenet")

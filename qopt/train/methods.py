@@ -13,7 +13,8 @@ from typing import Any
 
 #: trainer method -> engine method name (None: no QuantOptimizer)
 ENGINE_NAME = {"float": None, "uniq": None, "binaryconnect": "binaryconnect",
-               "binaryrelax": "binaryrelax", "bcgd": "bcgd"}
+               "binaryrelax": "binaryrelax", "bcgd": "bcgd", "parq": "parq",
+               "proxquant": "proxquant"}
 
 
 def _registry() -> Any:

@@ -93,7 +93,10 @@ def method_args_help() -> str:
         for name, _typ, default, text in fields:
             d = format_default(default) if default is not dataclasses.MISSING else "required"
             items.append(f"{name}={d}" + (f" ({text})" if text else ""))
-        lines.append(f"  {m}: " + "; ".join(items))
+        import textwrap
+
+        lines += textwrap.wrap(f"{m}: " + "; ".join(items), width=96, initial_indent="  ",
+                               subsequent_indent="    ")
     return "\n".join(lines)
 
 

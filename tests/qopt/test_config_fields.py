@@ -100,6 +100,9 @@ def test_mirrored_choices_equal_the_registries():
     assert set(F.STES) == set(STES) and set(F.ACT_FORWARDS) == set(FORWARDS)
     assert set(F.ALPHA_GRADS) == set(ALPHA_GRADS) and set(F.ALPHA_INITS) == set(ALPHA_INITS)
     assert F.SCHEDULES == SCHEDULES
+    from qopt.methods.registry import METHODS
+
+    assert set(F.METHODS) == {"float", "uniq", *METHODS}
 
 
 def test_config_and_parser_import_without_torch():
