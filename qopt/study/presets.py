@@ -89,9 +89,7 @@ weights = ["binary"]
 seed = [0]
 
 [methods.binaryrelax]
-lam0 = 1.04
-growth = 1.04
-phase2_at = 150
+method_args = { lam0 = 1.04, growth = 1.04, phase2_at = 150 }
 
 [protocol]
 init_from = "float"
