@@ -41,6 +41,7 @@ from proofs_check.run_invariants import (
     check_records,
     check_schedule,
 )
+from theory.sets import parse_qset
 
 __all__ = ["SECTIONS", "load_run", "verify_run"]
 
@@ -49,7 +50,6 @@ SECTIONS = {
     "hypotheses": "theorem hypotheses: informational (exit 0 unless --strict)",
     "diagnostics": "convergence diagnostics: informational (exit 0 unless --strict)",
 }
-_STR_FIELDS = ("method",)
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -59,15 +59,23 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict
 
 
 def _check_config(run: RunFiles) -> None:
-    cfg = run.config
-    for k in _STR_FIELDS:
-        if k in cfg and not isinstance(cfg[k], str):
-            raise ValueError(f"{str(Path(run.path) / 'config.json')!r}: {k} must be a string, "
-                             f"got {json.dumps(cfg[k])}")
-    w = cfg.get("weights")
-    if w is not None and not isinstance(w, str):
-        raise ValueError(f"{str(Path(run.path) / 'config.json')!r}: weights must be a string "
-                         f"or null, got {json.dumps(w)}")
+    """``method`` a non-empty string, ``weights`` null or a valid set spec (else ValueError)."""
+    where = repr(str(Path(run.path) / "config.json"))
+    method, spec = run.config.get("method"), run.config.get("weights")
+    if not isinstance(method, str) or not method:
+        raise ValueError(f"{where}: 'method' must be a method name (a non-empty string), got "
+                         f"{json.dumps(method)}")
+    if spec is not None:
+        if not isinstance(spec, str):
+            raise ValueError(f"{where}: 'weights' must be a set spec string or null, got "
+                             f"{json.dumps(spec)}")
+        try:
+            parse_qset(spec)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}: 'weights': {exc}") from None
+    if method != "float" and not run.of("diag") and run.result is None:
+        raise ValueError(f"{str(Path(run.path) / 'metrics.jsonl')!r} has no 'diag' records "
+                         "and the run has not finished: nothing to verify (diag_every = 0?)")
 
 
 def verify_run(run_dir: str | os.PathLike[str], orth_tol: float | None = None,

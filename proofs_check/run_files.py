@@ -84,6 +84,8 @@ def load_run_files(run_dir: str | os.PathLike[str]) -> RunFiles:
                 files.torn += 1
                 continue
             if isinstance(rec, dict) and isinstance(rec.get("type"), str):
+                if rec["type"] == "diag":
+                    _check_numbers(rec)
                 files.records.setdefault(rec["type"], []).append(rec)
     if (d / "result.json").is_file():
         try:
@@ -91,6 +93,15 @@ def load_run_files(run_dir: str | os.PathLike[str]) -> RunFiles:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{str(d / 'result.json')!r} is not valid JSON: {exc}") from None
     return files
+
+
+def _check_numbers(rec: dict[str, Any]) -> None:
+    """Per-tensor diagnostics must be numbers or null (else a damaged or foreign log)."""
+    for k, v in rec.items():
+        if "/" in k and v is not None and (isinstance(v, bool) or not isinstance(v, (int,
+                                                                                     float))):
+            raise ValueError(f"metrics.jsonl: {k} = {v!r} at step {rec.get('step')!r} is not a "
+                             "number (a damaged or foreign log)")
 
 
 def as_f64(t: Any) -> np.ndarray:

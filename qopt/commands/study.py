@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="edit the study: FIELD=V (every run), method_args={k=v} (routed "
                              "per method), methods.M.KEY=V, study.KEY=V, grid.KEY=[..] "
                              "(repeatable; default: none)")
-    parser.add_argument("--max-runs", type=int, help="start at most N pending runs, then stop "
+    parser.add_argument("--max-runs", type=int, help="start at most N pending runs, then stop; "
+                                                     "0: validate and refresh the results "
                                                      "(default: all)")
     parser.add_argument("--show", action="store_true", help="print the study TOML (with --set "
                         "applied) and exit (default: off)")
@@ -82,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
             study = dataclasses.replace(study, threads_per_worker=args.threads)
         if args.workers is not None and args.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {args.workers}")
-        if args.max_runs is not None and args.max_runs < 1:
-            raise ValueError(f"--max-runs must be >= 1, got {args.max_runs}")
+        if args.max_runs is not None and args.max_runs < 0:
+            raise ValueError(f"--max-runs must be >= 0 (0: validate and refresh the results "
+                             f"only), got {args.max_runs}")
     except (ValueError, TypeError) as exc:
         print(f"qopt study: error: {exc}", file=sys.stderr)
         return 2

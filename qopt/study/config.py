@@ -146,7 +146,8 @@ def study_from_dict(d: dict, overrides: dict[str, Any] | None = None) -> Study:
             raise ValueError(f"[grid] {k} must be a non-empty list, got {vals!r}")
     methods = normalise_methods(d.get("methods", {}) or {})
     if not grid and not base:
-        raise ValueError("the study defines no runs: give a [grid] (and/or [base])")
+        raise ValueError("the study is empty: it defines no runs; give a [grid] (and/or "
+                         "[base])")
     found = expand(base, grid, methods)
     cells = [Cell(rid, eff, cfg) for rid, eff, cfg in found]
     links = link_parents(cells, tuple(grid), parse_protocol(d.get("protocol")))

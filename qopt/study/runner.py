@@ -140,7 +140,8 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
         study: a validated study.
         out_dir: study directory (default ``./studies/<name>``).
         workers: parallel worker processes (default ``study.workers``).
-        max_runs: start at most this many pending runs (then stop; rerun to continue).
+        max_runs: start at most this many pending runs (then stop; rerun to continue); 0
+            validates and rewrites the results files only.
         stream: where progress lines go (default stdout).
 
     Returns ``{"out_dir", "rows", "table", "n_runs", "n_done", "n_ran", "failed", "wall_s"}``;
@@ -151,9 +152,11 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
     """
     out = Path(out_dir) if out_dir is not None else study.default_out_dir()
     stream = stream or sys.stdout
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"study directory {str(out)!r} exists and is not a directory")
+    if max_runs is not None and max_runs < 0:
+        raise ValueError(f"max_runs must be >= 0, got {max_runs}")
     done, pending = plan(study, out)
-    if max_runs is not None and max_runs < 1:
-        raise ValueError(f"max_runs must be >= 1, got {max_runs}")
     (out / "runs").mkdir(parents=True, exist_ok=True)
     note = _write_study_file(study, out)
     if note:

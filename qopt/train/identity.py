@@ -116,7 +116,7 @@ def _short(v: Any, n: int = 60) -> str:
     return s if len(s) <= n else s[: n - 3] + "..."
 
 
-def conflict_message(run_dir: str, diffs: list[str], hint: str) -> str:
+def conflict_message(run_dir: str, diffs: list[str], hint: str, what: str = "run") -> str:
     """One line: the run directory, the differing fields (old -> new) and what to do."""
-    return (f"run directory {run_dir!r} holds a run of a different configuration: "
+    return (f"run directory {run_dir!r} holds a {what} of a different configuration: "
             f"{'; '.join(diffs)}; {hint}")

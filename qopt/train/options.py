@@ -36,7 +36,7 @@ def field_value(name: str, value: Any) -> Any:
     if f.metadata.get("nullable") and text.lower() in ("none", "null", ""):
         return None
     if kind == "dict":
-        return parse_table(text, f"--{name.replace('_', '-')}")
+        return parse_table(text, f"{name} (--{name.replace('_', '-')})")
     if kind == "list":
         return parse_list(text)
     if kind == "bool":

@@ -91,8 +91,10 @@ def check_run_dir(run_dir: Path, record: dict[str, Any], resume: bool) -> dict |
         return None
     diffs = config_diff(old, record)
     if diffs:
+        what = "finished run" if res_path.exists() else "run (cannot resume it)"
         raise RunConflict(conflict_message(
-            str(run_dir), diffs, "use --out DIR for a new run, or --no-resume to replace it"))
+            str(run_dir), diffs, "use --out DIR for a new run, or --no-resume to replace it",
+            what))
     if res_path.exists():
         with open(res_path, encoding="utf-8") as fh:
             return json.load(fh)

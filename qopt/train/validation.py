@@ -48,8 +48,10 @@ def _check_types(cfg: TrainConfig) -> None:
         if m["kind"] in ("int", "float") and isinstance(v, bool):
             ok = False
         if not ok:
-            expect = m["kind"] + (" or none" if m.get("nullable") else "")
-            raise TypeError(f"{f.name} must be a {expect}, got {type(v).__name__} {v!r}")
+            expect = {"int": "an int", "float": "a float", "str": "a string", "bool": "a bool",
+                      "dict": "a table", "list": "a list"}[m["kind"]]
+            expect += " or none" if m.get("nullable") else ""
+            raise TypeError(f"{f.name} must be {expect}, got {type(v).__name__} {v!r}")
         if m["kind"] == "float" and not math.isfinite(v):
             raise ValueError(f"{f.name} must be finite, got {v!r}")
 

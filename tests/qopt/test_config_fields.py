@@ -66,7 +66,7 @@ def test_key_value_tables(text, want):
 
 
 def test_bad_key_value_table_names_the_option():
-    with pytest.raises(ValueError, match="--method-args: expected key=value"):
+    with pytest.raises(ValueError, match="method_args \\(--method-args\\): expected key=value"):
         field_value("method_args", "lam0")
 
 
@@ -134,7 +134,7 @@ print('ok')
     (dict(act_alpha=-1.0), "act_alpha"), (dict(alpha_grad_clip=0.0), "alpha_grad_clip"),
     (dict(act_init="magic"), "act_init"), (dict(bn_recalib_batches=-1), "bn_recalib_batches"),
     (dict(phase2_lr_scale=0.0), "phase2_lr_scale"), (dict(lr="fast"), "lr must be a float"),
-    (dict(method=5), "method must be a str"), (dict(nesterov="maybe"), "nesterov"),
+    (dict(method=5), "method must be a string"), (dict(nesterov="maybe"), "nesterov"),
     (dict(model="/tmp/evil.py:Net"), "not a file path"),
     (dict(model="no_such_pkg_xyz.mod:Net"), "cannot import module"),
     (dict(model="tests.qopt.user_model:Nope"), "has no attribute"),
