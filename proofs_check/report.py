@@ -19,6 +19,9 @@ import numpy as np
 __all__ = ["Check", "Report", "format_array", "write_json_atomic"]
 
 PASS, FAIL, SKIP = "pass", "FAIL", "skip"
+#: statuses of informational statements (theorem hypotheses, convergence diagnostics): they do
+#: not fail a report unless it is strict
+HOLDS, VIOLATED = "holds", "violated"
 
 
 def format_array(x: Any, max_items: int = 12, digits: int = 6) -> str:
@@ -60,12 +63,13 @@ class Check:
     Attributes:
         name: short identifier (``optimality``, ``orthogonality``, a claim name...).
         status: ``"pass"``, ``"FAIL"`` or ``"skip"`` (not applicable, with the reason in
-            ``detail``).
+            ``detail``); informational statements use ``"holds"`` / ``"violated"``.
         figure: the measured number (worst over the search), ``nan`` when none.
         measure: what ``figure`` is and the bound it was compared to, in words.
         detail: free text (the failure message, the source of a claim, ...).
         counterexample: a minimal input on which the check fails (numpy array), or ``None``.
         extra: further JSON-able facts (e.g. the output of the function on the counterexample).
+        section: the report section the check belongs to (empty: none).
     """
 
     name: str
@@ -75,6 +79,7 @@ class Check:
     detail: str = ""
     counterexample: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    section: str = ""
 
     @property
     def passed(self) -> bool:
@@ -85,9 +90,12 @@ class Check:
         return self.status == FAIL
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"name": self.name, "status": self.status, "passed": self.status != FAIL,
-             "figure": self.figure, "measure": self.measure, "detail": self.detail,
+        d = {"name": self.name, "status": self.status,
+             "passed": self.status not in (FAIL, VIOLATED), "figure": self.figure,
+             "measure": self.measure, "detail": self.detail,
              "counterexample": self.counterexample, **self.extra}
+        if self.section:
+            d["section"] = self.section
         return _jsonable(d)
 
 
@@ -95,16 +103,21 @@ class Check:
 class Report:
     """An ordered collection of :class:`Check` results with a title and context facts.
 
-    ``report.passed`` is True iff no check failed (skipped checks do not count).
+    ``report.passed`` is True iff no check failed (skipped checks do not count); a ``strict``
+    report also fails on ``"violated"`` informational statements. ``sections`` (name -> one-line
+    meaning) groups the checks by their ``section`` in the table and the JSON.
     """
 
     title: str
     checks: tuple[Check, ...]
     context: dict[str, Any] = field(default_factory=dict)
+    sections: dict[str, str] = field(default_factory=dict)
+    strict: bool = False
 
     @property
     def passed(self) -> bool:
-        return not any(c.failed for c in self.checks)
+        return not any(c.failed or (self.strict and c.status == VIOLATED)
+                       for c in self.checks)
 
     @property
     def failed_checks(self) -> tuple[Check, ...]:
@@ -117,8 +130,16 @@ class Report:
         raise KeyError(f"no check named {name!r}; have {[c.name for c in self.checks]}")
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable({"title": self.title, "passed": self.passed, "context": self.context,
-                          "checks": [c.to_dict() for c in self.checks]})
+        d: dict[str, Any] = {"title": self.title, "passed": self.passed,
+                             "context": self.context,
+                             "checks": [c.to_dict() for c in self.checks]}
+        if self.sections:
+            d["strict"] = self.strict
+            d["sections"] = {name: {"meaning": meaning,
+                                    "checks": [c.to_dict() for c in self.checks
+                                               if c.section == name]}
+                             for name, meaning in self.sections.items()}
+        return _jsonable(d)
 
     def table(self, columns: tuple[str, ...] = ("name", "status", "figure", "measure")) -> str:
         """Fixed-width table, one row per check; failures add indented detail and
@@ -135,7 +156,11 @@ class Report:
         lines = [self.title]
         lines += [f"  {k}: {v}" for k, v in self.context.items()]
         lines.append("  " + "  ".join(col.ljust(w) for col, w in zip(columns, widths)))
+        section = None
         for c, r in zip(self.checks, rows):
+            if self.sections and c.section != section:
+                section = c.section
+                lines.append(f"  [{section}] {self.sections.get(section, '')}")
             lines.append("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
             if c.status != PASS and c.detail and "detail" not in columns:
                 lines.append(f"      {c.detail}")
@@ -149,6 +174,11 @@ class Report:
                     lines.append(f"      worst figure {c.figure:.6g} at w = {format_array(worst)}")
         n_fail = len(self.failed_checks)
         lines.append(f"  => {'all checks passed' if not n_fail else f'{n_fail} check(s) FAILED'}")
+        n_viol = sum(c.status == VIOLATED for c in self.checks)
+        if n_viol:
+            lines[-1] += (f"; {n_viol} informational statement(s) violated"
+                          + (" (--strict: counted as failures)" if self.strict
+                             else " (informational: not counted)"))
         return "\n".join(lines)
 
     def __str__(self) -> str:

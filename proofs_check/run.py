@@ -1,26 +1,26 @@
-r"""``verify_run``: did the hypotheses of the convergence arguments hold along a training run?
+r"""``verify_run``: what a training run's files say about the implementation, the theorems'
+hypotheses and convergence — three kinds of statements, kept apart.
 
-Reads ``RUN_DIR/config.json`` and the ``diag`` records of ``RUN_DIR/metrics.jsonl`` (format in
-API.md: keys ``NAME/<metric>`` per quantized tensor, plus ``lam``, ``rho``, ``phase``, ``lr``;
-non-finite values are logged as null) and checks, per record and per layer:
+=================  =========================================================  ===============
+section            statements                                                 exit code
+=================  =========================================================  ===============
+(a) invariants     the implementation did what the method says: records      1 on failure
+                   agree, λ/ρ/phase/lr as configured, the forward point is
+                   P(w) or the prox, exact orthogonality (dtype tolerance),
+                   the final weights are in Q and are the exact projection
+                   of the final latent weights (:mod:`run_invariants`)
+(b) hypotheses     the hypotheses of the convergence arguments (BCGD's        informational
+                   η < ρ/L, BinaryRelax's approximate orthogonality), with    (1 with
+                   the fraction of records where they hold and whether the    ``strict``)
+                   theorem covers the run at all (:mod:`run_hypotheses`)
+(c) diagnostics    did the run settle: code flips (``flip_tol``)              informational
+=================  =========================================================  ===============
 
-====================  ===========================================================  ============
-hypothesis            condition (default bound)                                    applies to
-====================  ===========================================================  ============
-orthogonality         ``orth_rel`` = |<r, p>| / (‖r‖‖p‖) <= ``orth_tol`` (1e-4):     free-scale
-                      the logged P is the exact projection onto the cone (§A1)     weight sets
-approx_orthogonality  ``approx_orth_ratio`` < 1: the cross term of the BinaryRelax  binaryrelax,
-                      descent bound is dominated by ‖Δp‖² (papers.md §B, RECON)    phase 1
-bcgd_step_condition   η < ρ / L with η = ``lr``, L = ``lipschitz_est`` of the      bcgd
-                      layer: BCGD's sufficient descent (papers.md §C1)
-code_flips            ``flip_frac`` <= ``flip_tol`` (0.01) over the last quarter   every
-                      of the records: the codes settle (the arguments assume the   quantized
-                      quantized point eventually stops moving)                     run
-====================  ===========================================================  ============
-
-Each failed hypothesis names the first failing (step, layer, value) triples and their count.
-Null values (NaN: first record, p did not move, L not estimable) are not evaluated and counted
-in the detail. Sources as in the table; the bounds are parameters.
+Inputs: ``config.json``, ``metrics.jsonl`` (``diag``, ``probe``, ``eval``, ``final`` records),
+``result.json``, and the tensors of ``model.pt`` / ``quantized.pt`` / ``latent.pt`` read with
+``torch.load(weights_only=True)``. Nothing from the engine is imported: the expected values are
+recomputed from the config (:mod:`run_schedules`) and from :func:`theory.project`. A float run
+has only the record checks; the rest is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -28,172 +28,86 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from proofs_check.report import Check, Report
+from proofs_check.report import Report
+from proofs_check.run_files import RunFiles, load_run_files
+from proofs_check.run_final import check_final
+from proofs_check.run_hypotheses import approx_orthogonality, bcgd_step_condition, code_flips
+from proofs_check.run_invariants import (
+    check_forward_point,
+    check_orthogonality,
+    check_records,
+    check_schedule,
+)
 from theory.sets import parse_qset
 
-__all__ = ["load_run", "verify_run"]
+__all__ = ["SECTIONS", "load_run", "verify_run"]
 
-GLOBAL_KEYS = {"type", "step", "epoch", "lam", "rho", "phase", "lr", "opt_step"}
-SHOW = 5  # failing (step, layer) pairs named in a report line
+SECTIONS = {
+    "invariants": "implementation invariants: a failure is a bug (exit 1)",
+    "hypotheses": "theorem hypotheses: informational (exit 0 unless --strict)",
+    "diagnostics": "convergence diagnostics: informational (exit 0 unless --strict)",
+}
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(config, diag records) of a run directory.
+    """(config, diag records) of a run directory (``ValueError`` if it is not one)."""
+    files = load_run_files(run_dir)
+    return files.config, files.of("diag")
 
-    Raises:
-        ValueError: the directory, ``config.json`` or ``metrics.jsonl`` is missing or unreadable,
-            ``config.json`` has no method name (string) or an invalid ``weights`` spec, or there
-            is no ``diag`` record.
-    """
-    d = Path(run_dir)
-    if not d.is_dir():
-        raise ValueError(f"run directory {str(d)!r} does not exist")
-    try:
-        config = json.loads((d / "config.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"{str(d)!r} has no config.json (not a run directory)") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{str(d / 'config.json')!r} is not valid JSON: {exc}") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{str(d / 'config.json')!r} must hold a JSON object, got "
-                         f"{type(config).__name__}")
-    method, spec = config.get("method"), config.get("weights")
+
+def _check_config(run: RunFiles) -> None:
+    """``method`` a non-empty string, ``weights`` null or a valid set spec (else ValueError)."""
+    where = repr(str(Path(run.path) / "config.json"))
+    method, spec = run.config.get("method"), run.config.get("weights")
     if not isinstance(method, str) or not method:
-        raise ValueError(f"{str(d / 'config.json')!r}: 'method' must be a method name (a "
-                         f"non-empty string), got {method!r}")
+        raise ValueError(f"{where}: 'method' must be a method name (a non-empty string), got "
+                         f"{json.dumps(method)}")
     if spec is not None:
         if not isinstance(spec, str):
-            raise ValueError(f"{str(d / 'config.json')!r}: 'weights' must be a set spec string "
-                             f"or null, got {spec!r}")
+            raise ValueError(f"{where}: 'weights' must be a set spec string or null, got "
+                             f"{json.dumps(spec)}")
         try:
             parse_qset(spec)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"{str(d / 'config.json')!r}: 'weights': {exc}") from None
-    if not (d / "metrics.jsonl").is_file():
-        raise ValueError(f"{str(d)!r} has no metrics.jsonl")
-    diags = []
-    with open(d / "metrics.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:  # a torn last line of a killed run is tolerated
-                continue
-            if isinstance(rec, dict) and rec.get("type") == "diag":
-                diags.append(rec)
-    if not diags:
-        raise ValueError(f"{str(d / 'metrics.jsonl')!r} has no 'diag' records (a float run, or "
-                         "diag_every = 0)")
-    return config, diags
+            raise ValueError(f"{where}: 'weights': {exc}") from None
+    if method != "float" and not run.of("diag") and run.result is None:
+        raise ValueError(f"{str(Path(run.path) / 'metrics.jsonl')!r} has no 'diag' records "
+                         "and the run has not finished: nothing to verify (diag_every = 0?)")
 
 
-def _per_layer(rec: dict[str, Any], metric: str) -> dict[str, float | None]:
-    out = {}
-    for k, v in rec.items():
-        if k in GLOBAL_KEYS or "/" not in k:
-            continue
-        layer, _, m = k.rpartition("/")
-        if m == metric:
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-                raise ValueError(f"metrics.jsonl: {k} = {v!r} at step {rec.get('step')!r} is not "
-                                 "a number (a damaged or foreign log)")
-            out[layer] = None if v is None else float(v)
-    return out
+def verify_run(run_dir: str | os.PathLike[str], orth_tol: float | None = None,
+               flip_tol: float = 0.01, strict: bool = False) -> Report:
+    """Check a run directory (module docstring).
 
-
-def _scan(records: list[dict[str, Any]], metric: str,
-          bad: Callable[[dict[str, Any], str, float], tuple[bool, float]], name: str,
-          measure: str, worst_is_max: bool = True) -> Check:
-    """Evaluate ``bad(record, layer, value) -> (failed, figure)`` on every non-null value."""
-    fails, n_eval, n_null = [], 0, 0
-    worst = -math.inf if worst_is_max else math.inf
-    for rec in records:
-        for layer, v in _per_layer(rec, metric).items():
-            if v is None or not math.isfinite(v):
-                n_null += 1
-                continue
-            failed, fig = bad(rec, layer, v)
-            if fig is None or not math.isfinite(fig):
-                n_null += 1
-                continue
-            n_eval += 1
-            worst = max(worst, fig) if worst_is_max else min(worst, fig)
-            if failed:
-                fails.append((rec.get("step"), layer, fig))
-    if n_eval == 0:
-        return Check(name, "skip", math.nan, measure,
-                     f"no finite '{metric}' value logged ({n_null} null)")
-    detail = f"{n_eval} values over {len(records)} records ({n_null} null)"
-    if not fails:
-        return Check(name, "pass", worst, measure, detail)
-    shown = ", ".join(f"step {s} {layer} ({f:.3g})" for s, layer, f in fails[:SHOW])
-    more = f" and {len(fails) - SHOW} more" if len(fails) > SHOW else ""
-    steps = sorted({s for s, _, _ in fails if s is not None})
-    layers = sorted({layer for _, layer, _ in fails})
-    return Check(name, "FAIL", worst, measure,
-                 f"failed at {len(fails)} of {n_eval} values: {shown}{more}; {detail}",
-                 None, {"failed_steps": steps, "failed_layers": layers})
-
-
-def verify_run(run_dir: str | os.PathLike[str], orth_tol: float = 1e-4, flip_tol: float = 0.01
-               ) -> Report:
-    """Check the run's logged diagnostics against the hypotheses in the module docstring.
+    Args:
+        run_dir: the run directory.
+        orth_tol: a fixed bound on ``orth_rel`` instead of the dtype-derived one.
+        flip_tol: bound on the code-flip fraction over the last quarter of the records.
+        strict: count violated hypotheses and diagnostics as failures.
 
     Returns:
-        a Report with checks ``orthogonality``, ``approx_orthogonality``,
-        ``bcgd_step_condition``, ``code_flips`` (``skip`` with the reason where not applicable).
+        a Report with sections ``invariants``, ``hypotheses``, ``diagnostics``.
 
     Raises:
-        ValueError: see :func:`load_run`; ``orth_tol`` / ``flip_tol`` not finite and >= 0.
+        ValueError: not a run directory (missing/unreadable ``config.json`` or
+            ``metrics.jsonl``, a mistyped method/weights entry), or bad tolerances.
     """
     for nm, v in (("orth_tol", orth_tol), ("flip_tol", flip_tol)):
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+        if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
             raise ValueError(f"{nm} must be a finite number >= 0, got {v!r}")
-    config, recs = load_run(run_dir)
-    method, spec = config["method"], config.get("weights")
-    qset = parse_qset(spec) if spec else None  # validated by load_run
-    checks = []
-
-    m_orth = f"max orth_rel = |<w-P(w), P(w)>| / (||w-P(w)|| ||P(w)||); holds <= {orth_tol:g}"
-    if qset is not None and not qset.is_cone:
-        checks.append(Check("orthogonality", "skip", math.nan, m_orth,
-                            f"fixed-scale set {spec}: not a cone, <r, p> = 0 is not implied"))
-    else:
-        checks.append(_scan(recs, "orth_rel", lambda r, ly, v: (v > orth_tol, v),
-                            "orthogonality", m_orth))
-
-    m_ao = "max approx_orth_ratio |<r+,p> + <r,p+>| / ||p+ - p||^2; holds < 1"
-    if method != "binaryrelax":
-        checks.append(Check("approx_orthogonality", "skip", math.nan, m_ao,
-                            f"a BinaryRelax hypothesis; this run's method is {method!r}"))
-    else:
-        phase1 = [r for r in recs if r.get("phase") in (None, 1, 1.0)]
-        checks.append(_scan(phase1, "approx_orth_ratio", lambda r, ly, v: (v >= 1.0, v),
-                            "approx_orthogonality", m_ao + " (phase-1 records)"))
-
-    m_bc = "max eta * L / rho (eta = lr, L = lipschitz_est of the layer); holds < 1"
-    if method != "bcgd":
-        checks.append(Check("bcgd_step_condition", "skip", math.nan, m_bc,
-                            f"a BCGD hypothesis; this run's method is {method!r}"))
-    else:
-        def step_ok(r: dict[str, Any], layer: str, L: float) -> tuple[bool, float]:
-            lr, rho = r.get("lr"), r.get("rho")
-            if lr is None or rho is None or rho <= 0:
-                return False, math.nan
-            ratio = float(lr) * L / float(rho)
-            return ratio >= 1.0, ratio
-
-        checks.append(_scan(recs, "lipschitz_est", step_ok, "bcgd_step_condition", m_bc))
-
-    m_fl = f"max flip_frac over the last quarter of the records; holds <= {flip_tol:g}"
-    tail = recs[len(recs) - max(1, len(recs) // 4):]
-    c = _scan(tail, "flip_frac", lambda r, ly, v: (v > flip_tol, v), "code_flips", m_fl)
-    checks.append(c)
-    ctx = {"run": str(run_dir), "method": method, "weights": spec, "diag records": len(recs),
-           "steps": f"{recs[0].get('step')}..{recs[-1].get('step')}"}
-    return Report("verify_run", tuple(checks), ctx)
+    run = load_run_files(run_dir)
+    _check_config(run)
+    checks = [check_records(run), check_schedule(run), check_forward_point(run),
+              check_orthogonality(run, orth_tol), *check_final(run),
+              bcgd_step_condition(run), approx_orthogonality(run), code_flips(run, flip_tol)]
+    diags = run.of("diag")
+    ctx = {"run": str(run_dir), "method": run.config.get("method"),
+           "weights": run.config.get("weights"), "diag records": len(diags),
+           "probe records": len(run.of("probe")),
+           "finished": run.result is not None}
+    if diags:
+        ctx["steps"] = f"{diags[0].get('step')}..{diags[-1].get('step')}"
+    return Report("verify_run", tuple(checks), ctx, SECTIONS, strict)

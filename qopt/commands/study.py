@@ -2,7 +2,13 @@
 
 With no argument the built-in ``quick`` study runs (MNIST-1D, float vs BinaryConnect vs
 BinaryRelax vs BCGD at binary / ternary / 2-bit weights, 3 seeds). Rerunning the same command
-continues an interrupted study; finished runs are never recomputed.
+continues an interrupted study; finished runs are never recomputed. ``--set`` edits the study
+before it is validated (``--set lr=0.05``, ``--set methods.bcgd.rho=0.01``,
+``--set 'method_args={rho=0.01}'``, ``--set study.last_k=3``; see
+:mod:`qopt.study.overrides`); ``--show`` prints the study as it would run.
+
+Exit codes: 0 every run finished, 1 some run failed (its ``runs/<id>/error.txt``), 2 a bad study
+or a study directory holding runs of a different configuration (nothing written).
 """
 
 from __future__ import annotations
@@ -15,23 +21,39 @@ from qopt.train.values import parse_sets
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from qopt.train.options import fields_epilog
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = fields_epilog()
     parser.add_argument("config", nargs="?", default="quick",
                         help="study TOML file or preset name (default: quick)")
-    parser.add_argument("--out", help="study directory (default ./studies/<name>)")
-    parser.add_argument("--workers", type=int, help="parallel worker processes")
-    parser.add_argument("--threads", type=int, help="torch threads per worker")
-    parser.add_argument("--data-dir", help="data directory for every run (CIFAR, ImageNet)")
+    parser.add_argument("--out", help="study directory (default: [study] out_dir, else "
+                                      "./studies/<name>)")
+    parser.add_argument("--workers", type=int, help="parallel worker processes (default: "
+                                                    "[study] workers, else 1)")
+    parser.add_argument("--threads", type=int, help="torch threads per worker (default: "
+                                                    "[study] threads_per_worker, else 1)")
+    parser.add_argument("--data-dir", help="data directory for every run (CIFAR, ImageNet; "
+                                           "default: none)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
-                        help="override a TrainConfig field in every run (after [base])")
-    parser.add_argument("--max-runs", type=int, help="start at most N pending runs, then stop")
-    parser.add_argument("--show", action="store_true", help="print the study TOML and exit")
-    parser.add_argument("--list", action="store_true", help="list the built-in presets")
+                        help="edit the study: FIELD=V (every run), method_args={k=v} (routed "
+                             "per method), methods.M.KEY=V, study.KEY=V, grid.KEY=[..] "
+                             "(repeatable; default: none)")
+    parser.add_argument("--max-runs", type=int, help="start at most N pending runs, then stop; "
+                                                     "0: validate and refresh the results "
+                                                     "(default: all)")
+    parser.add_argument("--show", action="store_true", help="print the study TOML (with --set "
+                        "applied) and exit (default: off)")
+    parser.add_argument("--list", action="store_true", help="list the built-in presets "
+                                                            "(default: off)")
 
 
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from qopt.study import PRESETS, parse_toml, run_study, study_from_dict
+    from qopt.study import PRESETS, StudyConflict, parse_toml, run_study, study_from_dict
+    from qopt.study.overrides import apply_sets
+    from qopt.study.toml_out import to_toml
 
     if args.list:
         for name, text in PRESETS.items():
@@ -47,23 +69,31 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError(f"{args.config!r} is neither a study file nor a preset "
                                  f"({', '.join(PRESETS)})")
             text, source = p.read_text(encoding="utf-8"), str(p)
-        if args.show:
-            print(text.strip())
-            return 0
         over = parse_sets(args.set)
         if args.data_dir:
             over["data_dir"] = args.data_dir
-        study = study_from_dict(parse_toml(text, source), over)
+        raw = parse_toml(text, source)
+        if args.show:
+            print((to_toml(apply_sets(raw, over)) if over else text).strip())
+            return 0
+        study = study_from_dict(raw, over)
         if args.threads is not None:
             if args.threads < 1:
                 raise ValueError(f"--threads must be >= 1, got {args.threads}")
             study = dataclasses.replace(study, threads_per_worker=args.threads)
         if args.workers is not None and args.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        if args.max_runs is not None and args.max_runs < 0:
+            raise ValueError(f"--max-runs must be >= 0 (0: validate and refresh the results "
+                             f"only), got {args.max_runs}")
     except (ValueError, TypeError) as exc:
         print(f"qopt study: error: {exc}", file=sys.stderr)
         return 2
-    summary = run_study(study, args.out, workers=args.workers, max_runs=args.max_runs)
+    try:
+        summary = run_study(study, args.out, workers=args.workers, max_runs=args.max_runs)
+    except StudyConflict as exc:
+        print(f"qopt study: error: {exc}", file=sys.stderr)
+        return 2
     print()
     print(summary["table"])
     out = Path(summary["out_dir"])

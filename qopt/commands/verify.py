@@ -6,7 +6,7 @@
   input is a failed ``contract`` check with that input as counterexample, and the other checks
   still run.
 * ``qopt verify theory [--json OUT] [--only NAME ...]``
-* ``qopt verify run RUN_DIR [--json OUT]``
+* ``qopt verify run RUN_DIR [--json OUT] [--flip-tol F] [--strict]``
 
 Exit codes: 0 every check passed, 1 some check failed (for a quantizer: also when it raises,
 exits, crashes or hangs on an input), 2 bad usage (missing file or function, a file that cannot
@@ -44,11 +44,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t = sub.add_parser("theory", help="run every claim of theory/ (exit 0 iff all hold)")
     t.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     t.add_argument("--only", nargs="+", metavar="NAME", help="run only these claims")
-    r = sub.add_parser("run", help="check the convergence hypotheses along a training run")
+    r = sub.add_parser("run", help="check a training run: implementation invariants (exit 1), "
+                                   "theorem hypotheses and convergence (informational)",
+                       description="Three sections: (a) implementation invariants - records, "
+                                   "schedules as configured, forward point = P(w) or the prox, "
+                                   "orthogonality, final weights = exact projection (a failure "
+                                   "is a bug: exit 1); (b) theorem hypotheses - BCGD's "
+                                   "eta < rho/L, BinaryRelax's approximate orthogonality, with "
+                                   "the fraction of records where they hold and whether the "
+                                   "theorem covers the run; (c) convergence diagnostics - code "
+                                   "flips. (b) and (c) are informational unless --strict.")
     r.add_argument("run_dir", metavar="RUN_DIR")
-    r.add_argument("--json", metavar="OUT", help="also write the report as JSON")
+    r.add_argument("--json", metavar="OUT", help="also write the report as JSON (default: no)")
     r.add_argument("--orth-tol", type=float, default=None,
-                   help="bound on orth_rel (default: 1e-4, loose for float32 training)")
+                   help="fixed bound on orth_rel (default: derived from the weights' dtype and "
+                        "||P(w)||/||w - P(w)||, see proofs_check.run_invariants)")
+    r.add_argument("--flip-tol", type=float, default=0.01,
+                   help="bound on the code-flip fraction over the last quarter of the records "
+                        "(default: 0.01)")
+    r.add_argument("--strict", action="store_true",
+                   help="count violated hypotheses and diagnostics as failures (default: off)")
 
 
 def _err(msg: str) -> int:
@@ -123,9 +138,9 @@ def _theory(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from proofs_check.run import verify_run
 
-    kwargs = {} if args.orth_tol is None else {"orth_tol": args.orth_tol}
     try:
-        report = verify_run(args.run_dir, **kwargs)
+        report = verify_run(args.run_dir, orth_tol=args.orth_tol, flip_tol=args.flip_tol,
+                            strict=args.strict)
     except (ValueError, OSError) as exc:
         return _err(str(exc))
     return _finish(report, args.json)

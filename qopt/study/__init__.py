@@ -1,11 +1,12 @@
-"""Convergence studies: TOML grid -> parallel resumable runs -> results table and curves."""
+"""Convergence studies: TOML grid -> parallel resumable runs (staged when asked) -> results
+table (final, raw-BN, best and last-k accuracy with 95% intervals over seeds) and curves."""
 
 from qopt.study.aggregate import aggregate, mean_std, summary_table, write_results
 from qopt.study.config import Cell, Study, load_study_file, parse_toml, study_from_dict
 from qopt.study.presets import PRESETS
-from qopt.study.runner import run_study
+from qopt.study.runner import StudyConflict, run_study
 
 __all__ = [
-    "PRESETS", "Cell", "Study", "aggregate", "load_study_file", "mean_std", "parse_toml",
-    "run_study", "study_from_dict", "summary_table", "write_results",
+    "PRESETS", "Cell", "Study", "StudyConflict", "aggregate", "load_study_file", "mean_std",
+    "parse_toml", "run_study", "study_from_dict", "summary_table", "write_results",
 ]

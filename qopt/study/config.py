@@ -1,16 +1,16 @@
-r"""Study configuration (TOML) and grid expansion.
+r"""Study configuration (TOML): tables, validation and the resolved runs.
 
-A study file has four tables::
+A study file has up to five tables::
 
-    [study]                  # how to run
+    [study]                  # how to run and report
     name = "quick"
     workers = 2              # parallel worker processes
     threads_per_worker = 1   # torch threads in each worker
+    last_k = 5               # report the mean test accuracy over the last k epochs too
     out_dir = "studies/quick"  # optional; default ./studies/<name>
 
     [base]                   # TrainConfig fields shared by every run
     dataset = "mnist1d"
-    model = "cnn1d"
     epochs = 20
 
     [grid]                   # TrainConfig field -> list of values; the runs are the product
@@ -18,19 +18,20 @@ A study file has four tables::
     weights = ["binary", "ternary", "symmetric:2"]
     seed = [0, 1, 2]
 
-    [methods.binaryrelax]    # TrainConfig overrides for the runs of one method
-    method_args = { lam0 = 1.0, growth = 1.04 }
+    [methods.bcgd]           # fields or method arguments for the runs of one method
+    rho = 1e-5
 
-The grid is the Cartesian product in the order the keys are written; a ``float`` run has no
-weight set, so its ``weights`` value is dropped and the duplicates removed (a grid of M methods x
-S sets x K seeds with float among the methods has ((M-1) S + 1) K runs). Every run's resolved
-:class:`~qopt.train.config.TrainConfig` is validated when the study is loaded, before anything
-trains.
+    [protocol]               # optional staged protocol (qopt.study.protocol)
+    init_from = "float"
+
+How the grid resolves (conflicts, routing of ``method_args``, float runs, run ids):
+:mod:`qopt.study.grid`; ``--set`` edits: :mod:`qopt.study.overrides`; the staged protocol:
+:mod:`qopt.study.protocol`. Every run's :class:`~qopt.train.config.TrainConfig` is validated
+when the study is loaded, before anything is written or trained.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import sys
@@ -38,29 +39,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qopt.train.config import ALIASES, METHODS, TrainConfig
+from qopt.study.grid import expand, normalise_methods, run_id_of
+from qopt.study.overrides import apply_sets
+from qopt.study.protocol import link_parents, parse_protocol
+from qopt.train.config import TrainConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-TABLES = ("study", "base", "grid", "methods")
-STUDY_KEYS = ("name", "workers", "threads_per_worker", "out_dir", "description")
+__all__ = ["Cell", "Study", "load_study_file", "parse_toml", "run_id_of", "study_from_dict"]
+
+TABLES = ("study", "base", "grid", "methods", "protocol")
+STUDY_KEYS = ("name", "workers", "threads_per_worker", "out_dir", "description", "last_k")
+DEFAULT_LAST_K = 5
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One run of a study: its id, its grid values and its resolved config."""
+    """One run of a study: its id, its effective grid values, its resolved config and the run
+    it starts from (staged protocol) or None."""
 
     run_id: str
     keys: dict[str, Any]
     config: TrainConfig
+    parent: str | None = None
 
 
 @dataclass(frozen=True)
 class Study:
-    """A parsed, validated study."""
+    """A parsed, validated study; ``raw`` is the (``--set``-edited) study dict."""
 
     name: str
     grid_keys: tuple[str, ...]
@@ -70,9 +79,13 @@ class Study:
     out_dir: str | None = None
     description: str = ""
     raw: dict = field(default_factory=dict, repr=False)
+    last_k: int = DEFAULT_LAST_K
 
     def default_out_dir(self) -> Path:
         return Path(self.out_dir) if self.out_dir else Path("studies") / self.name
+
+    def cell(self, run_id: str) -> Cell:
+        return next(c for c in self.cells if c.run_id == run_id)
 
 
 def parse_toml(text: str, source: str = "<string>") -> dict:
@@ -91,28 +104,9 @@ def load_study_file(path: str | os.PathLike) -> Study:
     return study_from_dict(parse_toml(p.read_text(encoding="utf-8"), str(p)))
 
 
-def _slug(v: Any) -> str:
-    s = "none" if v is None else str(v).lower()
-    return re.sub(r"[^a-z0-9.+-]+", "", s.replace(":", "").replace(",", "-"))[:40] or "x"
-
-
-def run_id_of(keys: dict[str, Any]) -> str:
-    """Readable run id from the grid values, e.g. ``bcgd_ternary_seed1``, ``lr0.1_seed0``."""
-    plain = ("method", "weights", "dataset", "model")
-    parts = [_slug(v) if k in plain else f"{_slug(k.replace('_', ''))}{_slug(v)}"
-             for k, v in keys.items()]
-    return "_".join(parts) or "run"
-
-
-def study_from_dict(d: dict, overrides: dict[str, Any] | None = None) -> Study:
-    """Build a :class:`Study` from a parsed TOML dict; ``overrides`` (e.g. ``data_dir``)
-    are applied to every run on top of ``[base]``. Raises ``ValueError`` on any bad field."""
-    if not isinstance(d, dict):
-        raise TypeError(f"study config must be a table, got {type(d).__name__}")
-    unknown = sorted(set(d) - set(TABLES))
-    if unknown:
-        raise ValueError(f"unknown study tables {unknown}; expected {list(TABLES)}")
-    st = dict(d.get("study", {}))
+def _study_table(st: Any) -> dict[str, Any]:
+    if not isinstance(st, dict):
+        raise ValueError("[study] must be a table")
     bad = sorted(set(st) - set(STUDY_KEYS))
     if bad:
         raise ValueError(f"unknown [study] keys {bad}; expected {list(STUDY_KEYS)}")
@@ -120,46 +114,44 @@ def study_from_dict(d: dict, overrides: dict[str, Any] | None = None) -> Study:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ValueError(f"[study] name must be a non-empty word (letters, digits, _.-), got "
                          f"{name!r}")
-    workers, threads = st.get("workers", 1), st.get("threads_per_worker", 1)
-    for k, v in (("workers", workers), ("threads_per_worker", threads)):
+    for k in ("workers", "threads_per_worker", "last_k"):
+        v = st.get(k, 1)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"[study] {k} must be a positive int, got {v!r}")
-    base = {**dict(d.get("base", {})), **(overrides or {})}
-    grid = dict(d.get("grid", {}))
+    for k in ("out_dir", "description"):
+        if k in st and not isinstance(st[k], str):
+            raise ValueError(f"[study] {k} must be a string, got {st[k]!r}")
+    return st
+
+
+def study_from_dict(d: dict, overrides: dict[str, Any] | None = None) -> Study:
+    """Build a :class:`Study` from a parsed TOML dict; ``overrides`` are ``--set`` items
+    (:func:`qopt.study.overrides.apply_sets`; e.g. ``{"data_dir": ...}``). Raises
+    ``ValueError``/``TypeError`` on any bad table or field, before anything is written."""
+    if not isinstance(d, dict):
+        raise TypeError(f"study config must be a table, got {type(d).__name__}")
+    unknown = sorted(set(d) - set(TABLES))
+    if unknown:
+        raise ValueError(f"unknown study tables {unknown}; expected {list(TABLES)}")
+    d = apply_sets(d, overrides or {})
+    st = _study_table(d.get("study", {}))
+    base = d.get("base", {})
+    if not isinstance(base, dict):
+        raise ValueError("[base] must be a table")
+    grid = d.get("grid", {})
+    if not isinstance(grid, dict):
+        raise ValueError("[grid] must be a table")
     for k, vals in grid.items():
         if not isinstance(vals, list) or not vals:
             raise ValueError(f"[grid] {k} must be a non-empty list, got {vals!r}")
-    methods = dict(d.get("methods", {}))
-    for m, tab in methods.items():
-        if ALIASES.get(m, m) not in METHODS:
-            raise ValueError(f"[methods.{m}]: unknown method; expected one of {METHODS}")
-        if not isinstance(tab, dict):
-            raise ValueError(f"[methods.{m}] must be a table")
-    methods = {ALIASES.get(m, m): tab for m, tab in methods.items()}
-    keys = tuple(grid)
-    cells: dict[str, Cell] = {}
-    for combo in itertools.product(*(grid[k] for k in keys)):
-        vals = dict(zip(keys, combo))
-        merged = {**base, **vals}
-        method = merged.get("method", TrainConfig.method)
-        if isinstance(method, str):
-            method = ALIASES.get(method.lower(), method.lower())
-            merged["method"] = method
-            vals = {**vals, "method": method} if "method" in vals else vals
-            merged.update(methods.get(method, {}))
-        if method == "float":
-            merged["weights"] = None
-            if "weights" in vals:
-                vals = {**vals, "weights": None}
-        try:
-            cfg = TrainConfig.from_dict(merged).validate()
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"grid cell {vals}: {exc}") from exc
-        rid = run_id_of(vals)
-        if rid in cells and cells[rid].config != cfg:
-            rid = f"{rid}_{len(cells)}"
-        cells.setdefault(rid, Cell(rid, vals, cfg))
-    if not cells:
-        raise ValueError("the study grid is empty")
-    return Study(name, keys, tuple(cells.values()), workers, threads, st.get("out_dir"),
-                 st.get("description", ""), d)
+    methods = normalise_methods(d.get("methods", {}) or {})
+    if not grid and not base:
+        raise ValueError("the study is empty: it defines no runs; give a [grid] (and/or "
+                         "[base])")
+    found = expand(base, grid, methods)
+    cells = [Cell(rid, eff, cfg) for rid, eff, cfg in found]
+    links = link_parents(cells, tuple(grid), parse_protocol(d.get("protocol")))
+    cells = [Cell(c.run_id, c.keys, c.config, links.get(c.run_id)) for c in cells]
+    return Study(st.get("name", "study"), tuple(grid), tuple(cells), st.get("workers", 1),
+                 st.get("threads_per_worker", 1), st.get("out_dir"), st.get("description", ""),
+                 d, st.get("last_k", DEFAULT_LAST_K))

@@ -4,22 +4,28 @@ preset, ``qopt study --show NAME`` prints its TOML (a starting point for your ow
 ``quick`` — MNIST-1D (generated locally), a 3-block 1-D CNN with batch norm; float vs
 BinaryConnect vs BinaryRelax vs BCGD with binary, ternary and 2-bit weights, 3 seeds (30 runs),
 one scale per tensor, the classifier kept float (as in the released codes), SGD lr 0.1,
-momentum 0.9, weight decay 1e-4 (the papers' values), cosine schedule, 20 epochs. The 2-bit set
-is ``symmetric:2`` = UniQ's 4-level grid α{±1/2, ±3/2}: ``uniform:2`` would be {-1, 0, 1}·α,
-the ternary set again. BinaryRelax's λ grows ×1.3 per epoch from λ₀ = 1 (≈ 50 after 15
-epochs), then Phase II (exact quantization) runs the last 5 epochs — a compressed version of
-the papers' ×1.04 per epoch over 150 of 200 epochs. BCGD uses the released ρ = 1e-5 (constant).
-Cost: about 160-180 CPU-seconds in all (2 workers x 1 thread: about 1.5-2 minutes on 2 idle
-cores, estimated from the CPU time; 4-8 minutes measured while the 2 cores were shared with
+momentum 0.9, weight decay 1e-4 (the papers' values), cosine schedule, 20 epochs; every
+quantized run re-estimates its BatchNorm statistics at the final quantized weights (100
+training batches, the default) and the table reports the final, raw-BN, best and last-5-epoch
+accuracies with 95% intervals over the seeds. The 2-bit set is ``symmetric:2`` = UniQ's
+4-level grid α{±1/2, ±3/2}: ``uniform:2`` would be {-1, 0, 1}·α, the ternary set again.
+BinaryRelax runs with its defaults, tied to the run: λ grows from 1 to 360 over the first 15 of
+the 20 epochs, then Phase II (exact quantization) — the released schedule (×1.04 per epoch,
+Phase II at epoch 150 of 200) in proportion. BCGD uses the released ρ = 1e-5 (constant).
+Cost: about 210 CPU-seconds in all (measured with ``/usr/bin/time``: 2 workers × 1 thread,
+about 2 minutes on 2 idle cores; 6.5-11 minutes measured while the 2 cores were shared with
 other jobs).
 
 CIFAR presets (need ``--data-dir`` with the CIFAR pickles, and a GPU in practice) follow the
-released schedules (papers.md §B-D): ``cifar10-vgg11`` (BinaryRelax / BinaryConnect vs float,
-binary weights, SGD 0.1 / 0.9 / 1e-4, batch 128, 200 epochs, MultiStep [80, 140] ×0.1, λ ×1.04
-per epoch, Phase II from epoch 150), ``cifar10-resnet20-bcgd`` (binary weights + 4-bit quantized
-ReLUs, SGD momentum 0.95, ρ = 1e-5, same schedule) and ``cifar10-resnet20-uniq`` (UniQ 2/4-bit,
-batch 256, 120 epochs, cosine). Deviation: the papers start quantized training from a trained
-float model; set ``--set init_from=RUN_DIR`` (a finished float run) to do the same.
+released schedules (penhunt/binaryrelax ``VGG11-Cifar10.ipynb``, penhunt/full-quantization-DNN
+``BCGD_cifar/config.py``, phuocphn/uniq ``main.py``): ``cifar10-vgg11`` (BinaryRelax /
+BinaryConnect vs float, binary weights, SGD 0.1 / 0.9 / 1e-4, batch 128, 200 epochs, MultiStep
+[80, 140] ×0.1, λ ×1.04 per epoch from λ = 1.04 in the first epoch, Phase II from epoch
+150: ``BinaryRelax(lam0=1.04, growth=1.04, phase2_at=150)``), ``cifar10-resnet20-bcgd``
+(binary weights + 4-bit quantized ReLUs, SGD momentum 0.95, ρ = 1e-5, same schedule) and
+``cifar10-resnet20-uniq`` (UniQ 2/4-bit, batch 256, 120 epochs, cosine). As in the released
+codes, the quantized runs of the first two start from the trained float run of the same seed
+(``[protocol] init_from = "float"``; the float parent of the BCGD preset has float ReLUs).
 '''
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ name = "quick"
 description = "MNIST-1D: float vs BinaryConnect vs BinaryRelax vs BCGD, binary/ternary/2-bit"
 workers = 2
 threads_per_worker = 1
+last_k = 5
 
 [base]
 dataset = "mnist1d"
@@ -50,9 +57,6 @@ log_every = 40
 method = ["float", "binaryconnect", "binaryrelax", "bcgd"]
 weights = ["binary", "ternary", "symmetric:2"]
 seed = [0, 1, 2]
-
-[methods.binaryrelax]
-method_args = { lam0 = 1.0, growth = 1.3, per = "epoch", phase2_at = 15 }
 
 [methods.bcgd]
 method_args = { rho = 1e-5, rho_growth = 1.0, rho_max = 0.01 }
@@ -85,7 +89,10 @@ weights = ["binary"]
 seed = [0]
 
 [methods.binaryrelax]
-method_args = { lam0 = 1.0, growth = 1.04, per = "epoch", phase2_at = 150 }
+method_args = { lam0 = 1.04, growth = 1.04, phase2_at = 150 }
+
+[protocol]
+init_from = "float"
 """
 
 CIFAR10_RESNET20_BCGD = """
@@ -115,12 +122,18 @@ learn_alpha = true
 diag_every = 390
 
 [grid]
-method = ["binaryconnect", "bcgd"]
+method = ["float", "binaryconnect", "bcgd"]
 weights = ["binary"]
 seed = [0]
 
+[methods.float]
+act_bits = "none"
+
 [methods.bcgd]
 method_args = { rho = 1e-5, rho_growth = 1.0, rho_max = 0.01 }
+
+[protocol]
+init_from = "float"
 """
 
 CIFAR10_RESNET20_UNIQ = """

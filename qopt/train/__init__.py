@@ -1,16 +1,31 @@
 """Training: config, trainer (single process or torchrun/DDP), checkpoints, schedules, I/O.
 
-Public entry points: :class:`TrainConfig` and :func:`train` (writes a run directory, API.md).
+Public entry points: :class:`TrainConfig` and :func:`train` (writes a run directory, see the
+README "Run directory"). Submodules are imported lazily, so the torch-free parts
+(:mod:`qopt.train.config`, :mod:`qopt.train.options`, :mod:`qopt.train.identity`) can be used
+to build the CLI without importing torch.
 """
 
-from qopt.train.config import METHODS, TrainConfig
-from qopt.train.io import atomic_torch_save, atomic_write_json, atomic_write_text, read_jsonl
-from qopt.train.schedules import SCHEDULES, build_scheduler
-from qopt.train.seeding import rng_state, seed_everything, set_rng_state
-from qopt.train.trainer import resolve_device, train
+from __future__ import annotations
 
-__all__ = [
-    "METHODS", "SCHEDULES", "TrainConfig", "atomic_torch_save", "atomic_write_json",
-    "atomic_write_text", "build_scheduler", "read_jsonl", "resolve_device", "rng_state",
-    "seed_everything", "set_rng_state", "train",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "METHODS": "qopt.train.fields", "SCHEDULES": "qopt.train.fields",
+    "TrainConfig": "qopt.train.config", "RunConflict": "qopt.train.identity",
+    "atomic_torch_save": "qopt.train.io", "atomic_write_json": "qopt.train.io",
+    "atomic_write_text": "qopt.train.io", "read_jsonl": "qopt.train.io",
+    "build_scheduler": "qopt.train.schedules", "rng_state": "qopt.train.seeding",
+    "seed_everything": "qopt.train.seeding", "set_rng_state": "qopt.train.seeding",
+    "resolve_device": "qopt.train.trainer", "train": "qopt.train.trainer",
+    "TrainingDiverged": "qopt.train.divergence",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'qopt.train' has no attribute {name!r}")

@@ -1,110 +1,190 @@
 r"""The resolved configuration of one training run (a frozen, validated dataclass).
 
 Everything a run needs is one :class:`TrainConfig`; it is written as ``RUN_DIR/config.json``
-and built from CLI flags, a TOML table, or a study grid cell. :func:`TrainConfig.validate`
-checks EVERY field (names, ranges, the data directory) before anything is trained, so a bad
+(with recorded metadata beside the fields, see :data:`RECORDED_KEYS`) and built from CLI flags,
+a TOML table, a study grid cell, or a run's own ``config.json`` (``qopt train --config
+RUN/config.json`` reruns it). :meth:`TrainConfig.validate` checks EVERY field (types, names,
+ranges, the data directory, the method's own arguments) before anything is trained, so a bad
 study fails up front with a message naming the field.
+
+Each field carries its help text, kind, choices and group (:mod:`qopt.train.fields`); the CLI
+and ``--help`` are generated from them. This module imports no torch at import time.
 
 Methods (``method``): ``float`` (no weight quantization), ``binaryconnect`` (alias ``bc``),
 ``binaryrelax`` (``br``), ``bcgd``, ``uniq`` (UniQ modules with a learnable step, weights
 ``uniq:B`` or ``symmetric:B``). ``weights`` is a ``theory.parse_qset`` spec (``binary``,
 ``ternary``, ``uniform:4``, ``symmetric:2``, ...). ``act_bits`` quantizes every ReLU
-(BCGD's quantized ReLU, straight-through proxy ``ste``: ``clipped_relu``, ``relu``,
-``identity``).
+(BCGD's quantized ReLU; straight-through proxy ``ste``; step α options ``act_alpha``,
+``act_init``, ``alpha_grad*``, ``alpha_min``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import math
+import re
+from dataclasses import dataclass
 from typing import Any
 
-from qopt.train.schedules import check_schedule
+from qopt.train import fields as F
+from qopt.train.fields import ALIASES, METHODS, option
 
-METHODS = ("float", "binaryconnect", "binaryrelax", "bcgd", "uniq")
-ALIASES = {"bc": "binaryconnect", "br": "binaryrelax", "fp": "float", "none": "float"}
-METHOD_ARGS = {
-    "float": (),
-    "binaryconnect": (),
-    "binaryrelax": ("lam0", "growth", "per", "phase2_at", "phase2_unit"),
-    "bcgd": ("rho", "rho_growth", "rho_max", "per"),
-    "uniq": (),
-}
-STES = ("clipped_relu", "relu", "identity")
-ACT_FORWARDS = ("ceil", "round")
 MAX_ACT_BITS = 16
+#: keys of ``config.json`` that are recorded facts about a run, not settings: accepted (and
+#: ignored) by :meth:`TrainConfig.from_dict` so a run's own ``config.json`` can be fed back
+RECORDED_KEYS = ("data", "world_size", "device_resolved", "config_hash", "identity_version",
+                 "method_config", "init", "tensors", "steps_per_epoch", "amp_resolved",
+                 "versions", "schedule_clock")
+_MODEL_PATH = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run. See the module docstring; every field is validated by
-    :meth:`validate`."""
+    """One training run. Fields, defaults and choices: ``qopt train --help`` (generated from the
+    field metadata below); every field is checked by :meth:`validate`."""
 
-    # data
-    dataset: str = "mnist1d"
-    data_dir: str | None = None
-    dataset_args: dict = field(default_factory=dict)
-    # model
-    model: str = "cnn1d"
-    model_args: dict = field(default_factory=dict)
-    # quantization
-    method: str = "float"
-    weights: str | None = None
-    axis: int | None = None
-    keep_float: tuple[str, ...] = ("last",)
-    method_args: dict = field(default_factory=dict)
-    act_bits: int | None = None
-    act_forward: str = "ceil"
-    ste: str = "clipped_relu"
-    alpha_grad: str | None = "mean"
-    learn_alpha: bool = False
-    # optimisation
-    optimizer: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    no_decay_steps: bool = True
-    batch_size: int = 128
-    epochs: int = 10
-    schedule: str = "cosine"
-    milestones: tuple[int, ...] = ()
-    gamma: float = 0.1
-    warmup_epochs: int = 0
-    warmup_lr: float | None = None
-    init_from: str | None = None
-    # run
-    seed: int = 0
-    device: str = "auto"
-    amp: str = "auto"
-    compile: bool = False
-    deterministic: bool = False
-    diag_every: int = 50
-    log_every: int = 50
-    num_threads: int | None = None
+    # -- data --------------------------------------------------------------------------------
+    dataset: str = option("mnist1d", help="data set (cifar10/100, imagenet need data_dir)",
+                          kind="str", group="data",
+                          choices=F.DATASETS)
+    data_dir: str | None = option(
+        None, help="directory of the data files (cifar10/100, imagenet); a location, not part "
+        "of the run's identity: the data's checksum is recorded and checked", kind="str",
+        group="data", nullable=True)
+    dataset_args: dict = option(
+        help="data set options, e.g. augment=false (CIFAR) or m,n,n_train,n_test,seed (teacher)",
+        kind="dict", group="data", factory=dict)
+    # -- model -------------------------------------------------------------------------------
+    model: str = option(
+        "cnn1d", help="registered model, or 'package.module:Class' built as "
+        "Class(input_shape, num_classes, **model_args)", kind="str", group="model",
+        choices=(*F.MODELS, "package.module:Class"))
+    model_args: dict = option(help="keyword arguments of the model, e.g. channels=32,depth=3",
+                              kind="dict", group="model", factory=dict)
+    # -- quantization ------------------------------------------------------------------------
+    method: str = option("float", help="training method (aliases: bc, br, fp)", kind="str",
+                         group="quantization", choices=METHODS)
+    weights: str | None = option(
+        None, help="weight set: binary, ternary, uniform:B, symmetric:B, grid:l1,l2,..., "
+        "scaled:l1,... (uniq: uniq:B); none for float", kind="str", group="quantization",
+        nullable=True)
+    axis: int | None = option(None, help="one scale per slice along this weight axis (none: one "
+                              "scale per tensor)", kind="int", group="quantization",
+                              nullable=True)
+    keep_float: tuple[str, ...] = option(
+        ("last",), help="modules left in float: names, 'first', 'last'", kind="list",
+        group="quantization")
+    method_args: dict = option(
+        help="arguments of the method, e.g. lam0=1,growth=1.04 (binaryrelax) or rho=1e-5 "
+        "(bcgd); see the method list below", kind="dict", group="quantization", factory=dict)
+    # -- activations ---------------------------------------------------------------------------
+    act_bits: int | None = option(None, help="quantize every ReLU to this many bits (none: "
+                                  "float ReLUs)", kind="int", group="activations", nullable=True)
+    act_forward: str = option("ceil", help="quantized ReLU forward: ceil (BCGD) or round",
+                              kind="str", group="activations", choices=F.ACT_FORWARDS)
+    ste: str = option("clipped_relu", help="straight-through proxy of the ReLU's derivative",
+                      kind="str", group="activations", choices=F.STES)
+    alpha_grad: str | None = option(
+        "mean", help="surrogate gradient of the step alpha (none: mean for ceil, lsq for round)",
+        kind="str", group="activations", choices=F.ALPHA_GRADS, nullable=True)
+    learn_alpha: bool = option(False, help="learn the activation step alpha", kind="bool",
+                               group="activations")
+    act_alpha: float | None = option(
+        None, help="initial (or fixed) activation step alpha; none: the Gaussian-optimal "
+        "constant chosen by act_init", kind="float", group="activations", nullable=True)
+    act_init: str = option("matched", help="Gaussian-optimal initial alpha when act_alpha is "
+                           "none", kind="str", group="activations", choices=F.ALPHA_INITS)
+    alpha_grad_rate: float | None = option(
+        None, help="multiplier of the alpha gradient (none: 1, or 1/sqrt(N M) for lsq; released "
+        "BCGD code: 0.01)", kind="float", group="activations", nullable=True)
+    alpha_grad_clip: float | None = option(
+        None, help="clip the alpha gradient to [-c, c] (none: no clip; released BCGD code: 1)",
+        kind="float", group="activations", nullable=True)
+    alpha_min: float = option(1e-3, help="lower bound on alpha in the forward pass (released "
+                              "BCGD code: 1e-3)", kind="float", group="activations")
+    # -- optimisation --------------------------------------------------------------------------
+    optimizer: str = option("sgd", help="base optimizer (adamw: decoupled weight decay)",
+                            kind="str", group="optimisation", choices=F.OPTIMIZERS)
+    lr: float = option(0.1, help="base learning rate", kind="float", group="optimisation")
+    momentum: float = option(0.9, help="SGD momentum (sgd only)", kind="float",
+                             group="optimisation")
+    nesterov: bool = option(False, help="Nesterov momentum (sgd only)", kind="bool",
+                            group="optimisation")
+    betas: tuple[float, ...] = option((0.9, 0.999), help="Adam/AdamW (beta1, beta2)",
+                                      kind="list", group="optimisation")
+    eps: float = option(1e-8, help="Adam/AdamW epsilon", kind="float", group="optimisation")
+    weight_decay: float = option(0.0, help="weight decay (L2 for sgd/adam, decoupled for adamw)",
+                                 kind="float", group="optimisation")
+    no_decay_steps: bool = option(True, help="no weight decay on learned steps (UniQ delta, "
+                                  "activation alpha)", kind="bool", group="optimisation")
+    batch_size: int = option(128, help="global mini-batch size", kind="int",
+                             group="optimisation")
+    epochs: int = option(10, help="training epochs", kind="int", group="optimisation")
+    schedule: str = option("cosine", help="per-epoch learning-rate schedule", kind="str",
+                           group="optimisation", choices=F.SCHEDULES)
+    milestones: tuple[int, ...] = option((), help="multistep: epochs where lr *= gamma",
+                                         kind="list", group="optimisation")
+    gamma: float = option(0.1, help="multistep factor", kind="float", group="optimisation")
+    warmup_epochs: int = option(0, help="warmup_cosine: constant-lr warm-up epochs", kind="int",
+                                group="optimisation")
+    warmup_lr: float | None = option(None, help="warmup_cosine: the warm-up lr", kind="float",
+                                     group="optimisation", nullable=True)
+    phase2_lr_scale: float = option(
+        1.0, help="extra lr factor from the epoch where the method's Phase II starts "
+        "(BinaryRelax); 1 = none: the default cosine schedule is already at 15% of the base lr "
+        "at 75% of training", kind="float", group="optimisation")
+    nonfinite: str = option(
+        "raise", help="a non-finite loss, gradient or weight: raise = stop the run (exit 1, "
+        "last good checkpoint kept); skip = skip that step on device, count it, go on (quantized "
+        "methods only)", kind="str", group="optimisation", choices=("raise", "skip"))
+    init_from: str | None = option(
+        None, help="start from float weights: a run directory (its model.pt) or a state-dict "
+        "file; a location (its checksum is recorded and checked)", kind="str",
+        group="optimisation", nullable=True)
+    # -- evaluation ----------------------------------------------------------------------------
+    bn_recalib_batches: int = option(
+        100, help="before the final evaluation of a quantized run, re-estimate BatchNorm "
+        "statistics at the exactly quantized weights on this many training batches (0: off; "
+        "no effect without BatchNorm)", kind="int", group="evaluation")
+    # -- execution -----------------------------------------------------------------------------
+    seed: int = option(0, help="seed of initialisation and data order", kind="int",
+                       group="execution")
+    device: str = option("auto", help="device (auto: cuda when available)", kind="str",
+                         group="execution", choices=F.DEVICES)
+    amp: str = option("auto", help="bf16 autocast (auto: on for CUDA)", kind="str",
+                      group="execution", choices=F.AMPS)
+    compile: bool = option(False, help="torch.compile the model", kind="bool",
+                           group="execution")
+    deterministic: bool = option(False, help="deterministic torch kernels (slower on GPU)",
+                                 kind="bool", group="execution")
+    diag_every: int = option(50, help="optimizer diagnostics every N steps (0: never; "
+                             "qopt verify run reads them)", kind="int", group="execution")
+    log_every: int = option(50, help="training-loss record every N steps (0: never)",
+                            kind="int", group="execution")
+    num_threads: int | None = option(None, help="torch CPU threads (none: torch's default)",
+                                     kind="int", group="execution", nullable=True)
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Build from a plain dict (TOML table, JSON); unknown keys raise ``ValueError``."""
+        """Build from a plain dict (TOML table, JSON, a run's ``config.json``).
+
+        Unknown keys raise ``ValueError``; :data:`RECORDED_KEYS` are ignored. Coercions: lists
+        -> tuples, ints -> floats for float fields, ``"none"``/``""`` -> None for nullable
+        fields, method aliases -> canonical names. Types are checked by :meth:`validate`.
+        """
         if not isinstance(d, dict):
             raise TypeError(f"config must be a table/dict, got {type(d).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(fields) - set(RECORDED_KEYS))
         if unknown:
-            raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(names)}")
-        kw = dict(d)
-        for k in ("keep_float", "milestones"):
-            if k in kw and kw[k] is not None:
-                if isinstance(kw[k], str):
-                    kw[k] = (kw[k],)
-                kw[k] = tuple(kw[k])
-        if "method" in kw and isinstance(kw["method"], str):
-            kw["method"] = ALIASES.get(kw["method"].lower(), kw["method"].lower())
-        for k in ("weights", "init_from", "data_dir", "warmup_lr", "act_bits", "axis",
-                  "num_threads", "alpha_grad"):
-            if kw.get(k) in ("", "none", "None"):
-                kw[k] = None
+            raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(fields)}")
+        kw = {k: v for k, v in d.items() if k in fields}
+        for k, v in kw.items():
+            kw[k] = _coerce(fields[k], v)
+        if isinstance(kw.get("method"), str):
+            m = kw["method"].lower()
+            kw["method"] = ALIASES.get(m, m)
         return cls(**kw)
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -112,95 +192,18 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (tuples as lists)."""
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        """Plain JSON-able dict of every field (tuples as lists)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: list(v) if isinstance(v, tuple) else
+                (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
 
     # -- validation -------------------------------------------------------------------------
     def validate(self) -> TrainConfig:
         """Check every field; ``ValueError``/``TypeError`` naming the field. Returns self."""
-        from qopt.data import check_data
-        from qopt.models import MODELS
-        from theory.sets import parse_qset
+        from qopt.train.validation import validate_config
 
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS} (aliases {sorted(ALIASES)}), "
-                             f"got {self.method!r}")
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {sorted(MODELS)}, got {self.model!r}")
-        check_data(self.dataset, self.data_dir, self.dataset_args)
-        if self.method == "float":
-            if self.weights is not None:
-                raise ValueError(f"method 'float' takes no weights set, got {self.weights!r}")
-        else:
-            if self.weights is None:
-                raise ValueError(f"method {self.method!r} needs a weights set (e.g. 'binary', "
-                                 "'ternary', 'uniform:4', 'symmetric:2')")
-            if self.method == "uniq":
-                self.uniq_bits()
-            else:
-                try:
-                    parse_qset(self.weights)
-                except (ValueError, TypeError) as exc:
-                    raise ValueError(f"weights: {exc}") from exc
-        extra = set(self.method_args) - set(METHOD_ARGS[self.method])
-        if extra:
-            raise ValueError(f"unknown method_args {sorted(extra)} for method {self.method!r}; "
-                             f"accepted: {list(METHOD_ARGS[self.method])}")
-        self._check_engine_args()
-        if self.axis is not None and (isinstance(self.axis, bool) or not isinstance(self.axis,
-                                                                                    int)):
-            raise TypeError(f"axis must be None or an int, got {self.axis!r}")
-        if self.act_bits is not None:
-            _int_in("act_bits", self.act_bits, 1, MAX_ACT_BITS)
-        if self.ste not in STES:
-            raise ValueError(f"ste must be one of {STES}, got {self.ste!r}")
-        if self.act_forward not in ACT_FORWARDS:
-            raise ValueError(f"act_forward must be one of {ACT_FORWARDS}, got "
-                             f"{self.act_forward!r}")
-        if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
-        _pos("lr", self.lr)
-        for name in ("momentum", "weight_decay"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0:
-                raise ValueError(f"{name} must be a number >= 0, got {v!r}")
-        _int_in("batch_size", self.batch_size, 1, 1 << 24)
-        _int_in("epochs", self.epochs, 1, 1 << 20)
-        _int_in("seed", self.seed, 0, 2**63 - 1)
-        _int_in("diag_every", self.diag_every, 0, 1 << 30)
-        _int_in("log_every", self.log_every, 0, 1 << 30)
-        check_schedule(self.schedule, self.epochs, self.milestones, self.gamma,
-                       self.warmup_epochs, self.warmup_lr)
-        if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")
-                                          or self.device == "mps"):
-            raise ValueError(f"device must be 'auto', 'cpu', 'cuda[:i]' or 'mps', got "
-                             f"{self.device!r}")
-        if self.amp not in ("auto", "bf16", "off"):
-            raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {self.amp!r}")
-        if self.num_threads is not None:
-            _int_in("num_threads", self.num_threads, 1, 1024)
-        if not isinstance(self.keep_float, tuple) or not all(
-                isinstance(k, str) for k in self.keep_float):
-            raise TypeError(f"keep_float must be a list of module names, got {self.keep_float!r}")
+        validate_config(self)
         return self
-
-    def _check_engine_args(self) -> None:
-        """Build the method object and one quantized activation now, so their own argument
-        checks (e.g. ``rho`` out of range, unknown ``alpha_grad``) fire before training."""
-        from qopt.train.setup import activation_config, make_method
-
-        if self.act_bits is not None:
-            _int_in("act_bits", self.act_bits, 1, MAX_ACT_BITS)
-        try:
-            make_method(self)
-            acts = activation_config(self)
-            if acts is not None and self.method != "uniq":
-                from qopt.nn import QuantReLU
-
-                QuantReLU(**acts)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"method_args / activation settings: {exc}") from exc
 
     def uniq_bits(self) -> int:
         """Bits of a ``uniq`` run: weights ``uniq:B`` or ``symmetric:B`` (1 <= B <= 16)."""
@@ -209,20 +212,48 @@ class TrainConfig:
         if kind not in ("uniq", "symmetric") or not bits.isdigit():
             raise ValueError(f"method 'uniq' needs weights 'uniq:B' or 'symmetric:B', got "
                              f"{spec!r}")
-        return _int_in("weights bits", int(bits), 1, MAX_ACT_BITS)
+        return int_in("weights bits", int(bits), 1, MAX_ACT_BITS)
+
+    @property
+    def quantizes_weights(self) -> bool:
+        """True for every method except ``float``."""
+        return self.method != "float"
+
+    @property
+    def is_user_model(self) -> bool:
+        """``model`` names a user class ``package.module:Class``."""
+        return ":" in self.model
 
 
-#: fields that may change between a run and its resumption (they do not change the math)
-RUNTIME_FIELDS = ("num_threads", "device", "compile", "log_every", "diag_every")
+def _coerce(f: dataclasses.Field, v: Any) -> Any:
+    m = f.metadata
+    if m.get("nullable") and (v is None or (isinstance(v, str) and v.strip().lower() in
+                                            ("", "none", "null"))):
+        return None
+    kind = m.get("kind")
+    if kind == "list":
+        if isinstance(v, str):
+            v = [v]
+        if isinstance(v, (list, tuple)):
+            return tuple(float(x) if f.name == "betas" and isinstance(x, int)
+                         and not isinstance(x, bool) else x for x in v)
+    if kind == "float" and isinstance(v, int) and not isinstance(v, bool):
+        return float(v)
+    return v
 
 
-def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Fields (other than :data:`RUNTIME_FIELDS`) whose values differ between two config dicts
-    (as in ``RUN_DIR/config.json``)."""
-    return sorted(k for k in new if k in old and old[k] != new[k] and k not in RUNTIME_FIELDS)
+def config_fields() -> tuple[dataclasses.Field, ...]:
+    """The fields of :class:`TrainConfig` (with their metadata)."""
+    return dataclasses.fields(TrainConfig)
 
 
-def _int_in(name: str, v: object, lo: int, hi: int) -> int:
+def is_model_path(name: str) -> bool:
+    """True for ``package.module:Class`` (dotted identifiers, no file path)."""
+    return bool(_MODEL_PATH.fullmatch(name))
+
+
+def int_in(name: str, v: object, lo: int, hi: int) -> int:
+    """``v`` if it is an int in [lo, hi]; else ``TypeError``/``ValueError`` naming ``name``."""
     if isinstance(v, bool) or not isinstance(v, int):
         raise TypeError(f"{name} must be an int, got {type(v).__name__} {v!r}")
     if not lo <= v <= hi:
@@ -230,6 +261,13 @@ def _int_in(name: str, v: object, lo: int, hi: int) -> int:
     return v
 
 
-def _pos(name: str, v: object) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or v == float("inf"):
+def positive(name: str, v: object) -> None:
+    """``ValueError`` unless ``v`` is a positive finite real number."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+            or not v > 0:
         raise ValueError(f"{name} must be a positive finite number, got {v!r}")
+
+
+# compatibility: these moved to qopt.train.identity
+from qopt.train.identity import EXECUTION_FIELDS as RUNTIME_FIELDS  # noqa: E402,F401
+from qopt.train.identity import config_diff  # noqa: E402,F401

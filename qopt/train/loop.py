@@ -1,15 +1,18 @@
 r"""One training epoch and one evaluation pass.
 
 Loss: cross-entropy for classification, :math:`\tfrac12\,\mathrm{mean}(y - y^*)^2` for
-regression (the two-layer teacher, papers.md §C2). The hot loop does no host-device sync: the
-running loss is accumulated on the device and read once per ``log_every`` steps and once per
-epoch; diagnostics are computed (and read) only every ``diag_every`` steps.
+regression (the two-layer teacher of the STE paper, Yin et al. ICLR 2019). The hot loop does no
+host-device sync: the running loss is accumulated on the device and read once per ``log_every``
+steps and once per epoch; a non-finite loss is recorded on the device
+(:class:`qopt.train.divergence.LossWatch`); diagnostics and the verification probe are computed
+(and read) only every ``diag_every`` steps.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -38,10 +41,31 @@ def autocast_ctx(device: torch.device, amp: bool) -> contextlib.AbstractContextM
     return contextlib.nullcontext()
 
 
+@dataclass
+class EpochHooks:
+    """What one training epoch records besides the update.
+
+    Attributes:
+        log: ``log(kind, step, epoch, values)`` (the metrics logger).
+        log_every: a ``train`` record every N steps (0: none).
+        diag_every: ``diag`` (+ ``probe``) records every N steps (0: none); quantized only.
+        quantized: the optimizer is a QuantOptimizer (has ``diagnostics()``).
+        probe: ``probe(opt) -> dict`` for the ``probe`` record (None: no probe records).
+        watch: device-side record of the first non-finite loss (None: no watch).
+        progress: a tqdm bar (``update(1)`` per step) or None.
+    """
+
+    log: Callable[[str, int, int, dict], None]
+    log_every: int = 0
+    diag_every: int = 0
+    quantized: bool = False
+    probe: Callable[[Any], dict] | None = None
+    watch: Any = None
+    progress: Any = None
+
+
 def train_epoch(model: nn.Module, opt: Any, loader: Iterable, task: str, device: torch.device,
-                amp: bool, step: int, epoch: int, log: Callable[[str, int, int, dict], None],
-                log_every: int, diag_every: int, quantized: bool,
-                progress: Any = None) -> tuple[int, torch.Tensor]:
+                amp: bool, step: int, epoch: int, hooks: EpochHooks) -> tuple[int, torch.Tensor]:
     """Run one epoch; returns (global step after it, mean minibatch loss as a 0-d tensor)."""
     model.train()
     lf = loss_fn(task)
@@ -58,18 +82,23 @@ def train_epoch(model: nn.Module, opt: Any, loader: Iterable, task: str, device:
         step += 1
         n += 1
         d = loss.detach().double()
+        if hooks.watch is not None:
+            d = hooks.watch.update(d, step)
         total += d
         window += d
-        if log_every and step % log_every == 0:
+        if hooks.log_every and step % hooks.log_every == 0:
             lr = opt.param_groups[0]["lr"]
-            log("train", step, epoch, {"loss": (window / log_every).item(), "lr": lr})
+            hooks.log("train", step, epoch, {"loss": (window / hooks.log_every).item(),
+                                             "lr": lr})
             window.zero_()
-        if quantized and diag_every and step % diag_every == 0:
+        if hooks.quantized and hooks.diag_every and step % hooks.diag_every == 0:
             diag = {k: (v.item() if torch.is_tensor(v) else v)
                     for k, v in opt.diagnostics().items()}
-            log("diag", step, epoch, diag)
-        if progress is not None:
-            progress.update(1)
+            hooks.log("diag", step, epoch, diag)
+            if hooks.probe is not None:
+                hooks.log("probe", step, epoch, hooks.probe(opt))
+        if hooks.progress is not None:
+            hooks.progress.update(1)
     return step, total / max(n, 1)
 
 

@@ -1,7 +1,8 @@
 """Metrics sinks: ``RUN_DIR/metrics.jsonl`` (one JSON object per line) and, when the
 ``tensorboard`` package is installed, TensorBoard scalars in ``RUN_DIR/tb``.
 
-Record kinds (API.md): ``{"type": "train"|"eval"|"diag", "step": int, "epoch": int, ...}``.
+Record kinds: ``{"type": "train"|"eval"|"diag"|"probe"|"final", "step": int, "epoch": int,
+...}`` (``probe``: :mod:`qopt.train.probe`; ``final``: the final evaluation).
 A value whose key collides with ``type``/``step``/``epoch`` (the optimizer's own ``step``
 counter in diagnostics) is stored as ``opt_<key>``. Every line is flushed; resume truncates
 the file to the byte offset stored in the checkpoint, so a resumed run's file equals an

@@ -5,12 +5,17 @@ For base rate :math:`\eta_0` and epoch :math:`e = 0, 1, \dots, E-1` the rate is
 
 - ``constant``:  :math:`\phi = 1`;
 - ``multistep``: :math:`\phi(e) = \gamma^{\#\{m \in M : m \le e\}}` (torch ``MultiStepLR``);
-  BinaryRelax/BCGD: :math:`M = \{80, 140\}`, :math:`\gamma = 0.1`, E = 200 (papers.md §B, §C);
+  BinaryRelax/BCGD released codes: :math:`M = \{80, 140\}`, :math:`\gamma = 0.1`, E = 200;
 - ``cosine``: :math:`\phi(e) = \tfrac12(1 + \cos(\pi e / E))` (``CosineAnnealingLR``,
-  :math:`T_{max} = E`, :math:`\eta_{min} = 0`; UniQ, papers.md §D);
+  :math:`T_{max} = E`, :math:`\eta_{min} = 0`; released UniQ code);
 - ``warmup_cosine``: :math:`\phi(e) = \eta_w/\eta_0` for :math:`e < W`, then cosine over the
   remaining :math:`E - W` epochs from :math:`\eta_0` (UniQ binary warm-up: constant 1e-3 for 5
-  epochs, papers.md §D ``ConstantWarmupScheduler``).
+  epochs, released UniQ code ``lr_scheduler.py`` ``ConstantWarmupScheduler``).
+
+Phase-II factor: with ``phase2_epoch = P`` (the epoch where the method's Phase II starts) and
+``phase2_scale = s``, :math:`\eta_e = \eta_0\,\phi(e)\,s^{[e \ge P]}`: one extra drop when the
+exact-quantization phase starts (the released BinaryRelax code reaches Phase II at lr 1e-3 by
+its multistep schedule; here the drop is tied to the method's own Phase-II epoch).
 
 The scheduler is a ``LambdaLR`` over a picklable factor object, stepped once per epoch, so its
 ``state_dict`` round-trips through checkpoints.
@@ -21,10 +26,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import torch
-
-SCHEDULES = ("constant", "multistep", "cosine", "warmup_cosine")
+from qopt.train.fields import SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,16 @@ class EpochFactor:
     gamma: float = 0.1
     warmup_epochs: int = 0
     warmup_factor: float = 1.0
+    phase2_epoch: int | None = None
+    phase2_scale: float = 1.0
 
     def __call__(self, epoch: int) -> float:
+        drop = self.phase2_scale if (self.phase2_epoch is not None
+                                     and epoch >= self.phase2_epoch) else 1.0
+        return self.base(epoch) * drop
+
+    def base(self, epoch: int) -> float:
+        """:math:`\\phi(e)` without the Phase-II factor."""
         if self.kind == "constant":
             return 1.0
         if self.kind == "multistep":
@@ -71,11 +83,20 @@ def check_schedule(kind: str, epochs: int, milestones: Sequence[int] = (), gamma
             raise ValueError(f"warmup_lr must be a positive float, got {warmup_lr!r}")
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, kind: str, epochs: int, base_lr: float,
+def build_scheduler(optimizer: Any, kind: str, epochs: int, base_lr: float,
                     milestones: Sequence[int] = (), gamma: float = 0.1, warmup_epochs: int = 0,
-                    warmup_lr: float | None = None) -> torch.optim.lr_scheduler.LambdaLR:
-    """A per-epoch ``LambdaLR`` implementing ``kind`` (call ``.step()`` after every epoch)."""
+                    warmup_lr: float | None = None, *, phase2_epoch: int | None = None,
+                    phase2_scale: float = 1.0) -> Any:
+    """A per-epoch ``torch.optim.lr_scheduler.LambdaLR`` implementing ``kind`` (call
+    ``.step()`` after every epoch), with the Phase-II factor of the module docstring."""
+    import torch
+
     check_schedule(kind, epochs, milestones, gamma, warmup_epochs, warmup_lr)
+    if not (isinstance(phase2_scale, (int, float)) and math.isfinite(phase2_scale)
+            and phase2_scale > 0):
+        raise ValueError(f"phase2_scale must be a positive finite number, got {phase2_scale!r}")
     factor = EpochFactor(kind, epochs, tuple(milestones), float(gamma), int(warmup_epochs),
-                         (warmup_lr / base_lr) if warmup_lr else 1.0)
+                         (warmup_lr / base_lr) if warmup_lr else 1.0,
+                         None if phase2_epoch is None else int(phase2_epoch),
+                         float(phase2_scale))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

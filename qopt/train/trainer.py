@@ -2,16 +2,23 @@ r"""The training driver: one function, :func:`train`, for a single process and f
 
 Per epoch :math:`e`: one pass over the (seeded, epoch-determined) shuffled training set with the
 optimizer (quantized methods update latent weights and keep the network's weights at the
-quantized / relaxed point), then evaluation ON THE EXACTLY QUANTIZED WEIGHTS
+quantized / relaxed point), a divergence check (non-finite loss, gradient or weight: the run
+stops and the previous checkpoint stays), evaluation ON THE EXACTLY QUANTIZED WEIGHTS
 (``QuantOptimizer.eval_quantized()``: every quantized tensor holds :math:`P_Q(w)` during the
-pass), the learning-rate schedule step, ``QuantOptimizer.end_epoch()`` (λ / ρ continuation,
-phase switch), an ``eval`` record in ``metrics.jsonl`` and an atomic checkpoint. At the end,
-``finalize()`` writes :math:`P_Q(w)` into the model for good, ``model.pt`` (+ ``quantized.pt``,
-the integer codes) and finally ``result.json`` (its presence marks the run finished).
+pass), the learning-rate schedule step, ``QuantOptimizer.end_epoch()``, an ``eval`` record in
+``metrics.jsonl`` and an atomic checkpoint. At the end (:mod:`qopt.train.finish`):
+``finalize()`` writes :math:`P_Q(w)` into the model for good, BatchNorm statistics are
+re-estimated at those weights (``bn_recalib_batches``), the final evaluation is written as
+``final`` (``final_raw``: with the running statistics), then ``model.pt``, ``quantized.pt``
+(integer codes), ``latent.pt`` (final latent weights, for ``qopt verify run``) and last
+``result.json`` (its presence marks the run finished).
 
-Run directory format: API.md ("Run directory"). SOURCE: derived here; the epoch structure
-(continuation once per epoch, evaluation of the quantized net) follows the released codes
-(papers.md §B-D).
+Identity (:mod:`qopt.train.identity`): a finished run of the same identity is returned as is; a
+run directory holding another identity is refused (:class:`~qopt.train.identity.RunConflict`).
+
+The structure — :class:`_Run` with named phases ``build``, ``start``, ``run_epochs``,
+``epoch``, ``finish`` — follows the released codes' epoch structure (continuation once per
+epoch, evaluation of the quantized net; penhunt/binaryrelax ``util/train_net.py``).
 """
 
 from __future__ import annotations
@@ -33,21 +40,31 @@ from qopt.train.checkpoint import (
     restore_checkpoint,
     save_checkpoint,
 )
-from qopt.train.config import TrainConfig, config_diff
-from qopt.train.distributed import (
-    DistInfo,
-    barrier,
-    cleanup,
-    init_distributed,
-    ranks_identical,
-    sync_buffers,
+from qopt.train.config import TrainConfig
+from qopt.train.distributed import DistInfo, barrier, cleanup, init_distributed, sync_buffers
+from qopt.train.divergence import (
+    LossWatch,
+    TrainingDiverged,
+    from_engine_error,
+    nonfinite_error_types,
 )
-from qopt.train.io import atomic_torch_save, atomic_write_json, read_json
+from qopt.train.io import atomic_write_json
 from qopt.train.lock import RunLock
-from qopt.train.loop import evaluate, train_epoch
+from qopt.train.loop import EpochHooks, evaluate, train_epoch
 from qopt.train.metrics import MetricsLogger, truncate_metrics
+from qopt.train.record import (
+    check_data_location,
+    check_resume_facts,
+    check_run_dir,
+    run_record,
+)
 from qopt.train.seeding import rng_state, seed_everything, set_rng_state
-from qopt.train.setup import build_model_for, build_optimizer, is_quant_optimizer
+from qopt.train.setup import (
+    build_model_for,
+    build_optimizer,
+    calibrate_uniq_steps,
+    is_quant_optimizer,
+)
 
 EVAL_BATCH = 1000
 
@@ -66,10 +83,6 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     return dev
 
 
-def _eval_ctx(opt: Any) -> contextlib.AbstractContextManager:
-    return opt.eval_quantized() if is_quant_optimizer(opt) else contextlib.nullcontext()
-
-
 def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True,
           stop_after_epochs: int | None = None, progress: bool | None = None) -> dict | None:
     """Train ``cfg`` into ``run_dir``; returns the result dict (``None`` if stopped early).
@@ -77,184 +90,234 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True,
     Args:
         cfg: the run configuration (validated here before anything else happens).
         run_dir: the run directory (created).
-        resume: continue from ``checkpoint.pt`` if present; a finished run (``result.json``
-            present) is returned as is without training. ``False`` starts afresh.
+        resume: continue from ``checkpoint.pt`` if present; a finished run of the same identity
+            (``result.json`` present) is returned as is without training; a directory holding
+            another identity raises :class:`RunConflict`. ``False`` starts afresh (replacing
+            whatever the directory holds).
         stop_after_epochs: stop (after checkpointing) once this many epochs ran in this call:
             an orderly interruption, used by tests and by time-sliced runners.
         progress: tqdm bar; default: only when stderr is a terminal (and on rank 0).
+
+    Raises:
+        ValueError / TypeError: a bad config (naming the field).
+        RunConflict: ``run_dir`` holds a run of a different identity (a ``ValueError``).
+        TrainingDiverged: a non-finite loss / gradient / weight (a ``FloatingPointError``);
+            the last good checkpoint is kept.
     """
     cfg = cfg.validate()
     run_dir = Path(run_dir)
+    record = run_record(cfg)
+    finished = check_run_dir(run_dir, record, resume)
+    if finished is not None:
+        check_data_location(cfg, run_dir)
+        return finished
     run_dir.mkdir(parents=True, exist_ok=True)
-    if resume and (run_dir / "result.json").exists():
-        return read_json(run_dir / "result.json")
     with RunLock(run_dir, enabled=int(os.environ.get("RANK", "0")) == 0):
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
         info = init_distributed("cuda" if cfg.device.startswith("cuda") or (
             cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
         try:
-            return _train(cfg, run_dir, info, resume, stop_after_epochs, progress)
+            run = _Run(cfg, run_dir, info, record, progress)
+            run.start(resume)
+            if not run.run_epochs(stop_after_epochs):
+                return None
+            return run.finish()
         finally:
             cleanup(info)
 
 
-def _train(cfg: TrainConfig, run_dir: Path, info: DistInfo, resume: bool,
-           stop_after: int | None, progress: bool | None) -> dict | None:
-    device = resolve_device(cfg.device, info.local_rank)
-    amp = cfg.amp == "bf16" or (cfg.amp == "auto" and device.type == "cuda")
-    seed_everything(cfg.seed, cfg.deterministic)
-    bundle = load_data(cfg.dataset, cfg.data_dir, **cfg.dataset_args)
-    model = build_model_for(cfg, bundle).to(device)
-    n_train = bundle.x_train.shape[0]  # steps per epoch as len(train_loader) below
-    spe = n_train // cfg.batch_size if info.active and n_train % cfg.batch_size else \
-        -(-n_train // cfg.batch_size)
-    opt, sched = build_optimizer(cfg, model, steps_per_epoch=spe)
-    quantized = is_quant_optimizer(opt)
-    if quantized and cfg.diag_every:
-        opt.record_every = cfg.diag_every
-    ckpt = load_checkpoint(run_dir, device) if resume else None
-    if ckpt is not None and (run_dir / "config.json").exists():
-        diff = config_diff(read_json(run_dir / "config.json"), cfg.to_dict())
-        if diff:
-            raise ValueError(f"cannot resume {str(run_dir)!r}: its checkpoint was made with a "
-                             f"different config (fields {diff}); use --no-resume or another "
-                             "run directory")
-    start_epoch, step, history, wall = 0, 0, [], 0.0
-    if ckpt is not None:
-        restore_checkpoint(ckpt, model, opt, sched, run_dir)
-        set_rng_state(ckpt["rng"])
-        start_epoch, step, history = ckpt["epoch"], ckpt["step"], ckpt["history"]
-        wall = ckpt.get("wall_s", 0.0)
-        if info.is_main:
-            gap = check_metrics_log(run_dir, ckpt)
-            if gap:
-                print(f"warning: resuming {str(run_dir)!r}: {gap}", file=sys.stderr)
-            truncate_metrics(run_dir, ckpt["metrics_offset"])
-    elif info.is_main:
-        remove_checkpoints(run_dir)
-        for name in ("metrics.jsonl", "model.pt", "quantized.pt"):
-            (run_dir / name).unlink(missing_ok=True)
-        atomic_write_json(run_dir / "config.json", {
-            **cfg.to_dict(), "data": {"name": bundle.name, "task": bundle.task,
-                                      "input_shape": list(bundle.input_shape),
-                                      "num_classes": bundle.num_classes,
-                                      "n_train": int(bundle.x_train.shape[0]),
-                                      "n_test": int(bundle.x_test.shape[0]), **bundle.meta},
-            "world_size": info.world, "device": str(device)})
-    barrier(info)
-    if ckpt is None and cfg.method == "uniq":
-        _calibrate_uniq(model, bundle, cfg.batch_size, device)
+def _eval_ctx(opt: Any) -> contextlib.AbstractContextManager:
+    return opt.eval_quantized() if is_quant_optimizer(opt) else contextlib.nullcontext()
 
-    net: torch.nn.Module = model
-    if info.active:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.compile:
-        net = torch.compile(net)  # type: ignore[assignment]
-    n_train = bundle.x_train.shape[0]
-    train_loader = TensorLoader(
-        bundle.x_train, bundle.y_train, cfg.batch_size, shuffle=True, seed=cfg.seed,
-        device=device, rank=info.rank, world=info.world, transform=bundle.train_transform,
-        drop_last=info.active and n_train % cfg.batch_size != 0)
-    eval_bs = EVAL_BATCH * info.world
-    test_loader = TensorLoader(bundle.x_test, bundle.y_test, eval_bs, shuffle=False,
-                               device=device, rank=info.rank, world=info.world,
-                               transform=bundle.test_transform)
-    trainset_loader = TensorLoader(bundle.x_train, bundle.y_train, eval_bs, shuffle=False,
-                                   device=device, rank=info.rank, world=info.world,
-                                   transform=bundle.test_transform)
-    logger = MetricsLogger(run_dir, enabled=info.is_main)
-    show = info.is_main and (sys.stderr.isatty() if progress is None else progress)
-    bar = None
-    if show:
-        from tqdm import tqdm
 
-        bar = tqdm(total=cfg.epochs * len(train_loader), initial=start_epoch * len(train_loader),
-                   desc=run_dir.name, leave=False, dynamic_ncols=True)
-    try:
-        for epoch in range(start_epoch, cfg.epochs):
-            t0 = time.perf_counter()
-            train_loader.set_epoch(epoch)
-            lr = opt.param_groups[0]["lr"]
-            step, batch_loss = train_epoch(net, opt, train_loader, bundle.task, device, amp, step,
-                                           epoch, logger.log, cfg.log_every, cfg.diag_every,
-                                           quantized, bar)
-            sync_buffers(model, info)
-            with _eval_ctx(opt):
-                te = evaluate(model, test_loader, bundle.task, device, amp, info)
-                tr = evaluate(model, trainset_loader, bundle.task, device, amp, info)
-            sched.step()
-            if quantized:
-                opt.end_epoch()
-            rec = {"test_loss": te["loss"], "test_acc": te.get("acc"), "train_loss": tr["loss"],
-                   "train_acc": tr.get("acc"), "train_loss_batch": batch_loss.item(), "lr": lr}
-            logger.log("eval", step, epoch, rec)
-            history.append({"epoch": epoch, "step": step, **rec})
-            wall += time.perf_counter() - t0
-            if bar is not None:
-                bar.set_postfix(epoch=epoch, test_acc=rec["test_acc"], loss=rec["train_loss"])
+class _Run:
+    """One training run's state, advanced by named phases (module docstring)."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, info: DistInfo, record: dict,
+                 progress: bool | None) -> None:
+        self.cfg, self.run_dir, self.info, self.record = cfg, run_dir, info, record
+        self.progress = progress
+        self.build()
+
+    # -- phase: build ------------------------------------------------------------------------
+    def build(self) -> None:
+        """Device, seeds, data, loaders, model, optimizer and schedule."""
+        cfg, info = self.cfg, self.info
+        self.device = resolve_device(cfg.device, info.local_rank)
+        self.amp = cfg.amp == "bf16" or (cfg.amp == "auto" and self.device.type == "cuda")
+        seed_everything(cfg.seed, cfg.deterministic)
+        self.bundle = b = load_data(cfg.dataset, cfg.data_dir, **cfg.dataset_args)
+        self.model = build_model_for(cfg, b).to(self.device)
+        n_train, eval_bs = b.x_train.shape[0], EVAL_BATCH * info.world
+        self.train_loader = TensorLoader(
+            b.x_train, b.y_train, cfg.batch_size, shuffle=True, seed=cfg.seed,
+            device=self.device, rank=info.rank, world=info.world, transform=b.train_transform,
+            drop_last=info.active and n_train % cfg.batch_size != 0)
+        self.test_loader = TensorLoader(b.x_test, b.y_test, eval_bs, shuffle=False,
+                                        device=self.device, rank=info.rank, world=info.world,
+                                        transform=b.test_transform)
+        self.trainset_loader = TensorLoader(b.x_train, b.y_train, eval_bs, shuffle=False,
+                                            device=self.device, rank=info.rank,
+                                            world=info.world, transform=b.test_transform)
+        self.steps_per_epoch = len(self.train_loader)
+        self.opt, self.sched = build_optimizer(cfg, self.model, self.steps_per_epoch)
+        self.quantized = is_quant_optimizer(self.opt)
+        if self.quantized and cfg.diag_every:
+            self.opt.record_every = cfg.diag_every
+        self.start_epoch, self.step, self.history, self.wall = 0, 0, [], 0.0
+        self.execution: list[dict] = []
+        self.saved_epoch: int | None = None
+
+    # -- phase: start (fresh or resumed) -----------------------------------------------------
+    def start(self, resume: bool) -> None:
+        """Resume from the checkpoint (checking data and arithmetic), or start afresh and write
+        ``config.json``; then UniQ's calibration of a fresh run."""
+        from qopt.train.finish import data_sha256, start_record
+
+        cfg, run_dir, info = self.cfg, self.run_dir, self.info
+        ckpt = load_checkpoint(run_dir, self.device) if resume else None
+        facts = start_record(self)
+        if ckpt is not None:
+            from qopt.train.io import read_json
+
+            cfg_file = run_dir / "config.json"
+            check_resume_facts(run_dir, read_json(cfg_file) if cfg_file.exists() else {},
+                               facts, data_sha256(self.bundle))
+            restore_checkpoint(ckpt, self.model, self.opt, self.sched, run_dir)
+            set_rng_state(ckpt["rng"])
+            if not cfg_file.exists() and info.is_main:  # lost: the state fitted, record again
+                atomic_write_json(cfg_file, {**self.record, **facts})
+            self.start_epoch, self.step = ckpt["epoch"], ckpt["step"]
+            self.history, self.wall = ckpt["history"], ckpt.get("wall_s", 0.0)
+            self.execution = list(ckpt.get("execution", []))
+            self.saved_epoch = self.start_epoch
             if info.is_main:
-                save_checkpoint(run_dir, {
-                    "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(), "rng": rng_state(), "epoch": epoch + 1,
-                    "step": step, "history": history, "metrics_offset": logger.offset(),
-                    "wall_s": wall})
-            barrier(info)
-            if stop_after is not None and epoch + 1 - start_epoch >= stop_after \
-                    and epoch + 1 < cfg.epochs:
-                return None
-    finally:
-        logger.close()
-        if bar is not None:
-            bar.close()
-    return _finish(cfg, run_dir, model, opt, history, step, wall, info, device)
+                gap = check_metrics_log(run_dir, ckpt)
+                if gap:
+                    print(f"warning: resuming {str(run_dir)!r}: {gap}", file=sys.stderr)
+                truncate_metrics(run_dir, ckpt["metrics_offset"])
+        elif info.is_main:
+            remove_checkpoints(run_dir)
+            for name in ("metrics.jsonl", "model.pt", "quantized.pt", "latent.pt",
+                         "result.json"):
+                (run_dir / name).unlink(missing_ok=True)
+            atomic_write_json(run_dir / "config.json", {**self.record, **facts})
+        barrier(info)
+        self.execution.append(self._execution_segment())
+        if ckpt is None and cfg.method == "uniq":
+            calibrate_uniq_steps(self.model, self.bundle, cfg.batch_size, self.device)
+
+    def _execution_segment(self) -> dict[str, Any]:
+        return {"from_epoch": self.start_epoch, "device": str(self.device),
+                "threads": torch.get_num_threads(), "compile": self.cfg.compile,
+                "deterministic": self.cfg.deterministic, "amp": self.amp,
+                "world_size": self.info.world, "torch": str(torch.__version__)}
+
+    # -- phase: epochs -----------------------------------------------------------------------
+    def run_epochs(self, stop_after: int | None) -> bool:
+        """Train the remaining epochs; False when stopped early by ``stop_after``."""
+        cfg, info = self.cfg, self.info
+        self.net: torch.nn.Module = self.model
+        if info.active:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda"
+                else None)
+        if cfg.compile:
+            self.net = torch.compile(self.net)  # type: ignore[assignment]
+        self.logger = MetricsLogger(self.run_dir, enabled=info.is_main)
+        show = info.is_main and (sys.stderr.isatty() if self.progress is None else self.progress)
+        self.bar = None
+        if show:
+            from tqdm import tqdm
+
+            n = len(self.train_loader)
+            self.bar = tqdm(total=cfg.epochs * n, initial=self.start_epoch * n,
+                            desc=self.run_dir.name, leave=False, dynamic_ncols=True)
+        try:
+            for epoch in range(self.start_epoch, cfg.epochs):
+                self.epoch(epoch)
+                if stop_after is not None and epoch + 1 - self.start_epoch >= stop_after \
+                        and epoch + 1 < cfg.epochs:
+                    self.logger.close()
+                    return False
+        except BaseException:
+            self.logger.close()
+            raise
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+        return True
+
+    def epoch(self, epoch: int) -> None:
+        """One epoch: train, divergence check, evaluation, schedules, record, checkpoint."""
+        cfg, opt, info = self.cfg, self.opt, self.info
+        t0 = time.perf_counter()
+        self.train_loader.set_epoch(epoch)
+        lr = opt.param_groups[0]["lr"]
+        hooks = EpochHooks(self.logger.log, cfg.log_every, cfg.diag_every, self.quantized,
+                           _probe if self.quantized and info.is_main else None,
+                           LossWatch(self.device, cfg.nonfinite), self.bar)
+        ckpt = (f"{self.run_dir / 'checkpoint.pt'} (after epoch {self.saved_epoch - 1})"
+                if self.saved_epoch else None)
+        try:
+            self.step, batch_loss = train_epoch(self.net, opt, self.train_loader,
+                                                self.bundle.task, self.device, self.amp,
+                                                self.step, epoch, hooks)
+            if hasattr(opt, "check_nonfinite"):
+                opt.check_nonfinite()
+            skipped = hooks.watch.check(epoch, ckpt)
+        except nonfinite_error_types() as exc:
+            raise from_engine_error(exc, epoch, ckpt) from None
+        except ValueError as exc:  # an engine before contract C2 raised ValueError
+            if "non-finite" not in str(exc):
+                raise
+            raise TrainingDiverged(None, str(exc).split(";")[0].replace(
+                "non-finite values (NaN/Inf) in ", ""), epoch, ckpt) from None
+        sync_buffers(self.model, info)
+        with _eval_ctx(opt):
+            te = evaluate(self.model, self.test_loader, self.bundle.task, self.device, self.amp,
+                          info)
+            tr = evaluate(self.model, self.trainset_loader, self.bundle.task, self.device,
+                          self.amp, info)
+        self.sched.step()
+        if self.quantized:
+            opt.end_epoch()
+        mean_loss = batch_loss.item()
+        if skipped:  # the mean over the finite (not skipped) steps
+            n = self.steps_per_epoch
+            mean_loss = mean_loss * n / (n - skipped) if skipped < n else float("nan")
+        rec = {"test_loss": te["loss"], "test_acc": te.get("acc"), "train_loss": tr["loss"],
+               "train_acc": tr.get("acc"), "train_loss_batch": mean_loss, "lr": lr}
+        if cfg.nonfinite == "skip":
+            rec["nonfinite_steps"] = skipped
+        self.logger.log("eval", self.step, epoch, rec)
+        self.history.append({"epoch": epoch, "step": self.step, **rec})
+        self.wall += time.perf_counter() - t0
+        if self.bar is not None:
+            self.bar.set_postfix(epoch=epoch, test_acc=rec["test_acc"], loss=rec["train_loss"])
+        if info.is_main:
+            save_checkpoint(self.run_dir, {
+                "model": self.model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": self.sched.state_dict(), "rng": rng_state(), "epoch": epoch + 1,
+                "step": self.step, "history": self.history,
+                "metrics_offset": self.logger.offset(), "wall_s": self.wall,
+                "execution": self.execution})
+        self.saved_epoch = epoch + 1
+        barrier(info)
+
+    # -- phase: finish -----------------------------------------------------------------------
+    def finish(self) -> dict:
+        """Final weights, BN re-estimation, final evaluation, files (see :mod:`finish`)."""
+        from qopt.train.finish import finish_run
+
+        try:
+            return finish_run(self)
+        finally:
+            self.logger.close()
 
 
-#: Calibration batches of UniQ's ``simple_initialization`` (released code default, papers.md §D).
-UNIQ_CALIBRATION_BATCHES = 100
+def _probe(opt: Any) -> dict:
+    from qopt.train.probe import probe_record
 
-
-def _calibrate_uniq(model: torch.nn.Module, bundle: Any, batch_size: int,
-                    device: torch.device) -> None:
-    """UniQ's data-driven step initialisation (Gaussian-optimal constants × data statistics).
-
-    Runs before DDP wrapping on the same unshuffled training batches on every rank, so every
-    rank computes identical steps without communication; a resumed run skips it (the steps come
-    from the checkpoint).
-    """
-    from qopt.nn import calibrate_uniq
-
-    calib = TensorLoader(bundle.x_train, bundle.y_train, batch_size, shuffle=False, device=device,
-                         transform=bundle.test_transform)
-    model.train()
-    calibrate_uniq(model, calib, num_batches=UNIQ_CALIBRATION_BATCHES)
-
-
-def _finish(cfg: TrainConfig, run_dir: Path, model: torch.nn.Module, opt: Any,
-            history: list[dict], step: int, wall: float, info: DistInfo,
-            device: torch.device) -> dict:
-    """finalize(), write model.pt / quantized.pt, then result.json (last)."""
-    import qopt
-
-    same = ranks_identical([model.state_dict(), opt.state_dict()], info, device)
-    if not same:
-        raise RuntimeError("data-parallel ranks diverged: model/optimizer states differ")
-    if is_quant_optimizer(opt):
-        opt.finalize()
-    result = {
-        "run_dir": str(run_dir), "config": cfg.to_dict(), "final": history[-1],
-        "best_test_acc": max((h["test_acc"] for h in history if h["test_acc"] is not None),
-                             default=None),
-        "epochs": len(history), "steps": step, "wall_s": wall, "device": str(device),
-        "world_size": info.world, "ranks_identical": same,
-        "n_params": sum(p.numel() for p in model.parameters()), "history": history,
-    }
-    if info.is_main:
-        atomic_torch_save(run_dir / "model.pt", model.state_dict())
-        if cfg.method != "float" and hasattr(qopt, "export_quantized"):
-            exported = qopt.export_quantized(model, opt if is_quant_optimizer(opt) else None)
-            atomic_torch_save(run_dir / "quantized.pt", exported)
-        atomic_write_json(run_dir / "result.json", result)
-    barrier(info)
-    return result
+    return probe_record(opt)

@@ -162,12 +162,14 @@ def test_theory_exits_1_when_a_claim_breaks(monkeypatch, capsys):
 
 def test_run_subcommand(tmp_path, capsys):
     good = [diag(s, {"fc.weight": GOOD}) for s in (0, 10, 20)]
-    run = write_run(tmp_path / "ok", {"method": "binaryrelax", "weights": "binary"}, good)
+    cfg = {"method": "binaryrelax", "weights": "binary",
+           "tensors": {"fc.weight": {"shape": [10, 64], "dtype": "float32", "qset": "binary"}}}
+    run = write_run(tmp_path / "ok", cfg, good)
     out = tmp_path / "run.json"
     assert verify("run", run, "--json", out) == 0
     assert json.loads(out.read_text())["passed"] is True
     bad = good + [diag(30, {"fc.weight": dict(GOOD, orth_rel=0.5)})]
-    run2 = write_run(tmp_path / "bad", {"method": "binaryrelax", "weights": "binary"}, bad)
+    run2 = write_run(tmp_path / "bad", cfg, bad)
     assert verify("run", run2) == 1
     assert "step 30 fc.weight" in capsys.readouterr().out
     assert verify("run", run2, "--orth-tol", 0.6) == 0

@@ -41,8 +41,16 @@ def test_ddp_gloo_two_processes(tmp_path):
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-5)
     # quantized (BCGD, ternary): latent weights and all optimizer state identical on both ranks
+    # with BatchNorm: the final re-estimation runs on both ranks' shards, averaged
     res = _torchrun(tmp_path / "ddp_bcgd", ["--method", "bcgd", "--weights", "ternary",
-                                            "--keep-float", "[]"], 29562)
+                                            "--keep-float", "[]", "--model-args",
+                                            "hidden=[32],batch_norm=true",
+                                            "--bn-recalib-batches", "4"], 29562)
     assert res["ranks_identical"] is True and res["world_size"] == 2
+    assert res["final"]["bn_recalibrated"] and res["bn_recalibration"]["batches"] == 4
     recs = [json.loads(x) for x in (tmp_path / "ddp_bcgd" / "metrics.jsonl").open()]
-    assert any(r["type"] == "diag" for r in recs)
+    assert any(r["type"] == "diag" for r in recs) and any(r["type"] == "probe" for r in recs)
+    from proofs_check.run import verify_run
+
+    rep = verify_run(tmp_path / "ddp_bcgd")
+    assert rep.passed, rep.table()

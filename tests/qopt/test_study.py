@@ -5,7 +5,8 @@ import pytest
 
 from qopt.study import PRESETS, aggregate, mean_std, parse_toml, study_from_dict, summary_table
 from qopt.study.config import Cell
-from qopt.study.runner import _to_toml, check_run_dir
+from qopt.study.runner import check_run_dir
+from qopt.study.toml_out import to_toml
 from qopt.train.io import atomic_write_json
 from tests.qopt.test_data import _write_cifar10
 
@@ -22,7 +23,7 @@ def test_quick_preset_grid_has_float_once_per_seed():
         for w in ("binary", "ternary", "symmetric:2"):
             assert (m, w) in combos
     br = next(c for c in st.cells if c.config.method == "binaryrelax")
-    assert br.config.method_args["growth"] == 1.3  # per-method table applied
+    assert br.config.method_args == {}  # BinaryRelax's defaults, tied to the run
     bc = next(c for c in st.cells if c.config.method == "binaryconnect")
     assert bc.config.method_args == {}
 
@@ -31,7 +32,7 @@ def test_every_preset_round_trips_and_validates(tmp_path):
     _write_cifar10(tmp_path)
     for name, text in PRESETS.items():
         raw = parse_toml(text)
-        assert parse_toml(_to_toml(raw)) == raw  # study.toml copy is faithful
+        assert parse_toml(to_toml(raw)) == raw  # study.toml copy is faithful
         over = {"data_dir": str(tmp_path)} if "cifar" in name else None
         st = study_from_dict(raw, over)
         assert st.cells and st.name == name
@@ -94,5 +95,7 @@ def test_run_dir_of_a_different_config_is_refused(tmp_path):
     atomic_write_json(tmp_path / "config.json", {**cell.config.to_dict(), "epochs": 5})
     with pytest.raises(ValueError, match="different config"):
         check_run_dir(cell, tmp_path)
-    atomic_write_json(tmp_path / "config.json", cell.config.to_dict())
+    from qopt.train.record import run_record
+
+    atomic_write_json(tmp_path / "config.json", run_record(cell.config))
     check_run_dir(Cell(cell.run_id, cell.keys, cell.config), tmp_path)  # same config: fine

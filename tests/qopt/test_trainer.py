@@ -99,7 +99,7 @@ def test_run_directory_format(tmp_path):
     assert conf["method"] == "binaryconnect" and conf["weights"] == "binary"
     recs = read_jsonl(tmp_path / "metrics.jsonl")
     kinds = {r["type"] for r in recs}
-    assert kinds == {"train", "eval", "diag"}
+    assert kinds == {"train", "eval", "diag", "probe", "final"}
     for r in recs:
         assert isinstance(r["step"], int) and isinstance(r["epoch"], int)
     ev = [r for r in recs if r["type"] == "eval"]
@@ -109,6 +109,10 @@ def test_run_directory_format(tmp_path):
     res = json.loads((tmp_path / "result.json").read_text())
     assert res["epochs"] == 3 and res["final"]["epoch"] == 2
     assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "quantized.pt").exists()
+    assert (tmp_path / "latent.pt").exists()
+    assert conf["config_hash"] == res["config_hash"] and conf["data"]["sha256"]
+    assert set(conf["tensors"]) and all(t["qset"] == "binary" for t in conf["tensors"].values())
+    assert res["final_raw"] == res["history"][-1]
 
 
 def test_finished_run_is_returned_not_retrained(tmp_path):

@@ -1,0 +1,126 @@
+"""Reading a run directory for ``verify run``: JSON records, and tensors read only with
+``torch.load(weights_only=True)`` (a file is data, never code). Nothing from :mod:`qopt` is
+imported: the checks are independent of the implementation they check.
+
+Files: ``config.json`` (fields and recorded facts), ``metrics.jsonl`` (records ``train``,
+``eval``, ``diag``, ``probe``, ``final``), ``result.json`` (finished runs), ``model.pt`` (the
+evaluated network), ``quantized.pt`` (integer codes and scales), ``latent.pt`` (final latent
+weights).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: unit roundoff of the parameter dtypes
+UNIT_ROUNDOFF = {"float64": 2.0 ** -53, "float32": 2.0 ** -24, "bfloat16": 2.0 ** -8,
+                 "float16": 2.0 ** -11}
+
+
+@dataclass
+class RunFiles:
+    """The parsed contents of a run directory."""
+
+    path: Path
+    config: dict[str, Any]
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    torn: int = 0
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return self.records.get(kind, [])
+
+    def tensors(self, name: str) -> dict[str, Any] | None:
+        """A ``.pt`` file of the run as a dict, or None when absent (weights_only=True)."""
+        p = self.path / name
+        if not p.is_file():
+            return None
+        import torch
+
+        try:
+            obj = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - unreadable or unsafe: reported, not run
+            raise ValueError(f"{str(p)!r} cannot be read with weights_only=True: "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                             ) from None
+        if not isinstance(obj, dict):
+            raise ValueError(f"{str(p)!r} holds a {type(obj).__name__}, not a dict")
+        return obj
+
+
+def load_run_files(run_dir: str | os.PathLike[str]) -> RunFiles:
+    """Parse ``config.json``, ``metrics.jsonl`` and ``result.json`` (if present).
+
+    Raises:
+        ValueError: missing directory, ``config.json`` or ``metrics.jsonl``, or invalid JSON.
+    """
+    d = Path(run_dir)
+    if not d.is_dir():
+        raise ValueError(f"run directory {str(d)!r} does not exist")
+    try:
+        config = json.loads((d / "config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{str(d)!r} has no config.json (not a run directory)") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{str(d / 'config.json')!r} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{str(d / 'config.json')!r} does not hold a JSON object")
+    if not (d / "metrics.jsonl").is_file():
+        raise ValueError(f"{str(d)!r} has no metrics.jsonl")
+    files = RunFiles(d, config)
+    with open(d / "metrics.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a torn last line of a killed run
+                files.torn += 1
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("type"), str):
+                if rec["type"] == "diag":
+                    _check_numbers(rec)
+                files.records.setdefault(rec["type"], []).append(rec)
+    if (d / "result.json").is_file():
+        try:
+            files.result = json.loads((d / "result.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{str(d / 'result.json')!r} is not valid JSON: {exc}") from None
+    return files
+
+
+def _check_numbers(rec: dict[str, Any]) -> None:
+    """Per-tensor diagnostics must be numbers or null (else a damaged or foreign log)."""
+    for k, v in rec.items():
+        if "/" in k and v is not None and (isinstance(v, bool) or not isinstance(v, (int,
+                                                                                     float))):
+            raise ValueError(f"metrics.jsonl: {k} = {v!r} at step {rec.get('step')!r} is not a "
+                             "number (a damaged or foreign log)")
+
+
+def as_f64(t: Any) -> np.ndarray:
+    """A tensor (any float dtype) as a float64 numpy array (exact: every float32/bf16/fp16
+    value is a float64 value)."""
+    return t.detach().cpu().double().numpy() if hasattr(t, "detach") else np.asarray(
+        t, dtype=np.float64)
+
+
+def unit_roundoff(dtype: str | None) -> float:
+    """u of a dtype name (float32 when unknown: the trainer's parameters are float32)."""
+    return UNIT_ROUNDOFF.get(str(dtype or "float32").replace("torch.", ""), 2.0 ** -24)
+
+
+def gamma(n: int, u: float) -> float:
+    r""":math:`\gamma_n = n u / (1 - n u)`: a sum of n terms computed in floating point in ANY
+    order (sequential, pairwise, blocked, prefix sums) has relative error at most
+    :math:`\gamma_{n-1}` with respect to the sum of the absolute values (every term takes part in
+    at most n - 1 roundings; Higham 2002, Lemma 3.1 and §4.2). We do not assume how the engine
+    sums: the bound holds for every order. Capped at 1 when nu >= 1/2."""
+    nu = max(n, 1) * u
+    return nu / (1.0 - nu) if nu < 0.5 else 1.0

@@ -1,0 +1,146 @@
+r"""Start and end of a run: the facts recorded in ``config.json`` when training starts, and the
+final phase (exact weights, BatchNorm re-estimation, final evaluation, files).
+
+Final phase, in order: the data-parallel ranks are checked bitwise identical; a QuantOptimizer
+writes :math:`P_Q(w)` into the model (``finalize()``); ``final_raw`` is the last epoch's
+evaluation (the same weights, running BatchNorm statistics); for a run that quantizes weights
+and has BatchNorm layers, the statistics are re-estimated on ``bn_recalib_batches`` training
+batches at these weights (:mod:`qopt.train.bn`; under DDP each rank uses its shard of every
+global batch and the estimates are averaged over ranks) and the test and training sets are
+evaluated again: that is ``final``. Without re-estimation ``final`` equals ``final_raw``.
+``model.pt`` holds the evaluated network (re-estimated statistics included); ``quantized.pt``
+the integer codes and scales; ``latent.pt`` the final latent weights; ``result.json`` is written
+last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from typing import Any
+
+import torch
+
+from qopt.train.bn import batchnorm_layers, recalibrate_bn
+from qopt.train.distributed import all_reduce_sum, barrier, ranks_identical
+from qopt.train.io import atomic_torch_save, atomic_write_json
+from qopt.train.loop import autocast_ctx, evaluate
+
+
+def data_sha256(bundle: Any) -> str:
+    """SHA-256 over the four tensors of a data bundle (names, dtypes, shapes and bytes);
+    cached on the bundle."""
+    cached = getattr(bundle, "_qopt_sha256", None)
+    if cached:
+        return cached
+    h = hashlib.sha256()
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        t = getattr(bundle, name).detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    bundle._qopt_sha256 = h.hexdigest()
+    return bundle._qopt_sha256
+
+
+def start_record(run: Any) -> dict[str, Any]:
+    """Facts recorded in ``config.json`` beside the identity (:mod:`qopt.train.record`)."""
+    import qopt
+
+    b = run.bundle
+    tensors = {}
+    if run.quantized:
+        from qopt.train.probe import tensor_specs
+
+        tensors = tensor_specs(run.opt)
+    import inspect
+
+    clock = "step" if "steps_per_epoch" in inspect.signature(qopt.QuantOptimizer).parameters \
+        else "end_epoch"
+    return {
+        "data": {"name": b.name, "task": b.task, "input_shape": list(b.input_shape),
+                 "num_classes": b.num_classes, "n_train": int(b.x_train.shape[0]),
+                 "n_test": int(b.x_test.shape[0]), **b.meta, "sha256": data_sha256(b)},
+        "world_size": run.info.world, "device_resolved": str(run.device),
+        "amp_resolved": "bf16" if run.amp else "off", "steps_per_epoch": run.steps_per_epoch,
+        "tensors": tensors, "schedule_clock": clock,
+        "versions": {"qopt": qopt.__version__, "torch": str(torch.__version__),
+                     "python": platform.python_version()},
+    }
+
+
+def _bn_batches(run: Any):  # noqa: ANN202 - generator of input batches
+    """Training batches for the re-estimation: permutations of epochs E, E+1, ... (E =
+    ``epochs``), training transform; only the inputs."""
+    e = run.cfg.epochs
+    while True:
+        run.train_loader.set_epoch(e)
+        for x, _ in run.train_loader:
+            yield x
+        e += 1
+
+
+def recalibrated_eval(run: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(test/train evaluation after BN re-estimation or None, what was done and why)."""
+    cfg = run.cfg
+    if not cfg.quantizes_weights:
+        return None, {"applied": False, "reason": "float weights"}
+    if cfg.bn_recalib_batches == 0:
+        return None, {"applied": False, "reason": "bn_recalib_batches = 0"}
+    if not batchnorm_layers(run.model):
+        return None, {"applied": False, "reason": "no BatchNorm layer"}
+    n = recalibrate_bn(run.model, _bn_batches(run), cfg.bn_recalib_batches,
+                       lambda: autocast_ctx(run.device, run.amp))
+    if run.info.active:  # average the per-rank estimates
+        for m in batchnorm_layers(run.model):
+            for buf in (m.running_mean, m.running_var):
+                all_reduce_sum(buf, run.info)
+                buf.div_(run.info.world)
+    te = evaluate(run.model, run.test_loader, run.bundle.task, run.device, run.amp, run.info)
+    tr = evaluate(run.model, run.trainset_loader, run.bundle.task, run.device, run.amp,
+                  run.info)
+    return ({"test_loss": te["loss"], "test_acc": te.get("acc"), "train_loss": tr["loss"],
+             "train_acc": tr.get("acc")},
+            {"applied": True, "batches": n, "batch_size": cfg.batch_size,
+             "layers": len(batchnorm_layers(run.model))})
+
+
+def finish_run(run: Any) -> dict[str, Any]:
+    """The final phase (module docstring); returns the result dict."""
+    import qopt
+
+    cfg, info, model, opt = run.cfg, run.info, run.model, run.opt
+    same = ranks_identical([model.state_dict(), opt.state_dict()], info, run.device)
+    if not same:
+        raise RuntimeError("data-parallel ranks diverged: model/optimizer states differ")
+    if run.quantized:
+        opt.finalize()
+    final_raw = dict(run.history[-1])
+    recal, bn_info = recalibrated_eval(run)
+    final = {**final_raw, **recal, "bn_recalibrated": True} if recal is not None else \
+        {**final_raw, "bn_recalibrated": False}
+    accs = [(h["test_acc"], h["epoch"]) for h in run.history if h["test_acc"] is not None]
+    best = max(accs, default=(None, None))
+    result = {
+        "run_dir": str(run.run_dir), "config": cfg.to_dict(),
+        "config_hash": run.record["config_hash"], "final": final, "final_raw": final_raw,
+        "bn_recalibration": bn_info, "best_test_acc": best[0], "best_epoch": best[1],
+        "epochs": len(run.history), "steps": run.step, "wall_s": run.wall,
+        "device": str(run.device), "world_size": info.world, "ranks_identical": same,
+        "n_params": sum(p.numel() for p in model.parameters()), "execution": run.execution,
+        "history": run.history,
+    }
+    if info.is_main:
+        run.logger.log("final", run.step, len(run.history) - 1,
+                       {**final, "raw_test_acc": final_raw.get("test_acc"),
+                        "raw_test_loss": final_raw.get("test_loss")})
+        atomic_torch_save(run.run_dir / "model.pt", model.state_dict())
+        if cfg.method != "float" and hasattr(qopt, "export_quantized"):
+            exported = qopt.export_quantized(model, opt if run.quantized else None)
+            atomic_torch_save(run.run_dir / "quantized.pt", exported)
+        if run.quantized:
+            from qopt.train.probe import final_latents
+
+            atomic_torch_save(run.run_dir / "latent.pt", final_latents(opt))
+        atomic_write_json(run.run_dir / "result.json", result)
+    barrier(info)
+    return result

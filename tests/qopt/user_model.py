@@ -1,0 +1,22 @@
+"""A user's own model class for the ``model = "package.module:Class"`` tests."""
+
+import math
+
+from torch import nn
+
+
+class TinyNet(nn.Module):
+    """Constructor contract: ``TinyNet(input_shape, num_classes, **model_args)``."""
+
+    def __init__(self, input_shape, num_classes, width=16):
+        super().__init__()
+        self.input_shape, self.width = tuple(input_shape), width
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), width),
+                                 nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, num_classes))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def not_a_module(input_shape, num_classes):
+    return 42
