@@ -1,0 +1,165 @@
+r"""The exact sweep inside a window of scales :math:`[lo, hi]`, and the canonical optimal scale.
+
+Given a row's bucket summary and a window that is known to hold the optimal scale
+(:mod:`qopt.projection.bounds`), only the events with keys near :math:`[lo, hi]` are needed:
+
+* for midpoint j, the buckets from the one holding :math:`lo\,m_j` to the one holding
+  :math:`hi\,m_j`, widened by one bucket on each side, are *extracted* (their entries found
+  through the per-entry bucket index); the events of higher buckets have keys above hi and form
+  the *base* state (exact from the bucket suffix sums), those of lower buckets have keys below lo;
+* the extracted events are sorted by decreasing key (ties: innermost midpoint first) and
+  accumulated from the base: the state after every run of equal keys :math:`\kappa \in [lo, hi]`,
+  and the state at :math:`\alpha = hi`, are exactly the sweep states for
+  :math:`\alpha \in [lo, hi]`; the first of largest value is the optimum (tie rule).
+
+**Canonical scale.** The chosen state is "every event of key :math:`\ge \kappa^*`". Its
+:math:`s_1, s_2` are then recomputed from :math:`\kappa^*` alone: for each midpoint j, the buckets
+from two above the one holding :math:`\kappa^* m_j` (suffix sums) plus the entries of
+the three buckets around it with :math:`\mathrm{fl}(u/m_j) \ge \kappa^*`, summed in increasing
+order (a bucket is wider than the rounding of :math:`\kappa^* m_j` by far, so the buckets two
+above hold only keys above :math:`\kappa^*` and those two below only keys below). The result
+:math:`\alpha = s_1/s_2` depends on the data and :math:`\kappa^*` only, not on the window: the
+warm start (which sets the window) changes no bit of the result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qopt.projection.bounds import edge_above, value
+from qopt.projection.summary import Summary
+from qopt.projection.tables import SymmetricEvents
+
+__all__ = ["window_scan"]
+
+_EPS = np.finfo(np.float64).eps
+
+
+def _bucket_of(x: np.ndarray, sm: Summary) -> np.ndarray:
+    """Per row (axis 0) the bucket k with k h <= x < (k + 1) h (nb for x beyond)."""
+    return edge_above(x, sm) - 1
+
+
+def _ranges(lo_k: np.ndarray, hi_k: np.ndarray, nb: int) -> np.ndarray:
+    """(R, nb) bool: bucket k of row r lies in some [lo_k[r, j], hi_k[r, j]]."""
+    R, E = lo_k.shape
+    diff = np.zeros((R, nb + 1), dtype=np.int32)
+    rr = np.repeat(np.arange(R), E)
+    np.add.at(diff, (rr, lo_k.ravel()), 1)
+    np.add.at(diff, (rr, (hi_k + 1).ravel()), -1)
+    return np.cumsum(diff[:, :nb], axis=1) > 0
+
+
+def _expand(k: np.ndarray, row: np.ndarray, klo: np.ndarray, khi: np.ndarray,
+            nb: int) -> tuple[np.ndarray, np.ndarray]:
+    """Events (entry index, midpoint j) with klo[row, j] <= k <= khi[row, j]: both bounds grow
+    with j, so each entry's midpoints form a range [j0, j1] (found by binary search)."""
+    R, E = klo.shape
+    off = (np.arange(R) * (nb + 2))[:, None]  # rows made disjoint: one global sorted array
+    gk = k + off[row, 0]
+    j0 = np.searchsorted((khi + off).ravel(), gk, side="left") - row * E
+    j1 = np.searchsorted((klo + off).ravel(), gk, side="right") - row * E
+    cnt = np.maximum(j1 - j0, 0)
+    ent = np.repeat(np.arange(len(k)), cnt)
+    first = np.cumsum(cnt) - cnt
+    j = j0[ent] + (np.arange(len(ent)) - first[ent])
+    return ent, j
+
+
+def window_scan(u: np.ndarray, starts: np.ndarray, sm: Summary, ev: SymmetricEvents,
+                n: np.ndarray, lo: np.ndarray, hi: np.ndarray, CN: np.ndarray,
+                CS: np.ndarray) -> dict:
+    """Exact optimum of each row given a window [lo_r, hi_r] (lo may be 0, hi may be inf).
+
+    Returns ``alpha`` (R,) float64 canonical scales (module docstring), ``kappa`` (R,) the
+    threshold of the chosen state, ``extracted`` (entries found again) and ``events``.
+    """
+    R, nb = sm.counts.shape
+    m, g, dd = (np.array(v, dtype=np.float64) for v in (ev.mids, ev.gaps, ev.dd))
+    with np.errstate(over="ignore", invalid="ignore"):
+        khi = _bucket_of(hi[:, None] * m * (1 + 4 * _EPS), sm)
+        klo = _bucket_of(lo[:, None] * m * (1 - 4 * _EPS), sm)
+    khi = np.minimum(khi + 1, nb - 1)
+    klo = np.minimum(np.maximum(klo - 1, 0), khi + 1)
+    # find the entries of the marked buckets again, sorted by (row, bucket, value)
+    pos = np.flatnonzero(_ranges(klo, khi, nb).ravel()[sm.idx])
+    gid = sm.idx[pos]
+    val = u[pos].astype(np.float64)
+    order = np.lexsort((val, gid))
+    gid, val = gid[order], val[order]
+    row = gid // nb
+    k = gid - row * nb
+    ent, ej = _expand(k, row, klo, khi, nb)
+    erow, ev_ = row[ent], val[ent]
+    key = ev_ / m[ej]
+    order = np.lexsort((ej, -key, erow))
+    erow, ej, key, ev_ = erow[order], ej[order], key[order], ev_[order]
+    _, t = np.frexp(np.maximum(sm.top, np.finfo(np.float64).tiny))
+    unit = np.ldexp(1.0, -t)
+    # base state: every event of the buckets above the ranges (s1 in units of 2^t)
+    kb = khi + 1
+    nz = np.asarray(n, dtype=np.float64) * ev.z0 ** 2
+    s1b = (ev.z0 * CS[:, 0] + (np.take_along_axis(CS, kb, 1) * g).sum(1)) * unit
+    s2b = nz + (np.take_along_axis(CN, kb, 1) * dd).sum(1)
+    # per-row prefix states in a padded (R, L + 1) layout (exact per-row cumulative sums)
+    cnt = np.bincount(erow, minlength=R)
+    L = int(cnt.max()) if R else 0
+    col = np.arange(len(erow)) - (np.cumsum(cnt) - cnt)[erow]
+    P1, P2, K = np.zeros((R, L + 1)), np.zeros((R, L + 1)), np.full((R, L + 2), -np.inf)
+    P1[erow, col + 1] = ev_ * g[ej] * unit[erow]
+    P2[erow, col + 1] = dd[ej]
+    K[erow, col + 1] = key
+    S1 = s1b[:, None] + np.cumsum(P1, axis=1)
+    S2 = s2b[:, None] + np.cumsum(P2, axis=1)
+    p = np.arange(L + 1)[None, :]
+    kp = K[:, : L + 1]
+    p0 = (K[:, 1:] >= hi[:, None]).sum(1)  # prefix "every key >= hi" (padding is -inf)
+    run_end = (K[:, 1: L + 2] != kp) & (p <= cnt[:, None])
+    cand = (p == p0[:, None]) | ((p > p0[:, None]) & run_end & (kp >= lo[:, None]))
+    V = np.where(cand, value(S1, S2), -1.0)
+    best = np.argmax(V, axis=1)  # the first maximum: the largest scale among equal values
+    kappa = np.where(best == p0, hi, kp[np.arange(R), best])
+    alpha = _canonical(val, gid, sm, ev, n, kappa, CN, CS)
+    return {"alpha": alpha, "kappa": kappa, "extracted": len(pos), "events": len(key),
+            "klo": klo, "khi": khi}
+
+
+def _canonical(val: np.ndarray, gid: np.ndarray, sm: Summary, ev: SymmetricEvents,
+               n: np.ndarray, kappa: np.ndarray, CN: np.ndarray, CS: np.ndarray) -> np.ndarray:
+    """s1/s2 of the state "every key >= kappa" from kappa alone (module docstring).
+
+    ``val``/``gid``: the extracted entries sorted by (global bucket, value)."""
+    R, nb = sm.counts.shape
+    m, g, dd = (np.array(v, dtype=np.float64) for v in (ev.mids, ev.gaps, ev.dd))
+    E = len(m)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = kappa[:, None] * m
+    fin = np.isfinite(x)
+    kk = np.where(fin, _bucket_of(np.where(fin, x, 0.0), sm), nb)
+    full = np.minimum(kk + 2, nb)
+    s1 = ev.z0 * CS[:, 0] + (np.take_along_axis(CS, full, 1) * g).sum(1)
+    nz = np.asarray(n, dtype=np.float64) * ev.z0 ** 2
+    s2 = nz + (np.take_along_axis(CN, full, 1) * dd).sum(1)
+    # buckets kk-1 .. kk+1 of (r, j): one slice of the sorted entries, increasing in value
+    base = (np.arange(R) * nb)[:, None]
+    a = np.searchsorted(gid, base + np.maximum(kk - 1, 0), side="left")
+    b = np.searchsorted(gid, base + np.minimum(kk + 2, nb), side="left")
+    a = np.where(fin, a, b)
+    cnt = (b - a).ravel()
+    ent = np.repeat(np.arange(R * E), cnt)
+    at = np.repeat(a.ravel(), cnt) + (np.arange(len(ent)) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    rj = np.repeat(np.arange(R * E), cnt)
+    with np.errstate(over="ignore", invalid="ignore"):
+        take = (val[at] / m[rj % E]) >= kappa[rj // E]
+    v = np.where(take, val[at], 0.0)  # zeros for the entries below kappa: sums unchanged
+    part = np.zeros(R * E)
+    cp = np.zeros(R * E)
+    nonempty = cnt > 0
+    if len(v):
+        st = (np.cumsum(cnt) - cnt)[nonempty]
+        part[nonempty] = np.add.reduceat(v, st)
+        cp[nonempty] = np.add.reduceat(take.astype(np.float64), st)
+    s1 = s1 + (part.reshape(R, E) * g).sum(1)
+    s2 = s2 + (cp.reshape(R, E) * dd).sum(1)
+    ok = (s1 > 0) & (s2 > 0)
+    return np.where(ok, s1 / np.where(ok, s2, 1.0), 0.0)
