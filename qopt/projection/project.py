@@ -35,20 +35,18 @@ from __future__ import annotations
 import numbers
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from qopt.projection.binary import binary_scale
 from qopt.projection.codes import from_rows, nearest_codes, to_rows
-from qopt.projection.pruned import MIN_ROW, certified_scales
 from qopt.projection.sweep import sweep_scale
-from qopt.projection.tables import _tables, compute_dtype, is_binary, symmetric_events
+from qopt.projection.tables import _tables, compute_dtype, is_binary
 from qopt.projection.ternary import ternary_scale
 from theory.sets import QuantSet
 
 __all__ = ["TorchProjection", "project", "project_rows", "quantize_", "check_qset",
-           "row_scales", "refit_codes"]
+           "fallback_scales", "refit_codes", "check_axis", "SAFE_EXP"]
 
 #: log2 of the largest entry inside which no row is rescaled, per compute dtype
 SAFE_EXP = {torch.float32: (-50, 20), torch.float64: (-400, 400)}
@@ -72,57 +70,41 @@ class TorchProjection(NamedTuple):
     dist2: Tensor
 
 
-def _range_exponent(rows: Tensor) -> Tensor | None:
-    """Per-row exponents e (2^(e-1) <= max|row| < 2^e) where some row leaves the safe range,
-    else None (CPU: one host read). CUDA: always the exponents (no host sync)."""
+def _range_exponent(rows: Tensor) -> Tensor:
+    """Per-row exponents e (2^(e-1) <= max|row| < 2^e; 0 for a zero row): the rows are scaled
+    by 2^-e before the torch paths (exact; no host read)."""
     mx = rows.abs().amax(dim=1)
-    e = torch.frexp(mx).exponent
-    if rows.device.type != "cpu":
-        return torch.where(mx > 0, e, 0)
-    lo, hi = SAFE_EXP[rows.dtype]
-    if bool(((mx == 0) | ((e > lo) & (e <= hi))).all()):
-        return None
-    return torch.where(mx > 0, e, 0)
+    return torch.where(mx > 0, torch.frexp(mx).exponent, 0)
 
 
-def row_scales(rows: Tensor, qset: QuantSet, hint: Tensor | None = None,
-               record: dict | None = None) -> Tensor:
-    """The sweep's optimal scale per row of (C, n) ``rows`` (compute dtype, in range): before
-    the codes and the refit. ``record``: filled with the certified search's record, if used."""
+def fallback_scales(rows: Tensor, qset: QuantSet) -> Tensor:
+    """The sweep's scale per row of (C, n) ``rows`` (compute dtype, in range) by the sync-free
+    paths: fixed scale, ``Binary`` closed form, top-t scan, full breakpoint sweep."""
     if qset.scale is not None:
         return torch.full((rows.shape[0],), qset.scale, dtype=rows.dtype, device=rows.device)
     if is_binary(qset):
         return binary_scale(rows)
-    ev = symmetric_events(qset)
-    if ev is not None and rows.device.type == "cpu" and rows.shape[1] >= MIN_ROW:
-        u = np.abs(rows.numpy()).reshape(-1)
-        C, n = rows.shape
-        h = None if hint is None else hint.reshape(-1).double().numpy()
-        alpha, rec = certified_scales(u, np.arange(C + 1, dtype=np.int64) * n, ev, h)
-        if record is not None:
-            record["search"] = rec
-        return torch.from_numpy(alpha).to(rows.dtype)
     if qset.unit_levels == (-1.0, 0.0, 1.0):
         return ternary_scale(rows)
     return sweep_scale(rows, _tables(qset, rows.dtype, rows.device))
 
 
 def refit_codes(rows: Tensor, alpha: Tensor, qset: QuantSet) -> tuple[Tensor, Tensor]:
-    """Codes = nearest levels of rows/alpha, then the least-squares refit of alpha (free scale).
-
-    Returns (alpha (C,), codes int64 (C, n)); a refit with <w, z> <= 0 gives the zero point."""
+    """Codes = nearest levels of rows/alpha, then the least-squares refit of alpha (free scale),
+    products and sums in float64. Returns (alpha (C,), codes int64 (C, n)); a refit with
+    <w, z> <= 0 gives the zero point."""
     tb = _tables(qset, rows.dtype, rows.device)
     if qset.scale is not None:
         return alpha, nearest_codes(rows / qset.scale, tb["mids"])
     pos = alpha > 0
     safe = torch.where(pos, alpha, torch.ones_like(alpha))[:, None]
     codes = torch.where(pos[:, None], nearest_codes(rows / safe, tb["mids"]), tb["zero_code"])
-    z = tb["levels"][codes]
-    s1 = torch.sum(rows * z, dim=1)
+    z = tb["levels"][codes].double()
+    s1 = torch.sum(rows.double() * z, dim=1)
     s2 = torch.sum(z * z, dim=1)
     ok = (s2 > 0) & (s1 > 0)
     alpha = torch.where(ok, s1 / torch.where(s2 > 0, s2, torch.ones_like(s2)),
-                        torch.zeros_like(s1))
+                        torch.zeros_like(s1)).to(rows.dtype)
     codes = torch.where(ok[:, None], codes, tb["zero_code"])
     return alpha, codes
 
@@ -135,45 +117,31 @@ def project_rows(rows: Tensor, qset: QuantSet, hint: Tensor | None = None,
     (float32/float64); codes are int64 indices into the sorted unit levels and
     ``q = alpha[:, None] * levels[codes]``. ``hint`` (C,): a guess of the optimal scales (e.g. the
     previous step's); it only speeds up the certified CPU search, the result is the same bits
-    whatever the hint. No host sync on CUDA; CPU reads window sizes from the host (free there).
+    whatever the hint. CPU: the flat path of :func:`qopt.projection.batched.project_group`
+    (host reads, free there); other devices: sync-free torch paths.
     """
-    e = None if qset.scale is not None else _range_exponent(rows)
-    if e is not None:
-        ef = e.to(rows.dtype)
-        rows = torch.ldexp(rows, -ef[:, None])
-        if hint is not None:
-            hint = torch.ldexp(hint.reshape(-1).to(rows.dtype), -ef)
-    alpha, codes = refit_codes(rows, row_scales(rows, qset, hint, record), qset)
-    if e is not None:
-        alpha = torch.ldexp(alpha, e.to(rows.dtype))
-    return alpha, codes
+    if rows.device.type == "cpu":
+        from qopt.projection.batched import project_group
+
+        res = project_group([rows], qset, axis=0, record=record,
+                            hints=None if hint is None else [hint.reshape(-1)])
+        return res.scales[0], res.codes[0].long()
+    e = _range_exponent(rows).to(rows.dtype)
+    x = torch.ldexp(rows, -e[:, None])
+    alpha, codes = refit_codes(x, fallback_scales(x, qset), qset)
+    return torch.ldexp(alpha, e), codes
 
 
 def quantize_(out: Tensor, w: Tensor, qset: QuantSet, axis: int | None,
               hint: Tensor | None = None) -> Tensor:
     r"""Hot path, one tensor: write :math:`P_Q(w)` into ``out`` (same shape/dtype as ``w``);
     returns the scale (0-d for ``axis=None``, else (C,)), to pass back as the next ``hint``.
+    Same result as :func:`qopt.projection.batched.project_group` on ``[w]``."""
+    from qopt.projection.batched import project_group
 
-    ``Binary`` with one scale per tensor takes a shortcut with the same result as
-    :func:`project_rows` (:math:`\alpha = \sum|w|/n`, the refit is the identity there since
-    :math:`\langle w, \mathrm{sign}\,w\rangle = \|w\|_1` and :math:`\|z\|^2 = n`).
-    """
-    cd = compute_dtype(w.dtype)
-    if is_binary(qset) and axis is None:
-        wc = w if w.dtype == cd else w.to(cd)
-        alpha = binary_scale(wc.reshape(1, -1))[0]
-        if w.dtype == cd:
-            torch.where(w >= 0, alpha, -alpha, out=out)
-        else:
-            out.copy_(torch.where(wc >= 0, alpha, -alpha))
-        return alpha
-    rows = to_rows(w, axis, cd)
-    if hint is not None:
-        hint = hint.reshape(-1).to(cd)
-    alpha, codes = project_rows(rows, qset, hint)
-    q = alpha[:, None] * _tables(qset, cd, w.device)["levels"][codes]
-    out.copy_(from_rows(q, w.shape, axis))
-    return alpha if axis is not None else alpha[0]
+    res = project_group([w], qset, axis, out=[out],
+                        hints=None if hint is None else [hint])
+    return res.scales[0]
 
 
 def check_axis(axis: object, ndim: int) -> int | None:

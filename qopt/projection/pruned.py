@@ -32,6 +32,7 @@ from qopt.projection.bounds import interval_bounds, suffix_sums, tolerance
 from qopt.projection.summary import bucket_params, summarize
 from qopt.projection.tables import SymmetricEvents
 from qopt.projection.window import window_scan
+from qopt.projection.workspace import Workspace
 
 __all__ = ["certified_scales", "SearchRecord", "BAND", "ROUNDS", "MIN_ROW"]
 
@@ -51,9 +52,11 @@ class SearchRecord:
     kappa: np.ndarray
     extracted: int
     events: int
-    B: int
+    B: np.ndarray
     nb: int
-    grid: dict = field(default_factory=dict)  # last round: a, b, vub, vlb, best (per row)
+    grids: list = field(default_factory=list)  # per round: a, b, vub, keep, vlb, best state
+    summary: object = None  # the bucket summary (qopt.projection.summary.Summary)
+    window: dict = field(default_factory=dict)  # extracted entries: pos, gid, val (sorted)
 
 
 def _graded(B: int, E: int) -> tuple[np.ndarray, float]:
@@ -82,38 +85,41 @@ def _cold(top: np.ndarray, ev: SymmetricEvents, P: int) -> np.ndarray:
 
 def certified_scales(u: np.ndarray, starts: np.ndarray, ev: SymmetricEvents,
                      hint: np.ndarray | None = None,
-                     idx: np.ndarray | None = None) -> tuple[np.ndarray, SearchRecord]:
+                     ws: Workspace | None = None) -> tuple[np.ndarray, SearchRecord]:
     """Canonical optimal scale (float64) of each row ``u[starts[r]:starts[r+1]]`` (module doc).
 
     Args:
         u: flat |w| (float32/float64, finite), rows contiguous. starts: (R + 1,) offsets.
         ev: the set's events (:func:`qopt.projection.tables.symmetric_events`).
         hint: (R,) previous optimal scales (any value: NaN, 0 or inf mean "none").
-        idx: optional int64 work buffer of len(u).
+        ws: work buffers (:class:`qopt.projection.workspace.Workspace`).
     """
     n = np.diff(starts)
     R = len(n)
-    B = bucket_params(int(n.min()), ev.z0 + sum(ev.gaps))
-    sm = summarize(u, starts, B, idx)
+    B = bucket_params(n, ev.z0 + sum(ev.gaps))
+    ws = ws or Workspace()
+    N = u.shape[0]
+    sm = summarize(u, starts, B, ws.get("idx", N, np.int64), ws.get("tmp", N, u.dtype))
     nb = sm.nb
     CN, CS = suffix_sums(sm)
     tau = tolerance(n, nb, len(ev.mids))
     zero = sm.top <= 0
-    offs, fine = _graded(B, len(ev.mids))
+    offs, fine = _graded(int(B.min()), len(ev.mids))
     c = np.full(R, np.nan) if hint is None else np.asarray(hint, dtype=np.float64).copy()
     c = np.where(np.isfinite(c) & (c > 0) & ~zero, c, np.nan)
     held = np.zeros(R, dtype=bool)
     done = zero.copy()
     rounds = np.zeros(R, dtype=np.int64)
     lo, hi = np.zeros(R), np.full(R, np.inf)
-    grid: dict = {}
+    grids: list = []
     for r in range(ROUNDS + 1):
         todo = ~done
         if not todo.any():
             break
         warm = np.isfinite(c)
-        pts = _cold(sm.top, ev, len(offs))
-        pts[warm] = c[warm, None] * np.exp2(offs[None, :])
+        pts = c[:, None] * np.exp2(offs[None, :])
+        if not warm.all():
+            pts[~warm] = _cold(sm.top[~warm], ev, len(offs))
         a = np.concatenate([np.zeros((R, 1)), pts], axis=1)
         b = np.concatenate([pts, np.full((R, 1), np.inf)], axis=1)
         bd = interval_bounds(sm, ev, n, a, b, CN, CS)
@@ -131,16 +137,17 @@ def certified_scales(u: np.ndarray, starts: np.ndarray, ev: SymmetricEvents,
         if r == 0:
             held = inside & todo
         done |= inside
-        grid = {"a": a, "b": b, "vub": bd["vub"], "vlb": vlb, "keep": keep, "center": c.copy()}
         # re-centre on the scale of the best attainable state
         j = np.argmax(att, axis=1)
         useD = bd["vD"][ar, j] >= bd["vH"][ar, j]
         best_a = np.where(useD, bd["aD"][ar, j], bd["aH"][ar, j])
+        grids.append({"rows": todo.copy(), "a": a, "b": b, "vub": bd["vub"], "keep": keep,
+                      "vlb": vlb, "best": j, "best_is_D": useD, "tau": tau})
         c = np.where(done, c, np.where(best_a > 0, best_a, np.nan))
     lo = np.where(zero, 0.0, lo)
     hi = np.where(zero, np.inf, hi)
-    ws = window_scan(u, starts, sm, ev, n, lo, hi, CN, CS)
-    alpha = np.where(zero, 0.0, ws["alpha"])
-    rec = SearchRecord(held, rounds, lo, hi, ws["kappa"], ws["extracted"], ws["events"], B, nb,
-                       grid)
+    win = window_scan(u, starts, sm, ev, n, lo, hi, CN, CS, ws.get("mask", N, np.bool_))
+    alpha = np.where(zero, 0.0, win["alpha"])
+    rec = SearchRecord(held, rounds, lo, hi, win["kappa"], win["extracted"], win["events"], B,
+                       nb, grids, sm, {k: win[k] for k in ("pos", "gid", "val")})
     return alpha, rec

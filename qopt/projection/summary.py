@@ -1,8 +1,8 @@
 r"""One pass over :math:`u = |w|`: a bucket summary (count and sum per bucket) of every row.
 
-Row r is cut into ``nb`` buckets of equal width :math:`h_r = 2^{e_r - B}`, where
+Row r is cut into :math:`2^{B_r}` buckets of equal width :math:`h_r = 2^{e_r - B_r}`, where
 :math:`2^{e_r - 1} \le \max_i u_i < 2^{e_r}`: bucket k holds :math:`[k h_r, (k+1) h_r)`. The
-bucket of an entry is :math:`\lfloor u\, 2^{B - e_r}\rfloor`; the product is a power-of-two
+bucket of an entry is :math:`\lfloor u\, 2^{B_r - e_r}\rfloor`; the product is a power-of-two
 scaling, exact, so membership follows the exact edges :math:`k h_r`. Edges depend on the row's
 own maximum only, so a row's summary does not depend on which other rows are summarised with it.
 
@@ -26,8 +26,8 @@ import numpy as np
 __all__ = ["Summary", "summarize", "bucket_params"]
 
 
-def bucket_params(n_min: int, top_level: float) -> int:
-    """B (buckets per row ``nb = 2^B``) for the shortest row length and the top unit level.
+def bucket_params(n: np.ndarray, top_level: float) -> np.ndarray:
+    """B_r (row r has ``2^B_r`` buckets) from the row lengths n and the top unit level.
 
     The optimum's neighbourhood is resolved when a bucket is a small fraction of the level step:
     with :math:`\\max u \\approx 2 l_{max} \\alpha` that asks for
@@ -35,8 +35,8 @@ def bucket_params(n_min: int, top_level: float) -> int:
     2^18 (coarser buckets only widen the searched window; they never change the result).
     """
     lg = int(np.ceil(np.log2(max(top_level, 1.0))))
-    cap = int(np.log2(max(n_min // 4, 16)))
-    return int(np.clip(lg + 12, 4, min(cap, 18)))
+    cap = np.log2(np.maximum(np.asarray(n) // 4, 16)).astype(np.int64)
+    return np.clip(lg + 12, 4, np.minimum(cap, 18))
 
 
 @dataclass
@@ -44,14 +44,15 @@ class Summary:
     """Bucket summary of R rows (see the module docstring).
 
     Attributes:
-        B, nb: ``nb = 2^B`` buckets per row.
+        B: (R,) row r has ``2^B_r`` buckets (the others, up to nb, are empty).
+        nb: buckets per row in the (R, nb) arrays (the largest 2^B_r).
         h: (R,) float64 bucket widths (powers of two); ``edges[r, k] = k * h[r]``.
         counts: (R, nb) int64; sums: (R, nb) float64.
         idx: (N,) int64 per-entry global bucket id ``r * nb + k`` (for finding entries again).
         top: (R,) float64 largest entry of each row.
     """
 
-    B: int
+    B: np.ndarray
     nb: int
     h: np.ndarray
     counts: np.ndarray
@@ -65,14 +66,17 @@ class Summary:
         return np.arange(self.nb + 1, dtype=np.float64)[None, :] * self.h[:, None]
 
 
-def summarize(u: np.ndarray, starts: np.ndarray, B: int, idx: np.ndarray | None = None,
-              tmp: np.ndarray | None = None) -> Summary:
+def summarize(u: np.ndarray, starts: np.ndarray, B: np.ndarray,
+              idx: np.ndarray | None = None, tmp: np.ndarray | None = None) -> Summary:
     """Bucket summary of the rows ``u[starts[r]:starts[r+1]]`` (u >= 0 finite, float32/64, flat).
 
     ``idx`` (int64) and ``tmp`` (u's dtype): optional work buffers of length N.
     """
-    R, N, nb = len(starts) - 1, u.shape[0], 1 << B
+    B = np.asarray(B, dtype=np.int64)
+    R, N, nb = len(starts) - 1, u.shape[0], 1 << int(B.max())
     top = np.maximum.reduceat(u, starts[:-1]).astype(np.float64)
+    if not np.all(top < np.ldexp(1.0, 900)):
+        raise ValueError("summarize needs rows scaled into the safe range (max < 2^900)")
     _, e = np.frexp(top)  # 2^(e-1) <= top < 2^e (e = 0 for an all-zero row)
     if idx is None:
         idx = np.empty(N, dtype=np.int64)
@@ -80,8 +84,9 @@ def summarize(u: np.ndarray, starts: np.ndarray, B: int, idx: np.ndarray | None 
         tmp = np.empty(N, dtype=u.dtype)
     for r in range(R):  # per row: its own width (a few calls per row; rows are long)
         a, b = starts[r], starts[r + 1]
-        np.multiply(u[a:b], np.ldexp(u.dtype.type(1.0), B - int(e[r])), out=tmp[a:b])
-        np.copyto(idx[a:b], tmp[a:b], casting="unsafe")  # truncation = floor (u >= 0)
+        # u 2^(B-e) is exact; the cast to int64 truncates = floor (u >= 0)
+        np.multiply(u[a:b], np.ldexp(1.0, int(B[r]) - int(e[r])), out=idx[a:b],
+                    casting="unsafe")
         if r:
             idx[a:b] += r * nb
     counts = np.bincount(idx, minlength=R * nb).reshape(R, nb)

@@ -68,11 +68,12 @@ def _expand(k: np.ndarray, row: np.ndarray, klo: np.ndarray, khi: np.ndarray,
 
 def window_scan(u: np.ndarray, starts: np.ndarray, sm: Summary, ev: SymmetricEvents,
                 n: np.ndarray, lo: np.ndarray, hi: np.ndarray, CN: np.ndarray,
-                CS: np.ndarray) -> dict:
+                CS: np.ndarray, mask: np.ndarray | None = None) -> dict:
     """Exact optimum of each row given a window [lo_r, hi_r] (lo may be 0, hi may be inf).
 
     Returns ``alpha`` (R,) float64 canonical scales (module docstring), ``kappa`` (R,) the
     threshold of the chosen state, ``extracted`` (entries found again) and ``events``.
+    ``mask``: an optional bool work buffer of len(u).
     """
     R, nb = sm.counts.shape
     m, g, dd = (np.array(v, dtype=np.float64) for v in (ev.mids, ev.gaps, ev.dd))
@@ -82,17 +83,26 @@ def window_scan(u: np.ndarray, starts: np.ndarray, sm: Summary, ev: SymmetricEve
     khi = np.minimum(khi + 1, nb - 1)
     klo = np.minimum(np.maximum(klo - 1, 0), khi + 1)
     # find the entries of the marked buckets again, sorted by (row, bucket, value)
-    pos = np.flatnonzero(_ranges(klo, khi, nb).ravel()[sm.idx])
-    gid = sm.idx[pos]
+    if mask is None:
+        mask = np.empty(sm.idx.shape[0], dtype=np.bool_)
+    np.take(_ranges(klo, khi, nb).ravel(), sm.idx, out=mask)
+    pos = np.flatnonzero(mask)  # ascending: grouped by row (rows are contiguous)
     val = u[pos].astype(np.float64)
-    order = np.lexsort((val, gid))
-    gid, val = gid[order], val[order]
+    cut = np.searchsorted(pos, starts)
+    order = np.concatenate([a + np.argsort(val[a:b], kind="stable")
+                            for a, b in zip(cut[:-1], cut[1:])])  # by value within each row
+    val, pos = val[order], pos[order]
+    gid = sm.idx[pos]  # buckets follow values: (row, bucket, value) order
     row = gid // nb
     k = gid - row * nb
     ent, ej = _expand(k, row, klo, khi, nb)
     erow, ev_ = row[ent], val[ent]
     key = ev_ / m[ej]
-    order = np.lexsort((ej, -key, erow))
+    # decreasing key within each row; a stable sort keeps equal keys innermost midpoint first
+    # (equal keys u1/m_j1 = u2/m_j2 with u1 < u2 have j1 < j2, and entries come by value)
+    cut = np.searchsorted(erow, np.arange(R + 1))
+    order = np.concatenate([a + np.argsort(-key[a:b], kind="stable")
+                            for a, b in zip(cut[:-1], cut[1:])])
     erow, ej, key, ev_ = erow[order], ej[order], key[order], ev_[order]
     _, t = np.frexp(np.maximum(sm.top, np.finfo(np.float64).tiny))
     unit = np.ldexp(1.0, -t)
@@ -121,7 +131,7 @@ def window_scan(u: np.ndarray, starts: np.ndarray, sm: Summary, ev: SymmetricEve
     kappa = np.where(best == p0, hi, kp[np.arange(R), best])
     alpha = _canonical(val, gid, sm, ev, n, kappa, CN, CS)
     return {"alpha": alpha, "kappa": kappa, "extracted": len(pos), "events": len(key),
-            "klo": klo, "khi": khi}
+            "klo": klo, "khi": khi, "pos": pos, "gid": gid, "val": val}
 
 
 def _canonical(val: np.ndarray, gid: np.ndarray, sm: Summary, ev: SymmetricEvents,

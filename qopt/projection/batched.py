@@ -1,0 +1,287 @@
+r"""The hot path: one call projects a whole group of tensors (same set, axis, dtype, device).
+
+.. math:: q_T = P_Q(w_T) \quad\text{for every tensor } T \text{ of the group (per slice along axis)}
+
+:func:`project_group` lays the rows of every tensor (one row per tensor, or one per slice along
+``axis``) back to back in one flat buffer and runs each stage once for all of them:
+
+* CPU: the scales (closed forms, or the certified search of :mod:`qopt.projection.pruned` on all
+  rows at once, warm-started by ``hints``), then codes, refit and values
+  (:func:`qopt.projection.flat.flat_finish`), then one copy into the outputs. The host reads the
+  data-dependent window sizes (free on CPU).
+* CUDA (or any non-CPU device): per tensor, the sync-free paths of
+  :func:`qopt.projection.project.project_rows` (top-t scan, full sweep): no host-device sync.
+
+The result is bitwise the same as :func:`qopt.projection.project` on each tensor (same code
+paths; a row's arithmetic never depends on the other rows of the group, nor on the hints).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from qopt.projection.codes import from_rows, to_rows
+from qopt.projection.flat import coder, flat_finish
+from qopt.projection.tables import codes_dtype, compute_dtype, is_binary, symmetric_events
+from qopt.projection.workspace import Workspace
+from theory.sets import QuantSet
+
+__all__ = ["GroupProjection", "ProjectionStats", "Workspace", "project_group", "scales_flat"]
+
+
+@dataclass(frozen=True)
+class ProjectionStats:
+    """What one call did (plain ints; summed over calls by the caller).
+
+    Attributes:
+        rows: rows projected (tensors, or slices along ``axis``).
+        searched: rows whose scale came from the certified search (CPU, symmetric sets).
+        certified: of those, rows where the warm-start certificate held at the first grid
+            (the previous scale's neighbourhood was proven to hold the optimum).
+        extracted: entries read again for the exact window scans (the search's cost).
+        fallback: rows solved by a sort-based exact search (short rows, asymmetric sets, CUDA).
+    """
+
+    rows: int = 0
+    searched: int = 0
+    certified: int = 0
+    extracted: int = 0
+    fallback: int = 0
+
+    def __add__(self, other: ProjectionStats) -> ProjectionStats:
+        return ProjectionStats(*(a + b for a, b in zip(self, other)))  # type: ignore[call-overload]
+
+    def __iter__(self):
+        return iter((self.rows, self.searched, self.certified, self.extracted, self.fallback))
+
+
+class GroupProjection(NamedTuple):
+    """Result of :func:`project_group`: per tensor, its scale(s) and codes; and statistics.
+
+    ``scales[t]``: 0-d (``axis=None``) or (C,), compute dtype (float64 for float64 input, else
+    float32). ``codes[t]``: same shape as the tensor, int8 up to 127 levels (int16, int32
+    beyond), indices into ``qset.levels`` with ``out[t] == scale * levels[codes]``.
+    """
+
+    scales: list[Tensor]
+    codes: list[Tensor]
+    stats: ProjectionStats
+
+
+def scales_flat(blocks: list, starts: np.ndarray, qset: QuantSet, hint: np.ndarray | None,
+                ws: Workspace) -> tuple[np.ndarray, ProjectionStats, object]:
+    """Sweep scale (float64) of every row (rows in range); ``ws["u"]`` holds |w| (flat)."""
+    R = len(starts) - 1
+    n = np.diff(starts)
+    N = int(starts[-1])
+    if qset.scale is not None:
+        return np.full(R, qset.scale), ProjectionStats(rows=R), None
+    u = ws.get("u", N, np.float64)
+    if is_binary(qset):  # ||w||_1 / n (pairwise float64 sums per row)
+        return np.add.reduceat(u, starts[:-1]) / n, ProjectionStats(rows=R), None
+    ev = symmetric_events(qset)
+    from qopt.projection.pruned import MIN_ROW, certified_scales
+
+    if ev is not None and int(n.min()) >= MIN_ROW:
+        alpha, rec = certified_scales(u, starts, ev, hint, ws)
+        st = ProjectionStats(rows=R, searched=R, certified=int(rec.held.sum()),
+                             extracted=int(rec.extracted))
+        return alpha, st, rec
+    from qopt.projection.project import fallback_scales
+
+    alpha = np.empty(R)
+    for blk in blocks:  # one (C, n) call per tensor
+        x = torch.from_numpy(blk.w).reshape(blk.r1 - blk.r0, -1)
+        alpha[blk.r0:blk.r1] = fallback_scales(x, qset).double().numpy()
+    return alpha, ProjectionStats(rows=R, fallback=R), None
+
+
+def _values(codes: np.ndarray, starts: np.ndarray, alpha: np.ndarray, c, q: np.ndarray,
+            a0: int = 0) -> None:
+    """q = alpha_r * levels[codes] for the rows r of ``starts`` (q and codes offset by a0)."""
+    dt = q.dtype.type
+    k = len(c.levels)
+    for r in range(len(starts) - 1):
+        a, b = starts[r] - a0, starts[r + 1] - a0
+        if c.kind == "generic":
+            np.take((dt(alpha[r]) * c.levels.astype(dt)).astype(dt), codes[a:b], out=q[a:b])
+        else:  # levels (code - (k-1)/2) d: exact small multiples of d, one rounding
+            np.subtract(codes[a:b], (k - 1) / 2.0, out=q[a:b], casting="unsafe")
+            np.multiply(q[a:b], dt(alpha[r]) * dt(c.d), out=q[a:b])
+
+
+class _Block(NamedTuple):
+    """One tensor's rows in the flat index space: [a, b), its rows r0..r1, a 1-D view of w."""
+
+    a: int
+    b: int
+    r0: int
+    r1: int
+    w: np.ndarray
+
+
+def _finish(blocks: list[_Block], starts: np.ndarray, alpha: np.ndarray, qset: QuantSet, rec,
+            codes: np.ndarray, qs: list[np.ndarray], ws: Workspace) -> np.ndarray:
+    """Codes (into ``codes``), values (into ``qs``, one 1-D array per block) and the refitted
+    scales (float64, returned)."""
+    c = coder(qset)
+    N = int(starts[-1])
+    if is_binary(qset):  # codes = [w >= 0], q = ±alpha; the refit is the identity
+        for blk, q in zip(blocks, qs):
+            cb = codes[blk.a:blk.b]
+            np.greater_equal(blk.w, 0, out=cb.view(np.bool_) if cb.itemsize == 1 else cb,
+                             casting="unsafe")
+            _values(cb, starts[blk.r0:blk.r1 + 1], alpha[blk.r0:blk.r1], c, q, blk.a)
+        return alpha
+    if rec is None:
+        flat = np.concatenate([blk.w for blk in blocks])
+        alpha, qq = flat_finish(flat, starts, alpha, c, codes, refit=qset.scale is None)
+        for blk, q in zip(blocks, qs):
+            q[...] = qq[blk.a:blk.b]
+        return alpha
+    from qopt.projection.finish import bucket_codes
+
+    E_ = len(c.mids[c.mids > 0])
+    mag, alpha, info = bucket_codes(alpha, rec.summary, rec.window, c, blocks[0].w.dtype,
+                                    ws.get("u", N, np.float64),
+                                    ws.get("mag", N, np.int8 if E_ < 127 else np.int32))
+    E, zeta = info["E"], info["zeta"]
+    # code = E + zeta + mag for w >= 0 and E - mag for w < 0 (-0.0 counts as >= 0)
+    neg = ws.get("neg", N, np.bool_)
+    t = ws.get("t", N, mag.dtype)
+    for blk in blocks:
+        np.less(blk.w, 0, out=neg[blk.a:blk.b])
+    np.multiply(mag, 2, out=t)
+    t += zeta
+    t *= neg
+    np.add(mag, E + zeta, out=codes, casting="unsafe")
+    np.subtract(codes, t, out=codes, casting="unsafe")
+    for r in np.flatnonzero(alpha <= 0):  # the zero point
+        codes[starts[r]:starts[r + 1]] = c.zero
+    for blk, q in zip(blocks, qs):
+        _values(codes[blk.a:blk.b], starts[blk.r0:blk.r1 + 1], alpha[blk.r0:blk.r1], c, q,
+                blk.a)
+    return alpha
+
+
+def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None, *,
+                  out: Sequence[Tensor] | None = None, hints: Sequence[Tensor] | None = None,
+                  workspace: Workspace | None = None, record: dict | None = None
+                  ) -> GroupProjection:
+    r"""Project every tensor of a group onto ``qset``; write :math:`P_Q(w_T)` into ``out[T]``.
+
+    Args:
+        ws: tensors of one dtype and device (floating; finite: the hot path does not check).
+        qset: the group's set. axis: None (one scale per tensor) or the axis with one scale per
+            slice (normalised, non-negative).
+        out: tensors of the same shapes and dtype to receive the projections (may be ``ws``
+            itself); None: new tensors.
+        hints: the previous call's ``scales`` (warm start of the certified search; any value,
+            the result is bitwise the same).
+        workspace: reused CPU buffers (:class:`qopt.projection.workspace.Workspace`); the
+            returned codes are then views of it, valid until the next call with it.
+        record: filled with the search record (``"search"``) and the row layout, for
+            certificates.
+
+    Returns:
+        :class:`GroupProjection` ``(scales, codes, stats)``.
+    """
+    ws = list(ws)
+    if not ws:
+        return GroupProjection([], [], ProjectionStats())
+    dtype, device = ws[0].dtype, ws[0].device
+    cd = compute_dtype(dtype)
+    outs = list(out) if out is not None else [torch.empty_like(w) for w in ws]
+    cdt = codes_dtype(qset.n_levels)
+    if device.type != "cpu":
+        return _group_torch(ws, qset, axis, outs, hints, cd, cdt)
+    fresh = workspace is None  # codes in their own memory, else views of the workspace
+    workspace = workspace or Workspace()
+    rows = [to_rows(w.detach(), axis, cd) for w in ws]
+    row_n = np.concatenate([np.full(r.shape[0], r.shape[1], dtype=np.int64) for r in rows])
+    starts = np.concatenate([[0], np.cumsum(row_n)])
+    N = int(starts[-1])
+    npd = np.float64 if cd == torch.float64 else np.float32
+    blocks, a, r0 = [], 0, 0
+    for r in rows:  # 1-D views of each tensor's rows (a copy only for a permuted axis)
+        wv = r.contiguous().numpy().reshape(-1)
+        blocks.append(_Block(a, a + wv.shape[0], r0, r0 + r.shape[0], wv))
+        a, r0 = a + wv.shape[0], r0 + r.shape[0]
+    hint = None
+    if hints is not None:
+        hint = np.concatenate([h.detach().reshape(-1).double().cpu().numpy() for h in hints])
+    u = workspace.get("u", N, np.float64)
+    for blk in blocks:
+        np.abs(blk.w, out=u[blk.a:blk.b])
+    # rows outside the safe range: scaled by a power of two (exact), scaled back at the end
+    from qopt.projection.project import SAFE_EXP
+
+    top = np.maximum.reduceat(u, starts[:-1])
+    _, e = np.frexp(top)
+    lo, hi = SAFE_EXP[cd]
+    scale_e = np.where((top > 0) & ((e <= lo) | (e > hi)) & (qset.scale is None), e, 0)
+    if scale_e.any():
+        blocks = [blk._replace(w=blk.w.copy()) for blk in blocks]
+        for blk in blocks:
+            for r in range(blk.r0, blk.r1):
+                if scale_e[r]:
+                    seg = blk.w[starts[r] - blk.a:starts[r + 1] - blk.a]
+                    np.ldexp(seg, -int(scale_e[r]), out=seg)
+            np.abs(blk.w, out=u[blk.a:blk.b])
+        if hint is not None:
+            hint = np.ldexp(hint, -scale_e)
+    alpha, stats, rec = scales_flat(blocks, starts, qset, hint, workspace)
+    cnp = torch.empty(0, dtype=cdt).numpy().dtype
+    codes_flat = np.empty(N, dtype=cnp) if fresh else workspace.get("codes", N, cnp)
+    # values straight into the outputs where they are plain contiguous views of the rows
+    direct = [axis in (None, 0) and o.dtype == cd and o.is_contiguous() and not scale_e.any()
+              for o in outs]
+    qbuf = workspace.get("q", N, npd)
+    qs = [o.detach().numpy().reshape(-1) if d else qbuf[blk.a:blk.b]
+          for o, d, blk in zip(outs, direct, blocks)]
+    alpha = _finish(blocks, starts, alpha, qset, rec, codes_flat, qs, workspace)
+    if scale_e.any():
+        alpha = np.ldexp(alpha, scale_e)
+        for blk, q in zip(blocks, qs):
+            for r in range(blk.r0, blk.r1):
+                if scale_e[r]:
+                    seg = q[starts[r] - blk.a:starts[r + 1] - blk.a]
+                    np.ldexp(seg, int(scale_e[r]), out=seg)
+    if record is not None:
+        record.update(search=rec, starts=starts, blocks=blocks, alpha=alpha)
+    scales, codes = [], []
+    a_t = torch.from_numpy(alpha.astype(npd))
+    c_t = torch.from_numpy(codes_flat)
+    for w, r, o, d, blk, q in zip(ws, rows, outs, direct, blocks, qs):
+        sc = a_t[blk.r0:blk.r1]
+        scales.append(sc.clone() if axis is not None else sc[0].clone())
+        if not d:
+            o.copy_(from_rows(torch.from_numpy(q).reshape(r.shape), w.shape, axis))
+        codes.append(from_rows(c_t[blk.a:blk.b].reshape(r.shape), w.shape, axis))
+    return GroupProjection(scales, codes, stats)
+
+
+def _group_torch(ws: list[Tensor], qset: QuantSet, axis: int | None, outs: list[Tensor],
+                 hints: Sequence[Tensor] | None, cd: torch.dtype,
+                 cdt: torch.dtype) -> GroupProjection:
+    """Any device: per tensor, the sync-free torch paths (no host read)."""
+    from qopt.projection.project import project_rows
+    from qopt.projection.tables import _tables
+
+    scales, codes = [], []
+    R = 0
+    for w, o in zip(ws, outs):
+        rows = to_rows(w.detach(), axis, cd)
+        alpha, c = project_rows(rows, qset)
+        levels = _tables(qset, cd, w.device)["levels"]
+        o.copy_(from_rows(alpha[:, None] * levels[c], w.shape, axis))
+        scales.append(alpha if axis is not None else alpha[0])
+        codes.append(from_rows(c.to(cdt), w.shape, axis))
+        R += rows.shape[0]
+    return GroupProjection(scales, codes, ProjectionStats(rows=R, fallback=R))
