@@ -88,7 +88,7 @@ def scales_flat(blocks: list, starts: np.ndarray, qset: QuantSet, hint: np.ndarr
     ev = symmetric_events(qset)
     from qopt.projection.pruned import MIN_ROW, certified_scales
 
-    if ev is not None and int(n.min()) >= MIN_ROW:
+    if ev is not None and int(n.min()) >= MIN_ROW:  # project_group splits mixed groups
         alpha, rec = certified_scales(u, starts, ev, hint, ws)
         st = ProjectionStats(rows=R, searched=R, certified=int(rec.held.sum()),
                              extracted=int(rec.extracted))
@@ -201,9 +201,24 @@ def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None,
     cdt = codes_dtype(qset.n_levels)
     if device.type != "cpu":
         return _group_torch(ws, qset, axis, outs, hints, cd, cdt)
+    from qopt.projection.pruned import MIN_ROW
+
+    rows = [to_rows(w.detach(), axis, cd) for w in ws]
+    if symmetric_events(qset) is not None:  # the path is chosen per tensor (its row length)
+        long_ = [r.shape[1] >= MIN_ROW for r in rows]
+        if any(long_) and not all(long_):
+            parts = [[i for i, f in enumerate(long_) if f == flag] for flag in (True, False)]
+            subs = [project_group([ws[i] for i in p], qset, axis, out=[outs[i] for i in p],
+                                  hints=None if hints is None else [hints[i] for i in p],
+                                  workspace=workspace if k == 0 else None, record=record)
+                    for k, p in enumerate(parts)]
+            scales, codes = [None] * len(ws), [None] * len(ws)
+            for p, sub in zip(parts, subs):
+                for i, a, c in zip(p, sub.scales, sub.codes):
+                    scales[i], codes[i] = a, c
+            return GroupProjection(scales, codes, subs[0].stats + subs[1].stats)
     fresh = workspace is None  # codes in their own memory, else views of the workspace
     workspace = workspace or Workspace()
-    rows = [to_rows(w.detach(), axis, cd) for w in ws]
     row_n = np.concatenate([np.full(r.shape[0], r.shape[1], dtype=np.int64) for r in rows])
     starts = np.concatenate([[0], np.cumsum(row_n)])
     N = int(starts[-1])

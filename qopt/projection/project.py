@@ -79,14 +79,17 @@ def _range_exponent(rows: Tensor) -> Tensor:
 
 def fallback_scales(rows: Tensor, qset: QuantSet) -> Tensor:
     """The sweep's scale per row of (C, n) ``rows`` (compute dtype, in range) by the sync-free
-    paths: fixed scale, ``Binary`` closed form, top-t scan, full breakpoint sweep."""
+    paths: fixed scale, ``Binary`` closed form, top-t scan, full breakpoint sweep. The scans
+    run in float64 (float32 running sums over E n events mislead the argmax where the value is
+    flat, e.g. 4 bits on 1200 entries: a scale 3e-4 relative off)."""
     if qset.scale is not None:
         return torch.full((rows.shape[0],), qset.scale, dtype=rows.dtype, device=rows.device)
     if is_binary(qset):
         return binary_scale(rows)
+    x = rows.double()
     if qset.unit_levels == (-1.0, 0.0, 1.0):
-        return ternary_scale(rows)
-    return sweep_scale(rows, _tables(qset, rows.dtype, rows.device))
+        return ternary_scale(x).to(rows.dtype)
+    return sweep_scale(x, _tables(qset, torch.float64, rows.device)).to(rows.dtype)
 
 
 def refit_codes(rows: Tensor, alpha: Tensor, qset: QuantSet) -> tuple[Tensor, Tensor]:

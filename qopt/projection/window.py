@@ -10,7 +10,10 @@ Given a row's bucket summary and a window that is known to hold the optimal scal
 * the extracted events are sorted by decreasing key (ties: innermost midpoint first) and
   accumulated from the base: the state after every run of equal keys :math:`\kappa \in [lo, hi]`,
   and the state at :math:`\alpha = hi`, are exactly the sweep states for
-  :math:`\alpha \in [lo, hi]`; the first of largest value is the optimum (tie rule).
+  :math:`\alpha \in [lo, hi]`; the first of largest value is the optimum (tie rule). Values
+  within 1e-9 (relative) of the best are compared again on their canonical sums (below), so
+  that near-ties (e.g. two scales giving the same point) are decided the same way whatever the
+  window; canonical values within 4 ulps count as tied and go to the largest scale.
 
 **Canonical scale.** The chosen state is "every event of key :math:`\ge \kappa^*`". Its
 :math:`s_1, s_2` are then recomputed from :math:`\kappa^*` alone: for each midpoint j, the buckets
@@ -24,6 +27,8 @@ warm start (which sets the window) changes no bit of the result.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from qopt.projection.bounds import edge_above, value
@@ -33,6 +38,9 @@ from qopt.projection.tables import SymmetricEvents
 __all__ = ["window_scan"]
 
 _EPS = np.finfo(np.float64).eps
+#: scan values this close to the best are decided on canonical sums; canonical values this
+#: close to the best count as ties (decided for the largest scale)
+_NEAR, _TIE = 1e-9, 4 * _EPS
 
 
 def _bucket_of(x: np.ndarray, sm: Summary) -> np.ndarray:
@@ -127,49 +135,67 @@ def window_scan(u: np.ndarray, starts: np.ndarray, sm: Summary, ev: SymmetricEve
     run_end = (K[:, 1: L + 2] != kp) & (p <= cnt[:, None])
     cand = (p == p0[:, None]) | ((p > p0[:, None]) & run_end & (kp >= lo[:, None]))
     V = np.where(cand, value(S1, S2), -1.0)
-    best = np.argmax(V, axis=1)  # the first maximum: the largest scale among equal values
-    kappa = np.where(best == p0, hi, kp[np.arange(R), best])
-    alpha = _canonical(val, gid, sm, ev, n, kappa, CN, CS)
+    # Candidates within rounding of the best (ties, e.g. two scales giving one point) are
+    # compared again on their canonical sums, which do not depend on the window; the first of
+    # those at the maximum (the largest scale) wins. Then alpha = s1/s2 of the winner.
+    near = cand & (V >= V.max(axis=1, keepdims=True) * (1.0 - _NEAR))
+    nr, npos = np.nonzero(near)
+    nk = np.where(npos == p0[nr], hi[nr], kp[nr, npos])
+    c1, c2 = _canonical(val, gid, sm, ev, n, nr, nk, CN, CS)
+    cv = value(c1 * unit[nr], c2)
+    top = np.full(R, -1.0)
+    np.maximum.at(top, nr, cv)
+    win = cv >= top[nr] * (1.0 - _TIE)
+    first = np.full(R, len(nr))
+    np.minimum.at(first, nr[win], np.flatnonzero(win))  # nonzero() lists rows, then scales
+    kappa = nk[first]
+    b1, b2 = c1[first], c2[first]
+    ok = (b1 > 0) & (b2 > 0)
+    alpha = np.where(ok, b1 / np.where(ok, b2, 1.0), 0.0)
     return {"alpha": alpha, "kappa": kappa, "extracted": len(pos), "events": len(key),
             "klo": klo, "khi": khi, "pos": pos, "gid": gid, "val": val}
 
 
 def _canonical(val: np.ndarray, gid: np.ndarray, sm: Summary, ev: SymmetricEvents,
-               n: np.ndarray, kappa: np.ndarray, CN: np.ndarray, CS: np.ndarray) -> np.ndarray:
-    """s1/s2 of the state "every key >= kappa" from kappa alone (module docstring).
-
-    ``val``/``gid``: the extracted entries sorted by (global bucket, value)."""
-    R, nb = sm.counts.shape
+               n: np.ndarray, row: np.ndarray, kappa: np.ndarray, CN: np.ndarray,
+               CS: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(s1, s2) of the states "every key >= kappa[i]" of rows ``row[i]``, from kappa alone
+    (module docstring). ``val``/``gid``: the extracted entries sorted by (bucket, value)."""
+    nb = sm.counts.shape[1]
+    M = len(row)
     m, g, dd = (np.array(v, dtype=np.float64) for v in (ev.mids, ev.gaps, ev.dd))
     E = len(m)
     with np.errstate(over="ignore", invalid="ignore"):
         x = kappa[:, None] * m
     fin = np.isfinite(x)
-    kk = np.where(fin, _bucket_of(np.where(fin, x, 0.0), sm), nb)
+    kk = np.where(fin, _bucket_of(np.where(fin, x, 0.0), _rows(sm, row)), nb)
     full = np.minimum(kk + 2, nb)
-    s1 = ev.z0 * CS[:, 0] + (np.take_along_axis(CS, full, 1) * g).sum(1)
-    nz = np.asarray(n, dtype=np.float64) * ev.z0 ** 2
-    s2 = nz + (np.take_along_axis(CN, full, 1) * dd).sum(1)
-    # buckets kk-1 .. kk+1 of (r, j): one slice of the sorted entries, increasing in value
-    base = (np.arange(R) * nb)[:, None]
+    s1 = ev.z0 * CS[row, 0] + (np.take_along_axis(CS[row], full, 1) * g).sum(1)
+    nz = np.asarray(n, dtype=np.float64)[row] * ev.z0 ** 2
+    s2 = nz + (np.take_along_axis(CN[row], full, 1) * dd).sum(1)
+    # buckets kk-1 .. kk+1 of (i, j): one slice of the sorted entries, increasing in value
+    base = (row * nb)[:, None]
     a = np.searchsorted(gid, base + np.maximum(kk - 1, 0), side="left")
     b = np.searchsorted(gid, base + np.minimum(kk + 2, nb), side="left")
     a = np.where(fin, a, b)
     cnt = (b - a).ravel()
-    ent = np.repeat(np.arange(R * E), cnt)
-    at = np.repeat(a.ravel(), cnt) + (np.arange(len(ent)) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-    rj = np.repeat(np.arange(R * E), cnt)
+    rj = np.repeat(np.arange(M * E), cnt)
+    at = np.repeat(a.ravel(), cnt) + (np.arange(len(rj)) - np.repeat(np.cumsum(cnt) - cnt, cnt))
     with np.errstate(over="ignore", invalid="ignore"):
         take = (val[at] / m[rj % E]) >= kappa[rj // E]
     v = np.where(take, val[at], 0.0)  # zeros for the entries below kappa: sums unchanged
-    part = np.zeros(R * E)
-    cp = np.zeros(R * E)
+    part = np.zeros(M * E)
+    cp = np.zeros(M * E)
     nonempty = cnt > 0
     if len(v):
         st = (np.cumsum(cnt) - cnt)[nonempty]
         part[nonempty] = np.add.reduceat(v, st)
         cp[nonempty] = np.add.reduceat(take.astype(np.float64), st)
-    s1 = s1 + (part.reshape(R, E) * g).sum(1)
-    s2 = s2 + (cp.reshape(R, E) * dd).sum(1)
-    ok = (s1 > 0) & (s2 > 0)
-    return np.where(ok, s1 / np.where(ok, s2, 1.0), 0.0)
+    s1 = s1 + (part.reshape(M, E) * g).sum(1)
+    s2 = s2 + (cp.reshape(M, E) * dd).sum(1)
+    return s1, s2
+
+
+def _rows(sm: Summary, row: np.ndarray) -> SimpleNamespace:
+    """The bucket widths of some rows (what the bucket lookups read)."""
+    return SimpleNamespace(h=sm.h[row], nb=sm.nb)
