@@ -262,12 +262,14 @@ def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None,
           for o, d, blk in zip(outs, direct, blocks)]
     alpha = _finish(blocks, starts, alpha, qset, rec, codes_flat, qs, workspace)
     if scale_e.any():
-        alpha = np.ldexp(alpha, scale_e)
+        with np.errstate(over="ignore"):  # inf: project() reports it
+            alpha = np.ldexp(alpha, scale_e)
         for blk, q in zip(blocks, qs):
             for r in range(blk.r0, blk.r1):
                 if scale_e[r]:
                     seg = q[starts[r] - blk.a:starts[r + 1] - blk.a]
-                    np.ldexp(seg, int(scale_e[r]), out=seg)
+                    with np.errstate(over="ignore"):
+                        np.ldexp(seg, int(scale_e[r]), out=seg)
     if record is not None:
         record.update(search=rec, starts=starts, blocks=blocks, alpha=alpha)
     scales, codes = [], []
