@@ -3,6 +3,7 @@
 * ``qopt verify quantizer PATH.py:FUNC --set SPEC [--axis 0] [--backend torch] [--json OUT]``
 * ``qopt verify theory [--json OUT] [--only NAME ...]``
 * ``qopt verify run RUN_DIR [--json OUT]``
+* ``qopt verify certificate FILE [--json OUT]`` (a projection certificate, replayed)
 
 Exit codes: 0 every check passed, 1 some check failed, 2 bad usage (missing file or function,
 unknown set, a quantizer that raises on a valid input, a run directory without metrics), with
@@ -44,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--json", metavar="OUT", help="also write the report as JSON")
     r.add_argument("--orth-tol", type=float, default=None,
                    help="bound on orth_rel (default: 1e-4, loose for float32 training)")
+    c = sub.add_parser("certificate", help="replay a projection certificate (.npz)",
+                       description="Recompute every claim of a certificate written by "
+                                   "qopt.projection.certify: summary, bounds, coverage, "
+                                   "window and scale against theory.")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--json", metavar="OUT", help="also write the report as JSON")
 
 
 def _err(msg: str) -> int:
@@ -138,8 +145,19 @@ def _run(args: argparse.Namespace) -> int:
     return _finish(report, args.json)
 
 
+def _certificate(args: argparse.Namespace) -> int:
+    from proofs_check.certificate import verify_certificate
+
+    try:
+        report = verify_certificate(args.file)
+    except ValueError as exc:
+        return _err(str(exc))
+    return _finish(report, args.json)
+
+
 def run(args: argparse.Namespace) -> int:
-    handlers = {"quantizer": _quantizer, "theory": _theory, "run": _run}
+    handlers = {"quantizer": _quantizer, "theory": _theory, "run": _run,
+                "certificate": _certificate}
     if getattr(args, "what", None) not in handlers:
         return _err("say what to verify: quantizer, theory or run (see qopt verify --help)")
     return handlers[args.what](args)

@@ -64,6 +64,7 @@ input is handled (rows are scaled by powers of two where needed: see
 """
 
 from qopt.projection.batched import GroupProjection, ProjectionStats, project_group
+from qopt.projection.certificate import Certificate, certify
 from qopt.projection.codes import COMPARE_MAX, from_rows, nearest_codes, to_rows
 from qopt.projection.project import (
     TorchProjection,
@@ -78,5 +79,6 @@ from qopt.projection.workspace import Workspace
 
 __all__ = ["TorchProjection", "project", "project_rows", "nearest_codes", "quantize_",
            "compute_dtype", "to_rows", "from_rows", "tables", "check_qset", "COMPARE_MAX",
-           "project_group", "GroupProjection", "ProjectionStats", "Workspace",
+           "project_group", "GroupProjection", "ProjectionStats", "Workspace", "Certificate",
+           "certify",
            "_check_axis", "_tables"]
