@@ -15,6 +15,14 @@ figure (file stem)        module (figures.*)      shows
 
 Every ``plot_*`` function takes an output directory (plus small-size knobs for tests), writes
 ``NAME.pdf`` and ``NAME.png`` in the shared style of :mod:`figures.style`, and returns a
-:class:`figures.style.FigureResult` holding the data it plotted. :mod:`figures.registry` maps
-names to builds for the CLI; :mod:`figures.trained_weights` supplies real trained weights.
+:class:`figures.style.FigureResult` holding the data it plotted and the layout problems found.
+
+Shared pieces: :mod:`figures.labels` (one map from code names to display names — methods, weight
+sets, STEs, models — and the panel orders: sets by bit width, methods in a fixed order),
+:mod:`figures.style` (rcParams, one colour per method and per STE, readable log axes, the atomic
+writer), :mod:`figures.layout` (the checker run on every saved figure: no overlapping text, at
+least two labelled ticks per axis, nothing past the page edge), :mod:`figures.study_data` and
+:mod:`figures.bench_data` (inputs; the machine/date caption of benchmark figures),
+:mod:`figures.registry` (names -> builds for the CLI), :mod:`figures.trained_weights` (real
+trained weights).
 """

@@ -25,7 +25,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from figures.style import FigureResult, log_axis_plain, new_figure, paper_style, save_figure
+from figures.style import (
+    METHOD_COLORS,
+    FigureResult,
+    log_axis_plain,
+    new_figure,
+    paper_style,
+    save_figure,
+)
 from theory import Symmetric, Uniform, project
 from theory import approximate as approx
 
@@ -38,24 +45,29 @@ def _q(p: object) -> np.ndarray:
     return np.asarray(p.q, dtype=np.float64)  # type: ignore[attr-defined]
 
 
-#: label -> (family, bit widths it exists for (None = all), b -> q, style)
+_BR, _PARQ, _BCGD = (METHOD_COLORS[m] for m in ("binaryrelax", "parq", "bcgd"))
+
+#: label -> (family, bit widths it exists for (None = all), b -> q, style). Colours: exact = black;
+#: a quantizer from a method's released code takes that method's colour (figures.style); the
+#: method-free heuristics (Lloyd, TWN) are grey and told apart by marker.
 QUANTIZERS: dict[str, tuple[str, tuple[int, ...] | None, Quantizer, dict]] = {
     "exact, with zero": ("uniform", None, lambda w, b: _q(project(w, Uniform(b))),
                          {"color": "k", "ls": "-", "marker": "o"}),
     "exact, no zero": ("symmetric", None, lambda w, b: _q(project(w, Symmetric(b))),
                        {"color": "k", "ls": "--", "marker": "s", "mfc": "white"}),
     "Lloyd (max init)": ("uniform", None, lambda w, b: _q(approx.lloyd(w, Uniform(b))),
-                         {"color": "#D55E00", "ls": "-", "marker": "^"}),
+                         {"color": "0.55", "ls": "-", "marker": "^"}),
     "PARQ UnifQuantizer": ("symmetric", None, lambda w, b: _q(approx.parq_uniform(w, b)),
-                           {"color": "#0072B2", "ls": "--", "marker": "v"}),
+                           {"color": _PARQ, "ls": "--", "marker": "v"}),
     "TWN": ("uniform", (2,), lambda w, b: _q(approx.twn(w)),
-            {"color": "#009E73", "ls": "", "marker": "D"}),
-    "released quantize_tnn": ("uniform", (2,), lambda w, b: _q(approx.binaryrelax_ternary(w)),
-                              {"color": "#CC79A7", "ls": "", "marker": "P"}),
+            {"color": "0.55", "ls": "", "marker": "D"}),
+    "BinaryRelax code: quantize_tnn": ("uniform", (2,),
+                                      lambda w, b: _q(approx.binaryrelax_ternary(w)),
+                                      {"color": _BR, "ls": "", "marker": "P"}),
     "PARQ LSBQ ternary": ("uniform", (2,), lambda w, b: _q(approx.parq_lsbq_ternary(w)),
-                          {"color": "#56B4E9", "ls": "", "marker": "X"}),
-    "BCGD quantize_fbit": ("uniform", (4,), lambda w, b: _q(approx.bcgd_fbit(w)),
-                           {"color": "#E69F00", "ls": "", "marker": "*", "ms": 6}),
+                          {"color": _PARQ, "ls": "", "marker": "X"}),
+    "BCGD code: quantize_fbit": ("uniform", (4,), lambda w, b: _q(approx.bcgd_fbit(w)),
+                                {"color": _BCGD, "ls": "", "marker": "*", "ms": 6}),
 }
 
 
@@ -129,7 +141,7 @@ def plot_approx_error(out_dir: str | os.PathLike, *, bits: Sequence[int] = (1, 2
                 kw = {"ms": 4, **style}
                 axes[0, col].plot(b, [d[k] for k in b], label=label, **kw)
                 axes[1, col].plot(b, [r[k] for k in b], label=label, **kw)
-            axes[0, col].set_yscale("log")
+            log_axis_plain(axes[0, col])
             axes[0, col].set_title(titles[src], fontsize=7)
             log_axis_plain(axes[1, col])
             axes[1, col].axhline(1.0, color="0.5", lw=0.6, ls=":")

@@ -4,8 +4,14 @@ Reads the JSON that ``qopt bench`` writes (section ``optimizer_step``, rows from
 ``benchmarks/optimizer_step.py``: ``model``, ``variant``, ``impl``, ``ratio`` = step time / bare
 base-optimizer step time, same run). One panel per model; one horizontal bar per variant
 (qopt's BinaryConnect / BinaryRelax / BCGD per set, torchao's PARQ QuantOptimizer when it was
-installed), log scale, the line at 1 = no overhead. Bars are coloured by implementation; with
-results from several device kinds, each kind gets its own row of panels.
+installed), log scale, the line at 1 = no overhead. Bars are coloured by the method they
+implement, with the method colours of every other figure (:mod:`figures.style`; torchao's
+``ProxHardQuant`` / ``ProxBinaryRelax`` / ``ProxPARQ`` take the colour of BinaryConnect /
+BinaryRelax / PARQ, whose update they implement) and torchao's bars are hatched; bars are
+ordered by method, then bit width, then implementation, so qopt's and torchao's version of a
+method sit next to each other. With results from several device kinds, each kind gets its own
+row of panels. The header says where and when each kind was measured
+(:func:`figures.bench_data.machine_caption`).
 """
 
 from __future__ import annotations
@@ -16,11 +22,50 @@ from typing import Any
 import numpy as np
 from matplotlib.patches import Patch
 
-from figures.style import FigureResult, new_figure, paper_style, save_figure
+from figures.bench_data import machine_caption
+from figures.labels import (
+    canonical_method,
+    device_label,
+    method_label,
+    method_sort_key,
+    model_label,
+    set_label,
+    set_sort_key,
+)
+from figures.style import (
+    FigureResult,
+    color_for,
+    log_axis_plain,
+    new_figure,
+    paper_style,
+    save_figure,
+)
 
-__all__ = ["optimizer_overheads", "plot_bench_optimizer"]
+__all__ = ["bar_label", "optimizer_overheads", "plot_bench_optimizer"]
 
-_IMPL_COLORS = {"qopt": "#D55E00", "torchao": "#0072B2", "torch": "#000000"}
+_IMPL_ORDER = ("qopt", "torchao")
+
+
+def _variant_parts(variant: str, impl: str) -> tuple[str, str]:
+    """(method, set) from a variant name ``impl/method/set`` (or ``method/set``)."""
+    parts = [p for p in str(variant).split("/") if p]
+    if parts and parts[0] == impl:
+        parts = parts[1:]
+    method = parts[0] if parts else str(variant)
+    qset = parts[1] if len(parts) > 1 else ""
+    if qset.endswith("bit") and qset[:-3].isdigit():
+        qset = f"symmetric:{qset[:-3]}"
+    return method, qset
+
+
+def bar_label(variant: str, impl: str) -> tuple[str, tuple]:
+    """(display label, sort key) of one bar: "BinaryRelax · 2-bit", "ProxPARQ (torchao) ·
+    4-bit"; sorted by method, bit width, implementation."""
+    method, qset = _variant_parts(variant, impl)
+    text = method_label(method) + (f" · {set_label(qset)}" if qset else "")
+    key = (method_sort_key(canonical_method(method)), set_sort_key(qset or None),
+           _IMPL_ORDER.index(impl) if impl in _IMPL_ORDER else len(_IMPL_ORDER), text)
+    return text, key
 
 
 def optimizer_overheads(rows: list[dict[str, Any]]) -> dict[str, list[tuple[str, str, float]]]:
@@ -52,25 +97,42 @@ def plot_bench_optimizer(out_dir: str | os.PathLike, bench: dict[str, Any], *,
     if not data:
         raise ValueError("the benchmark results hold no optimizer_step rows with a ratio")
     models = sorted({m for ov in data.values() for m in ov})
-    n_bars = max(len(v) for ov in data.values() for v in ov.values())
+    bars = {(kind, model): sorted(((*bar_label(v, impl), v, impl, r)
+                                   for v, impl, r in ov.get(model, [])), key=lambda b: b[1])
+            for kind, ov in data.items() for model in models}
+    n_bars = max(len(b) for b in bars.values())
+    same = len({tuple(b[0] for b in bb) for bb in bars.values()}) == 1
     with paper_style():
         fig, axes = new_figure(len(models), len(data), width="page",
-                               aspect=0.045 * n_bars + 0.25)
-        for i, (kind, ov) in enumerate(data.items()):
+                               aspect=(0.11 * n_bars + 0.9) / (7.0 / len(models)),
+                               sharey=same, sharex=True)
+        for i, kind in enumerate(data):
             for j, model in enumerate(models):
                 ax = axes[i, j]
-                bars = ov.get(model, [])
-                y = np.arange(len(bars))
-                ax.barh(y, [b[2] for b in bars], color=[_IMPL_COLORS.get(b[1], "0.5")
-                                                         for b in bars], height=0.7)
-                ax.set_yticks(y, [b[0] for b in bars], fontsize=5.5)
-                ax.invert_yaxis()
-                ax.set_xscale("log")
+                bb = bars[(kind, model)]
+                y = np.arange(len(bb))
+                colors = [color_for(_variant_parts(v, impl)[0], k)
+                          for k, (_, _, v, impl, _) in enumerate(bb)]
+                hatches = ["////" if impl == "torchao" else "" for *_, impl, _ in bb]
+                ax.barh(y, [b[4] for b in bb], color=colors, hatch=hatches, height=0.7,
+                        edgecolor="white", linewidth=0.0)
+                if j == 0 or not same:
+                    ax.set_yticks(y, [b[0] for b in bb], fontsize=5.5)
+                ax.set_ylim(len(bb) - 0.5, -0.5)
+                log_axis_plain(ax, "x")
                 ax.axvline(1.0, color="0.3", lw=0.7, ls=":")
-                ax.set_xlabel("step time / bare optimizer step")
-                ax.set_title(f"{model} ({kind})")
+                if i == len(data) - 1:
+                    ax.set_xlabel("step time / bare optimizer step")
+                ax.set_title(f"{model_label(model)}, {device_label(kind)}")
                 ax.grid(axis="y", visible=False)
-        impls = sorted({b[1] for ov in data.values() for v in ov.values() for b in v})
-        handles = [Patch(color=_IMPL_COLORS.get(i, "0.5"), label=i) for i in impls]
-        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+        methods = sorted({canonical_method(_variant_parts(v, impl)[0]) for ov in data.values()
+                          for vv in ov.values() for v, impl, _ in vv}, key=method_sort_key)
+        handles = [Patch(color=color_for(m), label=method_label(m)) for m in methods]
+        if any(impl == "torchao" for ov in data.values() for vv in ov.values()
+               for _, impl, _ in vv):
+            handles.append(Patch(facecolor="0.6", hatch="////", edgecolor="white",
+                                 label="torchao (hatched)"))
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 7))
+        fig.suptitle(machine_caption(bench, list(data), "optimizer_step"), fontsize=6,
+                     color="0.3")
         return save_figure(fig, out_dir, name, data)

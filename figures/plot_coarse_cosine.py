@@ -27,14 +27,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from figures.labels import ste_label
 from figures.style import FigureResult, color_for, new_figure, paper_style, save_figure
 from theory.proxies import PROXIES
 from theory.twolayer import TwoLayerTeacher
 
 __all__ = ["default_teacher", "plot_coarse_cosine", "unit_perp"]
-
-_LABELS = {"identity": "identity", "relu": "ReLU", "clipped_relu": "clipped ReLU"}
-
 
 def default_teacher(m: int = 5, n: int = 4, seed: int = 0) -> TwoLayerTeacher:
     """The teacher of the two-layer figures: v*, w* with i.i.d. N(0,1) entries from ``seed``."""
@@ -113,7 +111,7 @@ def plot_coarse_cosine(out_dir: str | os.PathLike, *, n_theta: int = 181, n_mc_t
             for i, p in enumerate(PROXIES):
                 c = color_for(p)
                 ls = "--" if p == "relu" else "-"  # relu coincides with identity at v = v*
-                ax.plot(theta, d[p], color=c, ls=ls, label=_LABELS[p])
+                ax.plot(theta, d[p], color=c, ls=ls, label=ste_label(p))
                 off = (i - 1) * 0.025  # small horizontal dodge so error bars do not overlap
                 ax.errorbar(mc_theta + off, d["mc"][p][:, 0], yerr=d["mc"][p][:, 1], fmt="o",
                             color=c, ms=2.5, elinewidth=0.8, mfc="white", mew=0.8)

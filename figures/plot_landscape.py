@@ -30,15 +30,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from figures.labels import ste_label
 from figures.plot_coarse_cosine import default_teacher, unit_perp
 from figures.style import FigureResult, color_for, new_figure, paper_style, save_figure
 from theory.proxies import PROXIES
 from theory.twolayer import TwoLayerTeacher
 
 __all__ = ["plot_landscape", "profile_loss", "profile_v"]
-
-_LABELS = {"identity": "identity", "relu": "ReLU", "clipped_relu": "clipped ReLU"}
-
 
 def _profile_parts(t: TwoLayerTeacher, theta: np.ndarray) -> tuple[np.ndarray, ...]:
     vs = t.v_star
@@ -166,7 +164,7 @@ def plot_landscape(out_dir: str | os.PathLike, *, steps: int = 3000, lr: float =
         ax_w.set_ylabel(r"$\|w_t\|$")
         ax_w.set_title(r"(c) weight norm")
         for p in proxies:
-            ax_w.plot([], [], color=color_for(p), label=_LABELS[p])
+            ax_w.plot([], [], color=color_for(p), label=ste_label(p))
         for i, label in enumerate(inits):
             ax_w.plot([], [], color="0.3", ls=styles[i % len(styles)], label=f"start: {label}")
         fig.legend(*ax_w.get_legend_handles_labels(), loc="outside lower center",

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from figures.style import FigureResult, new_figure, paper_style, save_figure
+from figures.style import FigureResult, new_figure, paper_style, save_figure, sequential_colors
 from theory import Binary, QuantSet, Symmetric, Ternary, moreau_envelope, project, prox
 
 __all__ = ["DEFAULT_SETS", "DEFAULT_LAMS", "plot_projection_1d"]
@@ -77,7 +77,7 @@ def plot_projection_1d(out_dir: str | os.PathLike, *, n_points: int = 801, lim: 
 
     with paper_style():
         fig, axes = new_figure(3, len(sets), width="page", aspect=0.62, sharex=True)
-        colors = [f"C{i}" for i in range(len(lams))]
+        colors = sequential_colors(len(lams))  # λ is ordered: dark = small, light = large
         for row, (label, qs) in enumerate(sets):
             d = data[label]
             lv = d["levels"]
@@ -101,8 +101,8 @@ def plot_projection_1d(out_dir: str | os.PathLike, *, n_points: int = 801, lim: 
         for ax in axes[-1]:
             ax.set_xlabel(r"weight $w$")
         axes[0, 0].legend(loc="upper left")
-        axes[0, 1].legend(loc="upper center", ncol=1)
-        axes[0, 2].legend(loc="upper left")
+        fig.legend(*axes[0, 1].get_legend_handles_labels(), loc="outside lower center",
+                   ncol=len(lams))
         return save_figure(fig, out_dir, name, data)
 
 

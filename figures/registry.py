@@ -105,7 +105,8 @@ def _study_diag(ctx: BuildContext) -> FigureResult:
 
 
 def _bench_scaling(ctx: BuildContext) -> FigureResult:
-    from figures.plot_bench_scaling import load_bench_json, plot_bench_scaling
+    from figures.bench_data import load_bench_json
+    from figures.plot_bench_scaling import plot_bench_scaling
 
     if not ctx.bench_json.is_file():
         raise MissingInput(f"benchmark results {str(ctx.bench_json)!r} do not exist (run "
@@ -114,8 +115,8 @@ def _bench_scaling(ctx: BuildContext) -> FigureResult:
 
 
 def _bench_optimizer(ctx: BuildContext) -> FigureResult:
+    from figures.bench_data import load_bench_json
     from figures.plot_bench_optimizer import plot_bench_optimizer
-    from figures.plot_bench_scaling import load_bench_json
 
     if not ctx.bench_json.is_file():
         raise MissingInput(f"benchmark results {str(ctx.bench_json)!r} do not exist (run "

@@ -70,10 +70,15 @@ def _load() -> None:
         importlib.import_module(mod)
 
 
-def verify_theory(only: Sequence[str] | None = None) -> Report:
+def verify_theory(only: Sequence[str] | None = None, *,
+                  on_start: Callable[[int, int, str], None] | None = None,
+                  on_result: Callable[[int, int, Check], None] | None = None) -> Report:
     """Run every registered claim (or those named in ``only``) and report each.
 
     A claim whose check raises is reported as failed with the exception in ``detail``.
+    ``on_start(i, n, name)`` is called before the i-th of n claims runs and
+    ``on_result(i, n, check)`` as soon as it has finished (i counts from 1), so a caller can
+    stream results instead of waiting for the whole report.
 
     Raises:
         ValueError: ``only`` names an unknown claim.
@@ -85,8 +90,10 @@ def verify_theory(only: Sequence[str] | None = None) -> Report:
         raise ValueError(f"unknown claim(s) {unknown}; known: {sorted(CLAIMS)}")
     checks = []
     t_all = time.perf_counter()
-    for n in names:
+    for i, n in enumerate(names, start=1):
         c = CLAIMS[n]
+        if on_start is not None:
+            on_start(i, len(names), n)
         t0 = time.perf_counter()
         try:
             out = c.check()
@@ -98,6 +105,8 @@ def verify_theory(only: Sequence[str] | None = None) -> Report:
         extra = {"source": c.source, "method": c.method, "statement": c.statement,
                  "seconds": round(time.perf_counter() - t0, 3)}
         checks.append(Check(n, status, fig, measure, detail, None, extra))
+        if on_result is not None:
+            on_result(i, len(names), checks[-1])
     ctx = {"claims": len(checks), "seconds": round(time.perf_counter() - t_all, 2)}
     return _TheoryReport("verify_theory", tuple(checks), ctx)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,16 +156,8 @@ class Report:
 
 
 def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically (temp file + ``os.replace``)."""
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=d)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(_jsonable(obj), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``obj`` as indented JSON to ``path`` atomically (the project's one atomic writer,
+    :func:`qopt.io.atomic_write_text`: temp file + fsync + rename, umask respected)."""
+    from qopt.io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(_jsonable(obj), indent=2) + "\n")

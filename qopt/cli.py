@@ -4,14 +4,26 @@ Each subcommand lives in ``qopt/commands/<name>.py`` and provides ``add_argument
 ``run(args) -> int`` (the exit code). The modules are imported to build the parser, so they keep
 their heavy imports (matplotlib, the trainer, the benchmarks) inside ``run``; torch itself is
 loaded by ``import qopt`` (about 1.5 s of ``qopt --help``).
+
+**Error boundary** (:func:`main`). By the house convention, a bad value or type given by the user
+raises ``ValueError`` / ``TypeError`` naming the argument, and a file-system problem ``OSError``;
+these are *user errors*, wherever they are raised (config building, data loading, training,
+resume, verify): one line ``qopt <command>: error: <message>`` on stderr, exit 2. A diverged run
+(``FloatingPointError``, e.g. ``qopt.NonFiniteError``) is one line and exit 1. Ctrl-C exits 130
+with a line saying how to resume. Every other exception (``RuntimeError``, ``KeyError``,
+``AssertionError``, ...) is a bug of ours and keeps its traceback. ``QOPT_TRACEBACK=1`` shows the
+traceback of user errors too (to debug a message).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 from qopt import __version__
 
@@ -22,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("qopt.commands.verify", "verify a quantizer, the theory, or a training run"),
     "figures": ("qopt.commands.figures", "build the paper figures (PDF + PNG)"),
     "bench": ("qopt.commands.bench", "run the benchmark suite and write BENCHMARKS.md"),
+    "reproduce": ("qopt.commands.reproduce", "reproduce or refute the papers' claims (report)"),
 }
 
 
@@ -46,18 +59,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: exception types that are the user's (bad input, bad file), not ours; see the module docstring
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError)
+#: what an interrupted command leaves behind, and how to continue
+ON_INTERRUPT = {
+    "train": "rerun the same command to resume from the last checkpoint",
+    "study": "rerun the same command to resume (finished runs are kept)",
+    "figures": "the figures written so far are complete; rerun to build the others",
+    "reproduce": "rerun the same command to resume (finished claims and runs are kept)",
+}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return text or type(exc).__name__
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """qopt's own warnings as one line ``qopt: warning: ...``; others as Python prints them."""
+    if category.__module__.startswith(("qopt", "proofs_check", "theory")):
+        print(f"qopt: warning: {message}", file=file or sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``qopt`` console script; returns the process exit code."""
+    """Entry point of the ``qopt`` console script; returns the process exit code (0 success,
+    1 a check or run failed, 2 a user error, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    prog = f"qopt {args.command}"
     if getattr(args, "_missing", None):
-        print(f"qopt {args.command}: not available in this build ({args._missing})",
-              file=sys.stderr)
+        print(f"{prog}: not available in this build ({args._missing})", file=sys.stderr)
         return 2
-    return int(args._run(args) or 0)
+    debug = os.environ.get("QOPT_TRACEBACK", "") not in ("", "0")
+    warnings.showwarning = _show_warning
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        hint = ON_INTERRUPT.get(args.command, "no result was written")
+        print(f"\n{prog}: interrupted; {hint}", file=sys.stderr)
+        return 130
+    except FloatingPointError as exc:
+        if debug:
+            raise
+        print(f"{prog}: failed: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except USER_ERRORS as exc:
+        if debug:
+            raise
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    finally:
+        warnings.showwarning = _default_showwarning
 
 
 if __name__ == "__main__":  # pragma: no cover

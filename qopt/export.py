@@ -21,6 +21,7 @@ what the model holds after ``finalize()``), modules marked by :func:`qopt.quanti
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -148,27 +149,78 @@ def export_quantized(model: nn.Module, optimizer: Any = None) -> dict[str, dict[
     return out
 
 
+def _check_entry(name: str, entry: Any) -> None:
+    """``ValueError`` naming the tensor unless ``entry`` has the fields :func:`dequantize` reads,
+    with consistent types (integer codes, floating scale and levels, indices in range)."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"exported tensor {name!r}: expected a dict with codes, scale, levels; "
+                         f"got {type(entry).__name__}")
+    missing = [k for k in ("codes", "scale", "levels") if not isinstance(entry.get(k), Tensor)]
+    if missing:
+        raise ValueError(f"exported tensor {name!r}: {', '.join(missing)} missing or not a "
+                         "tensor")
+    codes, scale, levels = entry["codes"], entry["scale"], entry["levels"]
+    if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
+        raise ValueError(f"exported tensor {name!r}: codes must be integers, got {codes.dtype}")
+    if not (scale.is_floating_point() and levels.is_floating_point()) or levels.dim() != 1 \
+            or levels.numel() == 0:
+        raise ValueError(f"exported tensor {name!r}: scale and levels must be floating tensors, "
+                         "levels 1-D and non-empty")
+    kind = entry.get("kind", "indices")
+    if kind not in ("indices", "values"):
+        raise ValueError(f"exported tensor {name!r}: kind must be 'indices' or 'values', got "
+                         f"{kind!r}")
+    if kind == "indices" and codes.numel() and (int(codes.min()) < 0
+                                                 or int(codes.max()) >= levels.numel()):
+        raise ValueError(f"exported tensor {name!r}: level indices outside [0, "
+                         f"{levels.numel()})")
+    dt = entry.get("dtype")
+    if dt is not None and not (isinstance(dt, str) and isinstance(getattr(torch, dt, None),
+                                                                   torch.dtype)):
+        raise ValueError(f"exported tensor {name!r}: dtype must be a torch dtype name, got {dt!r}")
+    try:
+        torch.broadcast_shapes(scale.shape, codes.shape)
+    except RuntimeError:
+        raise ValueError(f"exported tensor {name!r}: scale of shape {tuple(scale.shape)} does "
+                         f"not broadcast to codes of shape {tuple(codes.shape)}") from None
+
+
 @torch.no_grad()
-def load_quantized(model: nn.Module, exported: dict[str, dict[str, Any]]) -> nn.Module:
+def load_quantized(model: nn.Module, exported: dict[str, dict[str, Any]] | str | os.PathLike
+                   ) -> nn.Module:
     """Write every exported tensor (codes × scale) into the model's parameter of that name.
 
+    ``exported`` is :func:`export_quantized`'s dict or a file holding it (e.g. a run's
+    ``quantized.pt``), read with ``torch.load(weights_only=True)``: a crafted file cannot run code.
+    Every entry is checked before the model is touched.
+
     Raises:
-        TypeError: ``model`` not a module or ``exported`` not a dict.
-        ValueError: a name not in the model, or a shape mismatch.
+        TypeError: ``model`` not a module, or ``exported`` neither a dict nor a path.
+        ValueError: an unreadable or unsafe file, a malformed entry, a name not in the model, or
+            a shape mismatch (the tensor is named).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if isinstance(exported, (str, os.PathLike)):
+        from qopt.io import load_state_file
+
+        exported = load_state_file(exported)
     if not isinstance(exported, dict):
-        raise TypeError(f"exported must be a dict from export_quantized, got "
-                        f"{type(exported).__name__}")
+        raise TypeError(f"exported must be a dict from export_quantized (or a file holding one), "
+                        f"got {type(exported).__name__}")
     params = dict(model.named_parameters())
+    weights = {}
     for name, entry in exported.items():
         if name not in params:
             raise ValueError(f"exported tensor {name!r} is not a parameter of the model")
+        _check_entry(name, entry)
         w = dequantize(entry)
         p = params[name]
         if w.shape != p.shape:
             raise ValueError(f"exported tensor {name!r} has shape {tuple(w.shape)}, the model's "
                              f"parameter {tuple(p.shape)}")
+        weights[name] = w
+    for name, w in weights.items():
+        p = params[name]
         p.copy_(w.to(device=p.device, dtype=p.dtype))
     return model

@@ -35,3 +35,25 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def rng() -> np.random.Generator:
     """A freshly seeded generator per test (seed 0) so tests never depend on order."""
     return np.random.default_rng(0)
+
+
+try:  # torch's global state at startup, restored after every test (the theory tests need no torch)
+    import torch as _torch
+
+    _TORCH_GLOBALS = (_torch.get_num_threads(), _torch.are_deterministic_algorithms_enabled())
+except ImportError:  # pragma: no cover
+    _torch = None
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_globals():
+    """Tests must not leak torch's global thread count or deterministic mode into later tests
+    (a run with ``num_threads=1`` changes the bits of every later float reduction). Restored
+    to the values at startup, also after module-scoped fixtures that trained a run."""
+    if _torch is not None:
+        _torch.set_num_threads(_TORCH_GLOBALS[0])
+        _torch.use_deterministic_algorithms(_TORCH_GLOBALS[1])
+    yield
+    if _torch is not None:
+        _torch.set_num_threads(_TORCH_GLOBALS[0])
+        _torch.use_deterministic_algorithms(_TORCH_GLOBALS[1])

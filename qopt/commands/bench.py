@@ -6,53 +6,168 @@ installed), and training throughput float vs quantized (MLP, ResNet-20 at CIFAR 
 when present. Writes BENCHMARKS.md (machine info + tables; the block of this device kind only)
 and BENCHMARKS.json next to it, then the benchmark figures (projection scaling, optimizer-step
 overhead) into ``--figures`` (default figures_out).
-``--quick`` is a smoke run (seconds), not a measurement.
+
+Never silent, never lost: a line per section as it starts and ends and, inside a section, a
+progress bar on a terminal or one line per unit of work otherwise (on stderr); both files are
+rewritten after **every** section, so an interrupted run (Ctrl-C, or SIGTERM from a batch
+scheduler) keeps every finished section, and the rows of the interrupted one are kept under
+"interrupted" (exit code 130).
+
+``--quick`` is a smoke run (seconds), not a measurement: its default output is
+``bench_quick/BENCHMARKS.md`` (figures in ``bench_quick/figures``), and it refuses (exit 2)
+to write a file that holds measured results for the sections it would replace.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from qopt.commands import parse_names
+
+#: where smoke runs go unless --out says otherwise (ignored by git)
+QUICK_DIR = Path("bench_quick")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: tiny sizes, one repeat (not a measurement)")
-    parser.add_argument("--out", default="BENCHMARKS.md",
-                        help="markdown report (default BENCHMARKS.md; JSON written beside it)")
+                        help="smoke run: tiny sizes, one repeat (not a measurement; written to "
+                             "bench_quick/ unless --out is given, never over measured results)")
+    parser.add_argument("--out", default=None,
+                        help="markdown report; the JSON goes beside it (default BENCHMARKS.md, "
+                             "with --quick bench_quick/BENCHMARKS.md)")
     parser.add_argument("--only", action="append", metavar="SECTION",
                         help="run only these sections (repeat or comma-separate): projection, "
                              "optimizer_step, throughput")
-    parser.add_argument("--figures", default="figures_out", metavar="DIR",
-                        help="where the scaling figure goes (default figures_out)")
-    parser.add_argument("--no-figures", action="store_true", help="skip the scaling figure")
+    parser.add_argument("--figures", default=None, metavar="DIR",
+                        help="where the benchmark figures go (default figures_out, with --quick "
+                             "bench_quick/figures)")
+    parser.add_argument("--no-figures", action="store_true", help="skip the benchmark figures")
+
+
+class _Display:
+    """The suite's :class:`benchmarks.suite.Reporter` on stderr: a line per section start and
+    end, and per section a :class:`~qopt.commands.progress.Progress` (bar on a terminal, one
+    line per unit otherwise)."""
+
+    def __init__(self, md: Path) -> None:
+        self.md = md
+        self.bar: Any = None
+
+    def _write(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def section_start(self, name: str, index: int, count: int) -> None:
+        from qopt.commands.progress import Progress
+
+        self._write(f"[bench] {name} ({index}/{count}) started")
+        self.bar = Progress(f"bench {name}")
+
+    def section_total(self, name: str, total: int) -> None:
+        if self.bar is not None:
+            self.bar.set_total(total)
+
+    def section_unit(self, name: str, done: int, total: int | None, desc: str) -> None:
+        if self.bar is not None:
+            if total != self.bar.total:
+                self.bar.set_total(total)
+            self.bar.update(desc)
+
+    def section_end(self, name: str, entry: dict[str, Any]) -> None:
+        from benchmarks.suite import section_status
+
+        self.close()
+        self._write(f"[bench] {name} {section_status(entry)} (saved in {self.md})")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmarks.suite import SECTIONS, run_suite, write_results
+    from benchmarks.suite import (
+        SECTIONS,
+        MeasuredResultsError,
+        device_kind,
+        measured_sections,
+        run_suite,
+        write_results,
+    )
 
     only = parse_names(args.only, SECTIONS, "qopt bench", "section")
     if only is None:
         return 2
-    results = run_suite(quick=args.quick, only=only or None)
-    md, js = write_results(results, args.out)
+    md = Path(args.out) if args.out else (QUICK_DIR / "BENCHMARKS.md" if args.quick
+                                          else Path("BENCHMARKS.md"))
+    js = md.with_suffix(".json")
+    figs = Path(args.figures) if args.figures else (QUICK_DIR / "figures" if args.quick
+                                                    else Path("figures_out"))
+    kind = device_kind()
+    try:
+        measured = measured_sections(js, kind)
+    except ValueError as exc:
+        print(f"qopt bench: error: {exc}", file=sys.stderr)
+        return 2
+    clash = sorted(measured & set(only or SECTIONS)) if args.quick else []
+    if clash:
+        print(f"qopt bench: error: {js} holds measured {kind} results for {', '.join(clash)}; "
+              "a --quick smoke run does not replace them: drop --out (smoke runs go to "
+              f"{QUICK_DIR}/) or name another file", file=sys.stderr)
+        return 2
+    display = _Display(md)
+    try:  # SIGTERM (batch schedulers, kill) ends the run like Ctrl-C: finished work is kept
+        old = signal.signal(signal.SIGTERM, _sigterm)
+    except ValueError:  # not the main thread: leave signals alone
+        old = None
+    try:
+        results = run_suite(quick=args.quick, only=only or None, reporter=display,
+                            checkpoint=lambda res: write_results(res, md, js))
+    except KeyboardInterrupt:
+        display.close()
+        print(f"qopt bench: interrupted; the finished sections are in {md} and {js} (rows of "
+              "the interrupted section under 'interrupted')", file=sys.stderr)
+        return 130
+    except MeasuredResultsError as exc:
+        display.close()
+        print(f"qopt bench: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+    display.close()
     print(f"wrote {md} and {js}")
     if not args.no_figures:
-        from figures.plot_bench_optimizer import plot_bench_optimizer
-        from figures.plot_bench_scaling import load_bench_json, plot_bench_scaling
-
-        bench = load_bench_json(js)
-        for plot in (plot_bench_scaling, plot_bench_optimizer):
-            try:
-                res = plot(Path(args.figures), bench)
-                print(f"figure: {res.pdf} {res.png}")
-            except ValueError as exc:  # e.g. no rows of that section in the results
-                print(f"figure skipped: {exc}", file=sys.stderr)
+        _figures(js, figs)
     failed = [n for n, e in results["sections"].items() if e.get("error")]
     if failed:
         print(f"section(s) not measured: {', '.join(failed)} (see {md})", file=sys.stderr)
         return 1
     return 0
+
+
+def _figures(js: Path, out: Path) -> None:
+    from figures.bench_data import load_bench_json
+    from figures.plot_bench_optimizer import plot_bench_optimizer
+    from figures.plot_bench_scaling import plot_bench_scaling
+
+    bench = load_bench_json(js)
+    for plot in (plot_bench_scaling, plot_bench_optimizer):
+        try:
+            res = plot(out, bench)
+        except ValueError as exc:  # e.g. no rows of that section in the results
+            print(f"figure skipped: {exc}", file=sys.stderr)
+            continue
+        print(f"figure: {res.pdf} {res.png}")
+        for problem in res.layout_problems:
+            print(f"figure {res.name}: layout: {problem}", file=sys.stderr)

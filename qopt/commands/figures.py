@@ -6,12 +6,15 @@ Study figures read ``--results`` (default ``studies/quick``) and benchmark figur
 ``--bench-results`` (default ``BENCHMARKS.json``, written by ``qopt bench``). A figure whose input
 is missing is reported and skipped; the exit code is then non-zero only if that figure was asked
 for explicitly with ``--only``.
+
+Each figure is reported on stderr as it is built (a bar on a terminal, one line per figure
+otherwise, with the files written and any layout problem found by
+:func:`figures.layout.layout_problems`); stdout gets the one-line summary.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -46,20 +49,31 @@ def run(args: argparse.Namespace) -> int:
     names = requested or list(FIGURES)
     ctx = BuildContext(out_dir=Path(args.out), results=Path(args.results),
                        bench_json=Path(args.bench_results), quick=bool(args.quick))
-    failed = 0
-    t_all = time.perf_counter()
+    from qopt.commands.progress import Progress
+
+    built, skipped, failed = 0, 0, 0
+    progress = Progress("figures", total=len(names))
     for name in names:
+        progress.running(name)
         t0 = time.perf_counter()
         try:
             res = FIGURES[name].build(ctx)
         except MissingInput as exc:
-            print(f"skipped {name}: {exc}", file=sys.stderr)
-            failed += bool(requested)
+            progress.update(f"skipped {name}: {exc}", keep=True)
+            skipped += 1
             continue
         except (FileNotFoundError, ValueError) as exc:
-            print(f"failed {name}: {exc}", file=sys.stderr)
+            progress.update(f"failed {name}: {exc}", keep=True)
             failed += 1
             continue
-        print(f"{name:22s} {time.perf_counter() - t0:6.1f} s  {res.pdf}  {res.png}")
-    print(f"done in {time.perf_counter() - t_all:.1f} s; output in {ctx.out_dir}")
-    return 1 if failed else 0
+        built += 1
+        progress.update(f"{name}: {time.perf_counter() - t0:.1f} s -> {res.pdf}, {res.png.name}",
+                        keep=True)
+        for problem in res.layout_problems:
+            progress.write(f"  warning: {name} layout: {problem}")
+    progress.close()
+    summary = f"{built} figure(s) written to {ctx.out_dir} in {progress.elapsed():.1f} s"
+    summary += f"; {skipped} skipped (input missing)" if skipped else ""
+    summary += f"; {failed} failed" if failed else ""
+    print(summary)
+    return 1 if failed or (skipped and requested) else 0

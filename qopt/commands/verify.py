@@ -125,13 +125,37 @@ def _quantizer(args: argparse.Namespace) -> int:
 
 
 def _theory(args: argparse.Namespace) -> int:
+    """Each claim is reported on stderr as it finishes (a bar on a terminal, one line per claim
+    otherwise); the table goes to stdout at the end, then --json (atomically)."""
     from proofs_check.claims import verify_theory
+    from qopt.commands.progress import Progress
+
+    progress = Progress("verify theory")
+
+    def started(i: int, n: int, name: str) -> None:
+        if progress.total != n:
+            progress.set_total(n)
+        progress.running(name)
+
+    def finished(i: int, n: int, check: Any) -> None:
+        fig = "-" if check.figure != check.figure else f"{check.figure:.3g}"
+        secs = check.extra.get("seconds", 0.0)
+        progress.update(f"{check.status} {check.name}: figure {fig} in {secs:.1f} s", keep=True)
+        if check.status == "FAIL" and check.detail:
+            progress.write(f"      {check.detail}")
 
     try:
-        report = verify_theory(only=args.only)
+        report = verify_theory(only=args.only, on_start=started, on_result=finished)
     except ValueError as exc:
+        progress.close()
         return _err(str(exc))
-    return _finish(report, args.json)
+    progress.close()
+    print(report.table())
+    if args.json:
+        from qopt.io import atomic_write_json
+
+        atomic_write_json(args.json, report.to_dict())
+    return OK if report.passed else FAILED
 
 
 def _run(args: argparse.Namespace) -> int:

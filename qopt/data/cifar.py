@@ -6,7 +6,12 @@ Layout read (the official archives, extracted):
   ``b"data"`` (N x 3072 uint8, channel-major 3x32x32) and ``b"labels"``.
 - CIFAR-100: ``cifar-100-python/{train, test}`` with ``b"data"`` and ``b"fine_labels"``.
 
-``data_dir`` may be that folder itself or its parent. Images stay uint8 (N, 3, 32, 32) until a
+``data_dir`` may be that folder itself or its parent. The files are read with a **restricted
+unpickler** (:func:`load_batch`) that resolves only the names the format needs (numpy's array
+reconstruction, ``numpy.ndarray``, ``numpy.dtype``, ``_codecs.encode``); any other reference in
+a file (a crafted pickle calling ``os.system``, ``exec``, ...) is refused with a ``ValueError``
+before anything runs, and the content is then checked (uint8 ``(N, 3072)`` images, N integer
+labels in range). Images stay uint8 (N, 3, 32, 32) until a
 batch is on the device; the train transform is the papers' augmentation
 
 .. math::
@@ -25,6 +30,7 @@ papers).
 
 from __future__ import annotations
 
+import codecs
 import os
 import pickle
 from pathlib import Path
@@ -63,18 +69,84 @@ def cifar_folder(name: str, data_dir: str | os.PathLike | None) -> Path:
                      f"{expected} in it or in {str(root / sub)!r} (qopt never downloads)")
 
 
-def read_cifar_pickles(folder: Path, files: list[str], label_key: bytes
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Concatenate pickle batches into uint8 images (N, 3, 32, 32) and int64 labels (N,)."""
+def _np_reconstruct() -> object:
+    core = getattr(np, "_core", None) or np.core
+    return core.multiarray._reconstruct
+
+
+#: the only globals a CIFAR batch may reference (python-2 and python-3 pickles, numpy 1 and 2)
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"): _np_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
+    ("numpy", "ndarray"): lambda: np.ndarray,
+    ("numpy", "dtype"): lambda: np.dtype,
+    ("_codecs", "encode"): lambda: codecs.encode,
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Resolves only :data:`_ALLOWED`; any other global is refused before it can run."""
+
+    def find_class(self, module: str, name: str) -> object:
+        make = _ALLOWED.get((module, name))
+        if make is None:
+            raise pickle.UnpicklingError(f"refers to {module}.{name}, which a CIFAR batch never "
+                                         "does (only numpy arrays and plain containers are "
+                                         "allowed)")
+        return make()
+
+
+def load_batch(path: str | os.PathLike) -> dict:
+    """One CIFAR python batch as a dict, read without running code from the file.
+
+    Raises:
+        ValueError: the file is not a pickle of plain containers and numpy arrays (names the
+            file and the refused reference), or is truncated / not a pickle at all.
+    """
+    try:
+        with open(path, "rb") as fh:
+            d = _RestrictedUnpickler(fh, encoding="bytes").load()
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"{str(path)!r} is not a valid CIFAR batch: {exc}") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError, OverflowError) as exc:
+        raise ValueError(f"{str(path)!r} is not a valid CIFAR batch (damaged or not a pickle: "
+                         f"{type(exc).__name__}: {exc})") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"{str(path)!r} is not a valid CIFAR batch: holds a "
+                         f"{type(d).__name__}, expected a dict")
+    return d
+
+
+def read_cifar_pickles(folder: Path, files: list[str], label_key: bytes,
+                       num_classes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate pickle batches into uint8 images (N, 3, 32, 32) and int64 labels (N,).
+
+    Each file is read by :func:`load_batch` and checked: ``b"data"`` a uint8 (N, 3072) array,
+    ``label_key`` N integers (in ``[0, num_classes)`` when given); ``ValueError`` naming the file
+    otherwise.
+    """
     xs, ys = [], []
     for f in files:
-        with open(folder / f, "rb") as fh:
-            d = pickle.load(fh, encoding="bytes")
-        data = np.asarray(d[b"data"], dtype=np.uint8)
-        if data.ndim != 2 or data.shape[1] != 3072:
-            raise ValueError(f"{folder / f}: b'data' must be (N, 3072) uint8, got {data.shape}")
+        d = load_batch(folder / f)
+        data, labels = d.get(b"data"), d.get(label_key)
+        if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
+                or data.shape[1] != 3072:
+            got = (f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray)
+                   else type(data).__name__)
+            raise ValueError(f"{str(folder / f)!r}: b'data' must be a (N, 3072) uint8 array, "
+                             f"got {got}")
+        try:
+            y = np.asarray(labels)
+        except (TypeError, ValueError):
+            y = np.asarray(None)
+        if y.ndim != 1 or y.shape[0] != data.shape[0] or not np.issubdtype(y.dtype, np.integer) \
+                or (y.size and (y.min() < 0 or (num_classes and y.max() >= num_classes))):
+            raise ValueError(f"{str(folder / f)!r}: {label_key!r} must be {data.shape[0]} integer "
+                             f"labels in [0, {num_classes or 'classes'}), got "
+                             f"{type(labels).__name__} of shape {y.shape}")
         xs.append(data.reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(d[label_key], dtype=np.int64))
+        ys.append(y.astype(np.int64))
     return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
 
 
@@ -123,9 +195,10 @@ def load_cifar(name: str, data_dir: str | os.PathLike | None, augment: bool = Tr
     """CIFAR-10 (``name="cifar10"``) or CIFAR-100 (``"cifar100"``) from local pickles."""
     folder = cifar_folder(name, data_dir)
     _, train, test, key = _LAYOUT[name]
-    xtr, ytr = read_cifar_pickles(folder, train, key)
-    xte, yte = read_cifar_pickles(folder, test, key)
-    return DataBundle(name, xtr, ytr, xte, yte, num_classes=10 if name == "cifar10" else 100,
+    classes = 10 if name == "cifar10" else 100
+    xtr, ytr = read_cifar_pickles(folder, train, key, classes)
+    xte, yte = read_cifar_pickles(folder, test, key, classes)
+    return DataBundle(name, xtr, ytr, xte, yte, num_classes=classes,
                       input_shape=(3, 32, 32),
                       train_transform=CifarTransform(name, augment),
                       test_transform=CifarTransform(name, False),

@@ -6,6 +6,7 @@ name               class                                        for
 ``mlp``            :class:`~qopt.models.mlp.MLP`                any flat input
 ``cnn1d``          :class:`~qopt.models.cnn1d.CNN1D`            MNIST-1D
 ``cnn2d``          :class:`~qopt.models.cnn2d.CNN2D`            digits (8x8), MNIST (28x28)
+``lenet5``         :class:`~qopt.models.lenet5.LeNet5`          MNIST (28x28; STE paper, BN)
 ``resnet20..110``  :class:`~qopt.models.resnet_cifar.ResNetCifar`  CIFAR-10/100
 ``vgg11, vgg16``   :class:`~qopt.models.vgg.VGG`                CIFAR-10/100
 ``twolayer``       :class:`~qopt.models.twolayer.TwoLayer`      the Gaussian teacher task
@@ -22,12 +23,14 @@ from torch import nn
 
 from qopt.models.cnn1d import CNN1D
 from qopt.models.cnn2d import CNN2D
+from qopt.models.lenet5 import LeNet5
 from qopt.models.mlp import MLP
 from qopt.models.resnet_cifar import ResNetCifar
 from qopt.models.twolayer import TwoLayer
 from qopt.models.vgg import VGG
 
-__all__ = ["MLP", "CNN1D", "CNN2D", "ResNetCifar", "VGG", "TwoLayer", "MODELS", "build_model"]
+__all__ = ["MLP", "CNN1D", "CNN2D", "LeNet5", "ResNetCifar", "VGG", "TwoLayer", "MODELS",
+           "build_model"]
 
 
 def _mlp(input_shape: tuple[int, ...], num_classes: int, **kw: Any) -> nn.Module:
@@ -64,6 +67,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": _mlp,
     "cnn1d": _cnn1d,
     "cnn2d": _cnn2d,
+    "lenet5": lambda s, k, **kw: LeNet5(s[0] if len(s) == 3 else 1, k, input_size=s[-2:], **kw),
     **{f"resnet{d}": _resnet(d) for d in (20, 32, 44, 56, 110)},
     **{name: _vgg(name) for name in ("vgg11", "vgg13", "vgg16", "vgg19")},
     "twolayer": _twolayer,

@@ -1,35 +1,255 @@
-"""Atomic checkpoints of a run: ``RUN_DIR/checkpoint.pt`` rewritten at the end of every epoch.
+r"""Checkpoints of a run: checksummed, loaded without running code, the last two kept.
 
-Contents: model ``state_dict`` (of the unwrapped module), optimizer ``state_dict`` (the
-QuantOptimizer's, with its latent weights and λ/ρ/phase state), scheduler ``state_dict``, all RNG
-states, the next epoch to run, the global step, the byte offset of ``metrics.jsonl`` and the
-per-epoch history. Loading all of these restores the exact state of an uninterrupted run at the
-same epoch boundary (the data order of an epoch depends on (seed, epoch) only), so a resumed run
-reproduces the uninterrupted one bit for bit on the same machine.
+``RUN_DIR/checkpoint.pt`` is rewritten at the end of every epoch; the one before it is kept as
+``RUN_DIR/checkpoint.prev.pt``. Contents: model ``state_dict`` (of the unwrapped module),
+optimizer ``state_dict`` (the QuantOptimizer's, with its latent weights and λ/ρ/phase state),
+scheduler ``state_dict``, all RNG states, the next epoch to run, the global step, the byte offset
+of ``metrics.jsonl`` (and the SHA-256 of the log up to it) and the per-epoch history. Loading
+them restores the exact state of an uninterrupted run at the same epoch boundary (the data order
+of an epoch depends on (seed, epoch) only), so a resumed run reproduces the uninterrupted one
+bit for bit on the same machine.
+
+**File format.** One header line, then the ``torch.save`` bytes of the state::
+
+    QOPT-CHECKPOINT 1 sha256=<64 hex digits of the payload>\n<payload>
+
+**Safety.** The payload is read with ``torch.load(weights_only=True)``: tensors, numbers,
+strings and plain containers only, so a crafted file cannot run code. Every state is checked
+to load that way *when it is written* (a checkpoint that could not be resumed is an error at the
+epoch that writes it, not at the resume that needs it).
+
+**Damage.** A checkpoint whose payload does not match its checksum (a flipped bit, a truncated,
+zero-filled or foreign file) is refused with :class:`CheckpointError` naming the file and the
+reason. :func:`load_checkpoint` then falls back to ``checkpoint.prev.pt`` (one epoch earlier:
+the resumed run recomputes that epoch identically), moving the damaged file aside to
+``checkpoint.pt.damaged`` and saying so with a :class:`CheckpointWarning`; when no good
+checkpoint is left it raises, naming both files.
+
+SOURCE: derived here (standard content-addressing practice: a digest over the exact bytes).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import pickle
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from qopt.train.io import atomic_torch_save
+from qopt.io import atomic_write_bytes, load_state_file
+
+__all__ = ["CHECKPOINT", "PREVIOUS", "CheckpointError", "CheckpointWarning", "check_metrics_log",
+           "decode_checkpoint", "encode_checkpoint", "load_checkpoint", "read_checkpoint",
+           "read_state_file", "remove_checkpoints", "restore_checkpoint", "save_checkpoint"]
 
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS = "checkpoint.prev.pt"
+_MAGIC = b"QOPT-CHECKPOINT 1 sha256="
+_HEADER_LEN = len(_MAGIC) + 64 + 1
+#: keys every training checkpoint has, with their types
+REQUIRED = {"model": dict, "optimizer": dict, "scheduler": dict, "rng": dict, "epoch": int,
+            "step": int, "history": list, "metrics_offset": int}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is damaged, foreign, or does not fit the run (a user-facing error:
+    the message names the file and what is wrong)."""
+
+
+class CheckpointWarning(UserWarning):
+    """A damaged or missing latest checkpoint was replaced by the previous one, or the metrics
+    log does not match the checkpoint."""
+
+
+def encode_checkpoint(state: dict[str, Any]) -> bytes:
+    """Header line with the SHA-256 of the ``torch.save`` payload, then the payload.
+
+    Raises:
+        CheckpointError: ``state`` holds something ``torch.load(weights_only=True)`` refuses.
+    """
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    payload = buf.getvalue()
+    try:
+        torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"this checkpoint state could not be loaded back safely "
+                              f"(weights_only=True): {first}") from None
+    digest = hashlib.sha256(payload).hexdigest().encode("ascii")
+    return _MAGIC + digest + b"\n" + payload
+
+
+def decode_checkpoint(data: bytes, name: str = "checkpoint",
+                      map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Verify the checksum of ``data`` and load its payload with ``weights_only=True``.
+
+    Raises:
+        CheckpointError: no qopt header, checksum mismatch, or a payload that is not a plain
+            state (the message starts with ``name``).
+    """
+    if not data.startswith(_MAGIC) or len(data) < _HEADER_LEN or data[_HEADER_LEN - 1] != 0x0A:
+        what = "empty" if not data.strip(b"\0") else "no qopt checkpoint header"
+        raise CheckpointError(f"{name} is not a qopt checkpoint ({what}; {len(data)} bytes)")
+    digest = data[len(_MAGIC):_HEADER_LEN - 1].decode("ascii", "replace")
+    payload = data[_HEADER_LEN:]
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != digest:
+        raise CheckpointError(f"{name} is damaged: checksum mismatch (stored sha256 {digest[:12]}"
+                              f"..., content {actual[:12]}...; {len(payload)} payload bytes)")
+    try:
+        state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        lines = str(exc).strip().splitlines()
+        raise CheckpointError(f"{name} holds objects other than tensors and plain data; refused "
+                              f"(weights_only=True): {lines[-1] if lines else ''}") from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise CheckpointError(f"{name} cannot be read: {str(exc).splitlines()[0]}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{name} holds a {type(state).__name__}, not a checkpoint dict")
+    return state
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
+                    ) -> dict[str, Any]:
+    """The verified state in the checkpoint file ``path`` (:func:`decode_checkpoint`), with its
+    training keys checked (:data:`REQUIRED`)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    state = decode_checkpoint(data, repr(str(path)), map_location)
+    bad = [k for k, t in REQUIRED.items()
+           if not isinstance(state.get(k), t) or isinstance(state.get(k), bool)]
+    if bad:
+        raise CheckpointError(f"{str(path)!r} is not a qopt training checkpoint (missing or "
+                              f"mistyped: {', '.join(bad)})")
+    return state
+
+
+def read_state_file(path: str | os.PathLike, what: str | None = None) -> Any:
+    """A torch file a user names (``--init-from``): a qopt checkpoint (verified,
+    :func:`decode_checkpoint`) or a plain ``torch.save`` file, both read with
+    ``weights_only=True``; ``ValueError`` naming ``what`` on any failure."""
+    name = what or repr(str(path))
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_MAGIC))
+    except OSError as exc:
+        raise ValueError(f"{name}: cannot be read: {exc.strerror or exc}") from None
+    if head == _MAGIC:
+        return decode_checkpoint(Path(path).read_bytes(), name)
+    return load_state_file(path, name)
+
+
+def _metrics_digest(run_dir: Path, offset: int) -> str | None:
+    path = run_dir / "metrics.jsonl"
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(offset)
+    except FileNotFoundError:
+        return None
+    return hashlib.sha256(data).hexdigest() if len(data) == offset else None
 
 
 def save_checkpoint(run_dir: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """Atomically write ``state`` to ``RUN_DIR/checkpoint.pt``."""
-    return atomic_torch_save(Path(run_dir) / CHECKPOINT, state)
+    """Write ``state`` to ``RUN_DIR/checkpoint.pt`` atomically, keeping the one it replaces as
+    ``checkpoint.prev.pt`` (a kill between the two steps leaves the previous one, which
+    :func:`load_checkpoint` then uses). Adds ``metrics_sha256`` when ``metrics_offset`` is set.
+    """
+    run_dir = Path(run_dir)
+    if "metrics_offset" in state:
+        state = {**state, "metrics_sha256": _metrics_digest(run_dir, int(state["metrics_offset"]))}
+    data = encode_checkpoint(state)
+    cur = run_dir / CHECKPOINT
+    if cur.exists():
+        os.replace(cur, run_dir / PREVIOUS)
+    return atomic_write_bytes(cur, data)
 
 
 def load_checkpoint(run_dir: str | os.PathLike, map_location: str | torch.device = "cpu"
                     ) -> dict[str, Any] | None:
-    """The checkpoint dict, or ``None`` when the run has none yet."""
-    path = Path(run_dir) / CHECKPOINT
-    if not path.exists():
+    """The newest good checkpoint of ``run_dir``, or ``None`` when it has none.
+
+    Falls back to ``checkpoint.prev.pt`` (with a :class:`CheckpointWarning`) when
+    ``checkpoint.pt`` is missing or damaged; the damaged file is moved to
+    ``checkpoint.pt.damaged``. The returned dict has ``"_file"``: the name of the file used.
+
+    Raises:
+        CheckpointError: every checkpoint present is damaged (each one named with its reason).
+    """
+    run_dir = Path(run_dir)
+    cur, prev = run_dir / CHECKPOINT, run_dir / PREVIOUS
+    if not cur.exists() and not prev.exists():
         return None
-    return torch.load(path, map_location=map_location, weights_only=False)
+    errors = []
+    if cur.exists():
+        try:
+            return {**read_checkpoint(cur, map_location), "_file": CHECKPOINT}
+        except CheckpointError as exc:
+            errors.append(str(exc))
+    if prev.exists():
+        try:
+            state = read_checkpoint(prev, map_location)
+        except CheckpointError as exc:
+            errors.append(str(exc))
+        else:
+            why = errors[0] if errors else f"{str(cur)!r} is missing"
+            if cur.exists():
+                os.replace(cur, run_dir / (CHECKPOINT + ".damaged"))
+                why += f" (moved to {CHECKPOINT}.damaged)"
+            warnings.warn(f"{why}; resuming from {str(prev)!r} (epoch {state['epoch']})",
+                          CheckpointWarning, stacklevel=2)
+            return {**state, "_file": PREVIOUS}
+    raise CheckpointError(f"no usable checkpoint in {str(run_dir)!r}: {'; '.join(errors)}. "
+                          "Start the run afresh (--no-resume) or restore a copy of the file")
+
+
+def remove_checkpoints(run_dir: str | os.PathLike) -> None:
+    """Delete both checkpoints (a run starting afresh)."""
+    for name in (CHECKPOINT, PREVIOUS):
+        (Path(run_dir) / name).unlink(missing_ok=True)
+
+
+def check_metrics_log(run_dir: str | os.PathLike, ckpt: dict[str, Any]) -> str | None:
+    """None when ``metrics.jsonl`` holds exactly what was logged up to the checkpoint, else a
+    sentence saying what is missing or changed (the resume goes on; the caller reports it)."""
+    run_dir = Path(run_dir)
+    offset = int(ckpt.get("metrics_offset", 0))
+    path = run_dir / "metrics.jsonl"
+    where = f"{str(path)!r}"
+    if offset == 0:
+        return None
+    if not path.exists():
+        return (f"{where} is missing: the {offset} bytes of records logged before epoch "
+                f"{ckpt['epoch']} are lost (the per-epoch eval values survive in the "
+                "checkpoint's history and result.json)")
+    size = path.stat().st_size
+    if size < offset:
+        return (f"{where} is truncated: {size} bytes where the checkpoint saw {offset}; the "
+                f"records after byte {size} logged before epoch {ckpt['epoch']} are lost")
+    expected = ckpt.get("metrics_sha256")
+    if expected is not None and _metrics_digest(run_dir, offset) != expected:
+        return (f"{where} was modified after the checkpoint was written (its first {offset} "
+                "bytes no longer match the checkpoint's checksum)")
+    return None
+
+
+def restore_checkpoint(ckpt: dict[str, Any], model: torch.nn.Module, optimizer: Any,
+                       scheduler: Any, run_dir: str | os.PathLike) -> None:
+    """Load model, optimizer and scheduler states of ``ckpt``; a state that does not fit (other
+    shapes, another method) becomes a :class:`CheckpointError` naming the file."""
+    name = repr(str(Path(run_dir) / ckpt.get("_file", CHECKPOINT)))
+    for what, obj in (("model", model), ("optimizer", optimizer), ("scheduler", scheduler)):
+        try:
+            obj.load_state_dict(ckpt[what])
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"{name}: its {what} state does not fit this run ({msg}); "
+                                  "resume with the config that made it, or --no-resume") from None

@@ -39,10 +39,14 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """Snapshot of python, numpy, torch CPU and torch CUDA generator states."""
+    """Snapshot of python, numpy, torch CPU and torch CUDA generator states, in types that
+    ``torch.load(weights_only=True)`` accepts (tuples, ints, floats, str, tensors: numpy's key
+    array is stored as an int64 tensor)."""
+    kind, key, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
     state: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),  # noqa: NPY002
+        "numpy": (str(kind), torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss),
+                  float(cached)),
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -53,7 +57,9 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore a :func:`rng_state` snapshot."""
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
+    kind, key, pos, has_gauss, cached = state["numpy"]
+    key = np.asarray(key.numpy() if isinstance(key, torch.Tensor) else key).astype(np.uint32)
+    np.random.set_state((kind, key, pos, has_gauss, cached))  # noqa: NPY002
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

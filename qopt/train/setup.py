@@ -23,6 +23,7 @@ from torch import nn
 
 from qopt.data import DataBundle
 from qopt.models import build_model
+from qopt.train.checkpoint import read_state_file
 from qopt.train.config import TrainConfig
 from qopt.train.schedules import build_scheduler
 
@@ -58,9 +59,11 @@ def load_init(model: nn.Module, init_from: str) -> None:
     if not path.is_file():
         raise ValueError(f"init_from {init_from!r}: no such file (expected a run directory "
                          "with model.pt, or a state-dict .pt file)")
-    sd = torch.load(path, map_location="cpu", weights_only=False)
+    sd = read_state_file(path, f"init_from {init_from!r}")
     if isinstance(sd, dict) and "model" in sd and isinstance(sd["model"], dict):
         sd = sd["model"]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ValueError(f"init_from {init_from!r} does not hold a state dict (name -> tensor)")
     try:
         model.load_state_dict(sd)
     except RuntimeError as exc:

@@ -26,7 +26,13 @@ from typing import Any
 import torch
 
 from qopt.data import TensorLoader, load_data
-from qopt.train.checkpoint import load_checkpoint, save_checkpoint
+from qopt.train.checkpoint import (
+    check_metrics_log,
+    load_checkpoint,
+    remove_checkpoints,
+    restore_checkpoint,
+    save_checkpoint,
+)
 from qopt.train.config import TrainConfig, config_diff
 from qopt.train.distributed import (
     DistInfo,
@@ -37,6 +43,7 @@ from qopt.train.distributed import (
     sync_buffers,
 )
 from qopt.train.io import atomic_torch_save, atomic_write_json, read_json
+from qopt.train.lock import RunLock
 from qopt.train.loop import evaluate, train_epoch
 from qopt.train.metrics import MetricsLogger, truncate_metrics
 from qopt.train.seeding import rng_state, seed_everything, set_rng_state
@@ -81,14 +88,15 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True,
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume and (run_dir / "result.json").exists():
         return read_json(run_dir / "result.json")
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    info = init_distributed("cuda" if cfg.device.startswith("cuda") or (
-        cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
-    try:
-        return _train(cfg, run_dir, info, resume, stop_after_epochs, progress)
-    finally:
-        cleanup(info)
+    with RunLock(run_dir, enabled=int(os.environ.get("RANK", "0")) == 0):
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        info = init_distributed("cuda" if cfg.device.startswith("cuda") or (
+            cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
+        try:
+            return _train(cfg, run_dir, info, resume, stop_after_epochs, progress)
+        finally:
+            cleanup(info)
 
 
 def _train(cfg: TrainConfig, run_dir: Path, info: DistInfo, resume: bool,
@@ -111,16 +119,18 @@ def _train(cfg: TrainConfig, run_dir: Path, info: DistInfo, resume: bool,
                              "run directory")
     start_epoch, step, history, wall = 0, 0, [], 0.0
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
+        restore_checkpoint(ckpt, model, opt, sched, run_dir)
         set_rng_state(ckpt["rng"])
         start_epoch, step, history = ckpt["epoch"], ckpt["step"], ckpt["history"]
         wall = ckpt.get("wall_s", 0.0)
         if info.is_main:
+            gap = check_metrics_log(run_dir, ckpt)
+            if gap:
+                print(f"warning: resuming {str(run_dir)!r}: {gap}", file=sys.stderr)
             truncate_metrics(run_dir, ckpt["metrics_offset"])
     elif info.is_main:
-        for name in ("metrics.jsonl", "checkpoint.pt", "model.pt", "quantized.pt"):
+        remove_checkpoints(run_dir)
+        for name in ("metrics.jsonl", "model.pt", "quantized.pt"):
             (run_dir / name).unlink(missing_ok=True)
         atomic_write_json(run_dir / "config.json", {
             **cfg.to_dict(), "data": {"name": bundle.name, "task": bundle.task,

@@ -34,10 +34,10 @@ def accuracy_of(method: str, weights: str, seed: int, epoch: int) -> float:
     return base + 0.05 * epoch + 0.01 * (seed - 1) + (0.02 if weights == "ternary" else 0.0)
 
 
-def write_study(root: Path, with_float: bool = True) -> Path:
+def write_study(root: Path, with_float: bool = True, weights: tuple[str, ...] = WEIGHTS) -> Path:
     """Write curves.json and runs/<id>/{config.json, metrics.jsonl} like the study runner."""
     curves = {}
-    cells = [(m, w, s) for m in METHODS for w in WEIGHTS for s in SEEDS]
+    cells = [(m, w, s) for m in METHODS for w in weights for s in SEEDS]
     if with_float:
         cells += [("float", None, s) for s in SEEDS]
     for method, weights, seed in cells:
@@ -67,3 +67,94 @@ def write_study(root: Path, with_float: bool = True) -> Path:
                                            + '{"type": "diag", "ste')  # torn last line
     (root / "curves.json").write_text(json.dumps(curves))
     return root
+
+
+#: the "paper-sized" synthetic study: every method the figures know, four weight sets (given
+#: in a scrambled order: the figures must order them by bit width), 3 seeds, 20 epochs
+RICH_METHODS = ("proxquant", "bcgd", "binaryconnect", "parq", "binaryrelax")
+RICH_WEIGHTS = ("ternary", "symmetric:4", "binary", "symmetric:2")
+RICH_EPOCHS = 20
+
+
+def write_rich_study(root: Path, seed: int = 0) -> Path:
+    """A study shaped like the real quick study at full size, with the awkward features of real
+    data: training losses that approach 0 with a seed spread larger than their mean (a linear
+    mean ± std band crosses zero), code-flip fractions that hit exactly 0 in phase II, a NaN
+    accuracy, and long set names."""
+    rng = np.random.default_rng(seed)
+    curves = {}
+    cells = [(m, w, s) for m in RICH_METHODS for w in RICH_WEIGHTS for s in SEEDS]
+    cells += [("float", None, s) for s in SEEDS]
+    for method, weights, s in cells:
+        rid = f"{method}_{(weights or 'none').replace(':', '')}_seed{s}"
+        keys = {"method": method, "weights": weights, "seed": s}
+        ep = np.arange(RICH_EPOCHS)
+        acc = np.clip(0.9 - 0.5 * np.exp(-ep / 4) - 0.05 * rng.random() + 0.01 *
+                      rng.standard_normal(RICH_EPOCHS), 0, 1)
+        loss = 2.3 * np.exp(-ep / 2.5) * np.exp(1.5 * rng.standard_normal(RICH_EPOCHS)) + 1e-4
+        acc_l = [float(a) for a in acc]
+        if method == "bcgd" and s == 1:
+            acc_l[3] = float("nan")
+        curves[rid] = {"keys": keys, "epoch": ep.tolist(), "step": (50 * (ep + 1)).tolist(),
+                       "test_acc": acc_l, "train_loss": loss.tolist(), "test_loss": loss.tolist(),
+                       "train_acc": acc_l, "lr": [0.1] * RICH_EPOCHS}
+        run = root / "runs" / rid
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps(keys))
+        lines = []
+        for k in range(RICH_EPOCHS):
+            step = 50 * (k + 1)
+            lines.append({"type": "train", "step": step, "epoch": k, "loss": float(loss[k])})
+            if method == "float":
+                continue
+            phase = 2 if k >= 15 else 1
+            flip = None if k == 0 else (0.0 if phase == 2 else 0.2 * np.exp(-k / 3)
+                                        * (1 + 0.3 * rng.random()))
+            rec = {"type": "diag", "step": step, "epoch": k, "phase": phase,
+                   "conv1/flip_frac": flip, "conv2/flip_frac": flip, "conv1/dist2": 1.0}
+            if method == "binaryrelax":
+                rec["lam"] = 1.3 ** k
+            lines.append(rec)
+        (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    (root / "curves.json").write_text(json.dumps(curves))
+    return root
+
+
+def rich_bench() -> dict:
+    """Benchmark results in the format ``qopt bench`` writes (``{kind: results}``), CPU and CUDA,
+    with every method of the optimizer-step section including torchao's."""
+    def machine(kind: str) -> dict:
+        m = {"date_utc": "2026-11-23 01:08 UTC", "host_cpu": "Intel(R) Xeon(R) Processor",
+             "cpu_count": 2, "torch": "2.13.0", "cuda": kind == "cuda", "git_commit": "abc1234"}
+        if kind == "cuda":
+            m["gpu"] = "NVIDIA H200"
+        return m
+
+    out = {}
+    for kind, speed in (("cpu", 1.0), ("cuda", 0.05)):
+        proj = [{"set": s, "n": n, "seconds": speed * 1e-8 * n * k,
+                 "floor_seconds": speed * 1e-8 * n, "ratio": float(k) * (1 + 1e4 / n),
+                 "floor": fl}
+                for s, k, fl in (("binary", 1.5, "np.abs"), ("ternary", 3.0, "np.sort"),
+                                 ("uniform:4", 8.0, "np.sort"), ("symmetric:2", 4.0, "np.sort"))
+                for n in (10_000, 100_000, 1_000_000, 10_000_000)]
+        opt = []
+        for model in ("mlp", "resnet20"):
+            opt.append({"model": model, "variant": "bare", "impl": "torch", "method": "SGD",
+                        "ratio": 1.0})
+            for meth in ("BinaryConnect", "BinaryRelax", "BCGD", "PARQ", "ProxQuant"):
+                for st, r in (("binary", 2.0), ("ternary", 12.0), ("uniform:4", 120.0)):
+                    opt.append({"model": model, "variant": f"qopt/{meth}/{st}", "impl": "qopt",
+                                "method": meth, "set": st, "ratio": r * (1.1 if meth == "BCGD"
+                                                                          else 1.0)})
+            for meth in ("ProxHardQuant", "ProxBinaryRelax", "ProxPARQ"):
+                for b in (1, 2, 4):
+                    opt.append({"model": model, "variant": f"torchao/{meth}/{b}bit",
+                                "impl": "torchao", "method": meth, "bits": b,
+                                "set": f"unif:{b}", "ratio": 5.0 + 2 * b})
+        out[kind] = {"machine": machine(kind), "quick": False, "device_kind": kind,
+                     "sections": {"projection": {"rows": proj, "wall_s": 100.0,
+                                                 "date_utc": "2026-11-23 01:08 UTC"},
+                                  "optimizer_step": {"rows": opt, "wall_s": 200.0,
+                                                     "date_utc": "2026-11-23 01:20 UTC"}}}
+    return out

@@ -25,7 +25,7 @@ def test_files_and_every_quantizer_present(result):
         assert set(result.data[src]["exact, no zero"]) == {1, 2, 3, 4}
         assert set(result.data[src]["exact, with zero"]) == {2, 3, 4}  # Uniform(1) = {0}
         assert set(result.data[src]["TWN"]) == {2}
-        assert set(result.data[src]["BCGD quantize_fbit"]) == {4}
+        assert set(result.data[src]["BCGD code: quantize_fbit"]) == {4}
 
 
 def test_exact_projection_is_never_beaten(result):

@@ -32,16 +32,50 @@ def test_mean_std_curves_matches_numpy_and_skips_missing():
 def test_study_curves_plot_mean_and_sample_std_over_seeds(tmp_path, study_dir):
     res = plot_study_curves(tmp_path / "out", study_dir)
     assert_written(res)
-    assert len(res.data) == len(METHODS) * len(WEIGHTS) + 1  # + float (weights none)
+    assert res.layout_problems == ()
+    assert res.data["panels"] == ["binary", "ternary"]
+    cells = [k for k in res.data if k != "panels"]
+    assert len(cells) == len(METHODS) * len(WEIGHTS) + 1  # + float (weights none)
     for m in METHODS:
         for w in WEIGHTS:
-            ep, mu, sd, cnt = res.data[(w, m)]["test_acc"]
-            np.testing.assert_array_equal(ep, np.arange(1, EPOCHS + 1))
+            d = res.data[(w, m)]["test_acc"]
+            np.testing.assert_array_equal(d["epoch"], np.arange(1, EPOCHS + 1))
             acc = 100 * np.array([[accuracy_of(m, w, s, e) for e in range(EPOCHS)]
                                   for s in SEEDS])
-            np.testing.assert_allclose(mu, acc.mean(axis=0), rtol=1e-12)
-            np.testing.assert_allclose(sd, acc.std(axis=0, ddof=1), rtol=1e-9)
-            np.testing.assert_array_equal(cnt, len(SEEDS))
+            assert d["stat"] == "arithmetic"
+            np.testing.assert_allclose(d["center"], acc.mean(axis=0), rtol=1e-12)
+            np.testing.assert_allclose(d["hi"] - d["center"], acc.std(axis=0, ddof=1),
+                                       rtol=1e-9)
+            np.testing.assert_allclose(d["center"] - d["lo"], acc.std(axis=0, ddof=1),
+                                       rtol=1e-9)
+            np.testing.assert_array_equal(d["n"], len(SEEDS))
+
+
+def test_study_curves_loss_band_is_geometric_and_stays_positive(tmp_path, study_dir):
+    # the synthetic loss of seed s at epoch e is exp(-0.3 e)(1 + 0.1 s): geometric statistics
+    # over seeds are exp(mean log) and exp(mean log ± sample std of log) (module docstring)
+    res = plot_study_curves(tmp_path / "out", study_dir)
+    d = res.data[("binary", "bcgd")]["train_loss"]
+    assert d["stat"] == "geometric"
+    logs = np.array([[-0.3 * e + np.log(1 + 0.1 * s) for e in range(EPOCHS)] for s in SEEDS])
+    m, sd = logs.mean(axis=0), logs.std(axis=0, ddof=1)
+    np.testing.assert_allclose(d["center"], np.exp(m), rtol=1e-12)
+    np.testing.assert_allclose(d["lo"], np.exp(m - sd), rtol=1e-12)
+    np.testing.assert_allclose(d["hi"], np.exp(m + sd), rtol=1e-12)
+
+
+def test_curve_stats_geometric_band_never_reaches_zero():
+    from figures.plot_study_curves import curve_stats
+
+    # a spread larger than the mean: the arithmetic band crosses 0, the geometric one cannot
+    curves = [[1e-3], [1e-1], [0.5], [0.0], [None]]  # 0 and None are skipped on the log side
+    ar = curve_stats(curves, "arithmetic")
+    assert ar["lo"][0] < 0 and ar["n"][0] == 4
+    ge = curve_stats(curves, "geometric")
+    assert ge["n"][0] == 3 and 0 < ge["lo"][0] < ge["center"][0] < ge["hi"][0]
+    assert ge["center"][0] == pytest.approx((1e-3 * 1e-1 * 0.5) ** (1 / 3), rel=1e-12)
+    with pytest.raises(ValueError, match="stat"):
+        curve_stats(curves, "median")
 
 
 def test_study_diag_plots_lambda_and_flip_fraction(tmp_path, study_dir):
@@ -61,6 +95,13 @@ def test_study_diag_plots_lambda_and_flip_fraction(tmp_path, study_dir):
         vals = [0.2 / (k + s) for s in SEEDS]
         assert mu[k] == pytest.approx(np.mean(vals), rel=1e-12)
         assert sd[k] == pytest.approx(np.std(vals, ddof=1), rel=1e-9)
+    # the band is the range over seeds: every seed's value lies in it, and it never reaches 0
+    lo, hi = res.data["flip_range"][("ternary", "bcgd")]
+    for k in range(1, len(DIAG_STEPS)):
+        vals = [0.2 / (k + s) for s in SEEDS]
+        assert (lo[k], hi[k]) == pytest.approx((min(vals), max(vals)), rel=1e-12)
+    assert np.isnan(lo[0]) and np.isnan(hi[0])
+    assert res.data["panels"] == ["binary", "ternary"] and res.layout_problems == ()
 
 
 def test_flip_fraction_ignores_missing_values():
@@ -75,6 +116,12 @@ def test_cli_study_figures_and_missing_results(tmp_path, study_dir, capsys):
     for stem in ("study_curves", "study_diag"):
         assert (out / f"{stem}.pdf").stat().st_size > 0
         assert (out / f"{stem}.png").stat().st_size > 0
+    cap = capsys.readouterr()  # one progress line per figure as it is built (stderr: not a TTY)
+    lines = [ln for ln in cap.err.splitlines() if ln.startswith("[figures]")]
+    assert [ln.split()[1:3] for ln in lines] == [["1/2", "study_curves:"],
+                                                 ["2/2", "study_diag:"]]
+    assert "warning" not in cap.err  # no layout problems
+    assert cap.out.startswith("2 figure(s) written to")
     # explicitly requested but missing: a clear message and a non-zero exit
     missing = tmp_path / "nope"
     assert main(["figures", "--out", str(out), "--only", "study_curves",

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from qopt.train import TrainConfig, atomic_write_json, read_jsonl, train
+from qopt.train.checkpoint import load_checkpoint
 from qopt.train.schedules import EpochFactor, build_scheduler
 from qopt.train.seeding import rng_state, seed_everything, set_rng_state
 
@@ -42,7 +43,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, case):
     full = train(cfg, tmp_path / "full", resume=False)
     assert train(cfg, tmp_path / "cut", resume=False, stop_after_epochs=1) is None
     assert not (tmp_path / "cut" / "result.json").exists()
-    ck = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)
+    ck = load_checkpoint(tmp_path / "cut")
     assert ck["epoch"] == 1
     resumed = train(cfg, tmp_path / "cut", resume=True)
     a = torch.load(tmp_path / "full" / "model.pt")

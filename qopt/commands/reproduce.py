@@ -1,0 +1,73 @@
+"""``qopt reproduce [CLAIM ...] [--quick] [--seeds N] [--out DIR]``: run the papers' claims.
+
+Runs each claim's protocol on the offline data (no download), resumably: rerunning the same
+command reuses every finished claim and every finished training run. Writes ``DIR/REPORT.md``
+(statement, protocol, deviations, numbers with 95% intervals, computed verdict per claim),
+``DIR/report.json`` and ``DIR/figures/``. ``--quick`` is a smoke run (a few minutes on 2 CPU
+cores; its verdicts are marked as such). Default DIR: ``reproduction`` (``reproduction/quick``
+with ``--quick``, so a smoke run never overwrites the report of record).
+
+Exit codes: 0 every selected claim was computed (whatever its verdict), 1 some claim raised
+(see the report), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from qopt.commands import parse_names
+from qopt.reproduce.registry import CLAIM_NAMES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("claims", nargs="*", metavar="CLAIM",
+                        help=f"claims to run (default: all): {', '.join(CLAIM_NAMES)}")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: reduced protocols, verdicts marked as smoke")
+    parser.add_argument("--seeds", type=int, help="seeds per training arm (default 5; quick 2)")
+    parser.add_argument("--out", help="output directory (default reproduction, or "
+                                      "reproduction/quick with --quick)")
+    parser.add_argument("--workers", type=int, default=2, help="parallel training processes")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--data-dir", help="CIFAR-10 directory (cifar-10-batches-py) for the "
+                                           "'cifar' claim; without it that claim is not run")
+    parser.add_argument("--list", action="store_true", help="list the claims and exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    from qopt.reproduce import Context, reproduce
+    from qopt.reproduce.registry import claims
+
+    if args.list:
+        for name, spec in claims().items():
+            print(f"{name:16s} [{spec.kind}] {spec.title}")
+        return 0
+    names = parse_names(args.claims, CLAIM_NAMES, "qopt reproduce", "claim")
+    if names is None:
+        return 2
+    out = Path(args.out or ("reproduction/quick" if args.quick else "reproduction"))
+    try:
+        if args.data_dir is not None and not Path(args.data_dir).is_dir():
+            raise ValueError(f"--data-dir {args.data_dir!r} is not a directory")
+        ctx = Context(out, quick=args.quick, seeds=args.seeds, workers=args.workers,
+                      threads=args.threads, data_dir=args.data_dir)
+    except (ValueError, TypeError) as exc:
+        print(f"qopt reproduce: error: {exc}", file=sys.stderr)
+        return 2
+    command = "qopt reproduce " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
+        if len(sys.argv) > 1 and sys.argv[1] == "reproduce" else "qopt reproduce"
+    outcomes = reproduce(names, ctx, command.strip())
+    print()
+    for o in outcomes:
+        v = o.result.verdict.label if o.result else "not computed (error)"
+        print(f"{o.spec.name:16s} {v}")
+    print(f"\nreport: {out / 'REPORT.md'} (+ report.json, figures/)")
+    failed = [o.spec.name for o in outcomes if o.error]
+    if failed:
+        print(f"claim(s) failed: {', '.join(failed)} (tracebacks in report.json)",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,175 @@
+"""The one atomic file writer of the project: temp file + fsync + rename, umask respected.
+
+Every result file, checkpoint, report and figure is written through :func:`atomic_write`:
+
+1. the content goes to a new temporary file ``.NAME.<random>.tmp`` in the target's directory
+   (same file system, so the rename below is atomic), created with ``os.open(..., 0o666)`` so
+   the process umask applies exactly as for a plain ``open(path, "w")`` (``tempfile.mkstemp``
+   would create it 0600 whatever the umask);
+2. the file is flushed and ``fsync``-ed (its data is on disk before it gets the final name);
+3. ``os.replace`` gives it the final name (atomic on POSIX and Windows within one file system)
+   and the directory is ``fsync``-ed (the rename itself is durable; skipped where directories
+   cannot be opened, e.g. Windows).
+
+A reader, or a process killed at any instruction, therefore sees the old complete file or the
+new complete file, never a torn one; on any error the temporary file is removed and the old file
+is left untouched.
+
+SOURCE: standard POSIX practice (rename(2) atomicity; fsync of file then directory, as in
+SQLite's and git's lock-file protocols).
+
+The module itself imports only the standard library (torch on use, for
+:func:`atomic_torch_save`) and sits at the engine level, so every layer (engine, application,
+proofs_check, figures, benchmarks) may use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
+           "atomic_torch_save", "load_state_file", "to_json"]
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - file systems that refuse directory fsync
+        pass
+    finally:
+        os.close(fd)
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # pragma: no cover - 48 random bits collided
+            continue
+    raise FileExistsError(f"could not create a temporary file next to {str(path)!r}")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Atomically replace ``path`` by what ``write(fh)`` writes into the binary file ``fh``.
+
+    Creates the parent directories. The new file's mode is ``0o666 & ~umask``.
+
+    Raises:
+        OSError: the directory is not writable, the disk is full, ... (the old file is kept).
+        whatever ``write`` raises (the old file is kept, no temporary file is left).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Atomically replace ``path`` by ``data``."""
+    return atomic_write(path, lambda fh: fh.write(data))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Atomically replace ``path`` by the UTF-8 ``text``."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "detach") and hasattr(obj, "numel"):  # torch.Tensor, without importing torch
+        return obj.item() if obj.numel() == 1 else obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "spec"):  # quantization sets
+        return obj.spec
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _nan_to_none(obj: Any) -> Any:
+    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_none(v) for v in obj]
+    return obj
+
+
+def to_json(obj: Any, indent: int | None = 2) -> str:
+    """Strict JSON text; tensors and numpy values become numbers or lists, quantization sets
+    their spec, paths strings; NaN/Inf are written as ``null``."""
+    def default(o: Any) -> Any:
+        return _nan_to_none(_jsonable(o))
+
+    return json.dumps(_nan_to_none(obj), indent=indent, default=default, allow_nan=False)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Atomically write ``obj`` as indented strict JSON (see :func:`to_json`)."""
+    return atomic_write_text(path, to_json(obj) + "\n")
+
+
+def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
+    """Atomically ``torch.save`` ``obj`` to ``path`` (torch imported on use)."""
+    import torch
+
+    return atomic_write(path, lambda fh: torch.save(obj, fh))
+
+
+def load_state_file(path: str | os.PathLike, what: str | None = None,
+                    map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors, numbers, strings and plain containers
+    only, so a crafted file cannot run code; every failure is one ``ValueError`` naming the file
+    (``what``, default the path) and the reason.
+
+    Raises:
+        ValueError: missing or unreadable file, not a torch file, damaged, or holding other
+            objects (the refused global is named).
+    """
+    import pickle
+    import zipfile
+
+    import torch
+
+    name = what or repr(str(path))
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"{name}: no such file") from None
+    except pickle.UnpicklingError as exc:
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+        why = next((ln.strip() for ln in lines if "GLOBAL" in ln or "global" in ln),
+                   lines[-1].strip() if lines else "")
+        raise ValueError(f"{name} holds objects other than tensors and plain data; refused "
+                         f"(files are loaded with weights_only=True): {why}") from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
+            AttributeError, IndexError, TypeError, OverflowError, MemoryError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{name} is not a readable torch file (damaged or another format): "
+                         f"{first}") from None

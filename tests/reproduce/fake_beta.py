@@ -1,0 +1,3 @@
+from tests.reproduce.fake_claims import SPECS
+
+SPEC = SPECS["beta"]
