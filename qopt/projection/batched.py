@@ -177,7 +177,8 @@ def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None,
     r"""Project every tensor of a group onto ``qset``; write :math:`P_Q(w_T)` into ``out[T]``.
 
     Args:
-        ws: tensors of one dtype and device (floating; finite: the hot path does not check).
+        ws: tensors of one dtype and device, floating and finite (CPU: checked for free on the
+            row maxima, ValueError; CUDA: not checked, that would need a host sync).
         qset: the group's set. axis: None (one scale per tensor) or the axis with one scale per
             slice (normalised, non-negative).
         out: tensors of the same shapes and dtype to receive the projections (may be ``ws``
@@ -238,6 +239,8 @@ def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None,
     from qopt.projection.project import SAFE_EXP
 
     top = np.maximum.reduceat(u, starts[:-1])
+    if not np.all(np.isfinite(top)):  # NaN and inf propagate to the row maximum: free check
+        raise ValueError("w must be finite, found NaN or Inf")
     _, e = np.frexp(top)
     lo, hi = SAFE_EXP[cd]
     scale_e = np.where((top > 0) & ((e <= lo) | (e > hi)) & (qset.scale is None), e, 0)

@@ -32,9 +32,11 @@ float32 (the refit sums in the compute dtype; the certified search accumulates i
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -212,10 +214,12 @@ def project(w: Tensor, qset: QuantSet, axis: int | None = None, *,
     ax = check_axis(axis, w.dim())
     if w.numel() == 0:
         raise ValueError(f"w must be non-empty, got shape {tuple(w.shape)}")
-    if check and not bool(torch.isfinite(w).all()):
-        raise ValueError("w must be finite, found NaN or Inf")
+    if check and w.device.type != "cpu" and not bool(torch.isfinite(w).all()):  # CPU: free,
+        raise ValueError("w must be finite, found NaN or Inf")  # in project_group
     w = w.detach()
     cd = compute_dtype(w.dtype)
+    if w.device.type == "cpu":
+        return _project_cpu(w, qset, ax, cd, check)
     rows = to_rows(w, ax, cd)
     alpha, codes = project_rows(rows, qset)
     levels = _tables(qset, cd, w.device)["levels"]
@@ -232,6 +236,40 @@ def project(w: Tensor, qset: QuantSet, axis: int | None = None, *,
     if ax is None:
         return TorchProjection(q, alpha[0], codes, dist2[0])
     return TorchProjection(q, alpha, codes, dist2)
+
+
+def _project_cpu(w: Tensor, qset: QuantSet, ax: int | None, cd: torch.dtype,
+                 check: bool) -> TorchProjection:
+    """project() on CPU: the group path on one tensor, then dist2 in float64."""
+    from qopt.projection.batched import project_group
+
+    q = torch.empty_like(w)
+    res = project_group([w], qset, ax, out=[q])
+    alpha = res.scales[0].reshape(-1)
+    top = float(np.max(np.abs(qset.levels)))
+    if check:  # a pass over q only when alpha * (top level) could leave the dtype's range
+        amax = float(alpha.abs().max())
+        if not math.isfinite(amax):
+            raise ValueError(f"the optimal scale exceeds the range of {cd} (largest "
+                             f"{torch.finfo(cd).max:g}); scale w down, e.g. by a power of two")
+        if amax * top > torch.finfo(w.dtype).max and not bool(torch.isfinite(q).all()):
+            raise ValueError(f"the projected point exceeds the range of {w.dtype} (largest "
+                             f"{torch.finfo(w.dtype).max:g}); scale w down")
+    rows = to_rows(w, ax, cd)
+    q_rows = to_rows(q, ax, cd) if w.dtype == cd else to_rows(
+        from_rows(alpha[:, None] * _tables(qset, cd, w.device)["levels"][
+            to_rows(res.codes[0], ax, torch.int64)], w.shape, ax), ax, cd)
+    d = rows.contiguous().numpy().astype(np.float64) - q_rows.contiguous().numpy()
+    mx = np.max(np.abs(d), axis=1)
+    _, e = np.frexp(mx)
+    e = np.where(mx > 0, e, 0)[:, None]
+    dn = np.ldexp(d, -e)  # (w - q) 2^-e: squares cannot overflow; exact scaling
+    with np.errstate(over="ignore"):
+        dist2 = torch.from_numpy(np.ldexp(np.einsum("ij,ij->i", dn, dn), 2 * e[:, 0])).to(cd)
+    codes = res.codes[0].long()
+    if ax is None:
+        return TorchProjection(q, alpha[0].clone(), codes, dist2[0])
+    return TorchProjection(q, alpha.clone(), codes, dist2)
 
 
 def _dist2(rows: Tensor, q_rows: Tensor) -> Tensor:
