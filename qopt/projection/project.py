@@ -259,13 +259,15 @@ def _project_cpu(w: Tensor, qset: QuantSet, ax: int | None, cd: torch.dtype,
     q_rows = to_rows(q, ax, cd) if w.dtype == cd else to_rows(
         from_rows(alpha[:, None] * _tables(qset, cd, w.device)["levels"][
             to_rows(res.codes[0], ax, torch.int64)], w.shape, ax), ax, cd)
-    d = rows.contiguous().numpy().astype(np.float64) - q_rows.contiguous().numpy()
+    d = np.subtract(rows.contiguous().numpy(), q_rows.contiguous().numpy(), dtype=np.float64)
     mx = np.max(np.abs(d), axis=1)
     _, e = np.frexp(mx)
-    e = np.where(mx > 0, e, 0)[:, None]
-    dn = np.ldexp(d, -e)  # (w - q) 2^-e: squares cannot overflow; exact scaling
+    lo, hi = SAFE_EXP[torch.float64]
+    e = np.where((mx > 0) & ((e <= lo) | (e > hi)), e, 0)[:, None]  # scale only extreme rows
+    if e.any():
+        d = np.ldexp(d, -e)  # (w - q) 2^-e: squares cannot overflow; exact scaling
     with np.errstate(over="ignore"):
-        dist2 = torch.from_numpy(np.ldexp(np.einsum("ij,ij->i", dn, dn), 2 * e[:, 0])).to(cd)
+        dist2 = torch.from_numpy(np.ldexp(np.einsum("ij,ij->i", d, d), 2 * e[:, 0])).to(cd)
     codes = res.codes[0].long()
     if ax is None:
         return TorchProjection(q, alpha[0].clone(), codes, dist2[0])

@@ -13,7 +13,8 @@ Given a row's bucket summary and a window that is known to hold the optimal scal
   :math:`\alpha \in [lo, hi]`; the first of largest value is the optimum (tie rule). Values
   within 1e-9 (relative) of the best are compared again on their canonical sums (below), so
   that near-ties (e.g. two scales giving the same point) are decided the same way whatever the
-  window; canonical values within 4 ulps count as tied and go to the largest scale.
+  window (at most the 8 best per row); canonical values within 4 ulps count as tied and go
+  to the largest scale.
 
 **Canonical scale.** The chosen state is "every event of key :math:`\ge \kappa^*`". Its
 :math:`s_1, s_2` are then recomputed from :math:`\kappa^*` alone: for each midpoint j, the buckets
@@ -40,7 +41,7 @@ __all__ = ["window_scan"]
 _EPS = np.finfo(np.float64).eps
 #: scan values this close to the best are decided on canonical sums; canonical values this
 #: close to the best count as ties (decided for the largest scale)
-_NEAR, _TIE = 1e-9, 4 * _EPS
+_NEAR, _TIE, _KEEP = 1e-9, 4 * _EPS, 8
 
 
 def _bucket_of(x: np.ndarray, sm: Summary) -> np.ndarray:
@@ -139,6 +140,9 @@ def window_scan(u: np.ndarray, starts: np.ndarray, sm: Summary, ev: SymmetricEve
     # compared again on their canonical sums, which do not depend on the window; the first of
     # those at the maximum (the largest scale) wins. Then alpha = s1/s2 of the winner.
     near = cand & (V >= V.max(axis=1, keepdims=True) * (1.0 - _NEAR))
+    if near.sum(axis=1).max() > _KEEP:  # at most the _KEEP best of each row (flat objectives)
+        kth = -np.partition(-np.where(near, V, -1.0), _KEEP - 1, axis=1)[:, _KEEP - 1]
+        near &= V >= kth[:, None]
     nr, npos = np.nonzero(near)
     nk = np.where(npos == p0[nr], hi[nr], kp[nr, npos])
     c1, c2 = _canonical(val, gid, sm, ev, n, nr, nk, CN, CS)
@@ -170,9 +174,9 @@ def _canonical(val: np.ndarray, gid: np.ndarray, sm: Summary, ev: SymmetricEvent
     fin = np.isfinite(x)
     kk = np.where(fin, _bucket_of(np.where(fin, x, 0.0), _rows(sm, row)), nb)
     full = np.minimum(kk + 2, nb)
-    s1 = ev.z0 * CS[row, 0] + (np.take_along_axis(CS[row], full, 1) * g).sum(1)
+    s1 = ev.z0 * CS[row, 0] + (CS[row[:, None], full] * g).sum(1)  # gathers, no row copies
     nz = np.asarray(n, dtype=np.float64)[row] * ev.z0 ** 2
-    s2 = nz + (np.take_along_axis(CN[row], full, 1) * dd).sum(1)
+    s2 = nz + (CN[row[:, None], full] * dd).sum(1)
     # buckets kk-1 .. kk+1 of (i, j): one slice of the sorted entries, increasing in value
     base = (row * nb)[:, None]
     a = np.searchsorted(gid, base + np.maximum(kk - 1, 0), side="left")
