@@ -24,6 +24,7 @@ sweep). The host reads the data-dependent window sizes, so this path runs on CPU
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,7 +38,7 @@ from qopt.projection.workspace import Workspace
 __all__ = ["certified_scales", "SearchRecord", "BAND", "ROUNDS", "MIN_ROW"]
 
 #: half-width (log2 units) of the fine band around the centre; zoom rounds; shortest row
-BAND, ROUNDS, MIN_ROW = 0.04, 3, 512
+BAND, ROUNDS, MIN_ROW = 0.04, 3, 4096
 _GROWTH, _SPAN = 0.3, 64.0  # coarse steps grow by 1 + this/sqrt(E), up to this many binades
 
 
@@ -59,21 +60,25 @@ class SearchRecord:
     window: dict = field(default_factory=dict)  # extracted entries: pos, gid, val (sorted)
 
 
+@functools.lru_cache(maxsize=64)
 def _graded(B: int, E: int) -> tuple[np.ndarray, float]:
-    """log2 offsets of the warm-start grid: 0, steps of 2^(1-B) up to about BAND, then steps
-    growing geometrically up to _SPAN binades; and the fine band's half-width.
+    """log2 offsets of the warm-start grid: 0, steps of about 2^(1-B) (at most 64 of them) up to
+    BAND, then steps growing geometrically up to _SPAN binades; and the fine band's half-width.
 
     The growth is 1 + 0.3/sqrt(E) for E midpoints: with many levels the value is flat around
     the optimum and the bound of a wide interval loose, so intervals must stay narrow (relative
     to their distance from the centre) much further out."""
     d = 2.0 ** (1 - B)
-    F = int(np.clip(np.ceil(BAND / d), 4, 256))
+    F = int(np.clip(np.ceil(BAND / d), 4, 64))
+    d = BAND / F
     growth = 1.0 + _GROWTH / np.sqrt(E)
     pos = [k * d for k in range(1, F + 1)]
     while pos[-1] < _SPAN:
         pos.append(pos[-1] + (pos[-1] - pos[-2]) * growth)
     pos = np.array(pos)
-    return np.concatenate([-pos[::-1], [0.0], pos]), F * d
+    offs = np.concatenate([-pos[::-1], [0.0], pos])
+    offs.flags.writeable = False  # cached: shared by every call
+    return offs, F * d
 
 
 def _cold(top: np.ndarray, ev: SymmetricEvents, P: int) -> np.ndarray:
@@ -130,13 +135,15 @@ def certified_scales(u: np.ndarray, starts: np.ndarray, ev: SymmetricEvents,
         last = keep.shape[1] - 1 - np.argmax(keep[:, ::-1], axis=1)
         ar = np.arange(R)
         # every round's hull holds the optimum: keep their intersection
-        lo = np.where(todo, np.maximum(lo, a[ar, first]), lo)
-        hi = np.where(todo, np.minimum(hi, b[ar, last]), hi)
+        lo_new = np.where(todo, np.maximum(lo, a[ar, first]), lo)
+        hi_new = np.where(todo, np.minimum(hi, b[ar, last]), hi)
+        stuck = (lo_new == lo) & (hi_new == hi) & (r > 0)  # a round that gained nothing
+        lo, hi = lo_new, hi_new
         rounds += todo
         inside = warm & (lo >= c * np.exp2(-fine)) & (hi <= c * np.exp2(fine))
         if r == 0:
             held = inside & todo
-        done |= inside
+        done |= inside | stuck
         # re-centre on the scale of the best attainable state
         j = np.argmax(att, axis=1)
         useD = bd["vD"][ar, j] >= bd["vH"][ar, j]
