@@ -47,7 +47,7 @@ def test_group_on_cuda_writes_outputs_without_host_sync() -> None:
             res = project_group(ws, qset, out=outs)
         finally:
             torch.cuda.set_sync_debug_mode(0)
-        for w, o, c, s in zip(ws, outs, res.codes, res.scales):
+        for o, c, s in zip(outs, res.codes, res.scales):
             lv = torch.tensor(qset.levels, device="cuda", dtype=torch.float32)
             assert torch.equal(o, s * lv[c.long()])
 
