@@ -148,7 +148,7 @@ def test_result_lies_in_set_and_cone_orthogonality(qset) -> None:
     r = project(w, qset, axis=0)
     lv = torch.tensor(qset.levels, dtype=torch.float64)
     assert torch.equal(r.q, r.scale[:, None] * lv[r.codes])
-    if qset.is_cone:  # <w - P(w), P(w)> = 0 per slice at the exact projection (papers.md §A)
+    if qset.is_cone:  # <w - P(w), P(w)> = 0 per slice: the scale is the least-squares fit
         orth = ((w - r.q) * r.q).sum(1)
         assert torch.all(orth.abs() <= 1e-12 * (w * w).sum(1))
     # no single-coordinate code change improves (local optimality at fixed scale)
