@@ -86,9 +86,9 @@ def scales_flat(blocks: list, starts: np.ndarray, qset: QuantSet, hint: np.ndarr
     if is_binary(qset):  # ||w||_1 / n (pairwise float64 sums per row)
         return np.add.reduceat(u, starts[:-1]) / n, ProjectionStats(rows=R), None
     ev = symmetric_events(qset)
-    from qopt.projection.pruned import MIN_ROW, certified_scales
+    from qopt.projection.pruned import certified_scales, min_row
 
-    if ev is not None and int(n.min()) >= MIN_ROW:  # project_group splits mixed groups
+    if ev is not None and int(n.min()) >= min_row(len(ev.mids)):  # mixed groups are split
         alpha, rec = certified_scales(u, starts, ev, hint, ws)
         st = ProjectionStats(rows=R, searched=R, certified=int(rec.held.sum()),
                              extracted=int(rec.extracted))
@@ -202,11 +202,12 @@ def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None,
     cdt = codes_dtype(qset.n_levels)
     if device.type != "cpu":
         return _group_torch(ws, qset, axis, outs, hints, cd, cdt)
-    from qopt.projection.pruned import MIN_ROW
+    from qopt.projection.pruned import min_row
 
     rows = [to_rows(w.detach(), axis, cd) for w in ws]
-    if symmetric_events(qset) is not None:  # the path is chosen per tensor (its row length)
-        long_ = [r.shape[1] >= MIN_ROW for r in rows]
+    ev = symmetric_events(qset)
+    if ev is not None:  # the path is chosen per tensor (its row length)
+        long_ = [r.shape[1] >= min_row(len(ev.mids)) for r in rows]
         if any(long_) and not all(long_):
             parts = [[i for i, f in enumerate(long_) if f == flag] for flag in (True, False)]
             subs = [project_group([ws[i] for i in p], qset, axis, out=[outs[i] for i in p],

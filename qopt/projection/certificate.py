@@ -124,14 +124,15 @@ def certify(w: Tensor, qset: QuantSet, hint: float | None = None):
     """
     from qopt.projection.batched import project_group
     from qopt.projection.project import TorchProjection, project
-    from qopt.projection.pruned import MIN_ROW
+    from qopt.projection.pruned import min_row
 
-    if symmetric_events(qset) is None:
+    ev = symmetric_events(qset)
+    if ev is None:
         raise ValueError(f"{qset.spec}: no certified search for this set (fixed scale, the "
                          "binary closed form or an asymmetric grid)")
-    if w.numel() < MIN_ROW or w.device.type != "cpu":
-        raise ValueError(f"certify needs a CPU tensor of at least {MIN_ROW} entries, got "
-                         f"{w.numel()} on {w.device.type}")
+    if w.numel() < min_row(len(ev.mids)) or w.device.type != "cpu":
+        raise ValueError(f"certify needs a CPU tensor of at least {min_row(len(ev.mids))} "
+                         f"entries for {qset.spec}, got {w.numel()} on {w.device.type}")
     ref: TorchProjection = project(w, qset)
     rec: dict = {}
     hints = None if hint is None else [torch.tensor(float(hint))]

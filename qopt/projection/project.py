@@ -8,7 +8,7 @@ Per row (one tensor, or one slice per channel along ``axis``), the scale comes f
 
 * a fixed-scale set: its scale;
 * ``Binary``: :math:`\|w\|_1/n` (:mod:`qopt.projection.binary`);
-* a symmetric set on CPU, rows of at least :data:`qopt.projection.pruned.MIN_ROW` entries: the
+* a symmetric set on CPU, rows of at least :func:`qopt.projection.pruned.min_row` entries: the
   certified search (:mod:`qopt.projection.pruned`), warm-started by ``hint``;
 * otherwise (short rows, CUDA, asymmetric grids): the top-t scan for unit levels
   :math:`\{-1,0,1\}` (:mod:`qopt.projection.ternary`), else the full breakpoint sweep

@@ -35,10 +35,18 @@ from qopt.projection.tables import SymmetricEvents
 from qopt.projection.window import window_scan
 from qopt.projection.workspace import Workspace
 
-__all__ = ["certified_scales", "SearchRecord", "BAND", "ROUNDS", "MIN_ROW"]
+__all__ = ["certified_scales", "SearchRecord", "BAND", "ROUNDS", "MIN_ROW", "min_row"]
 
-#: half-width (log2 units) of the fine band around the centre; zoom rounds; shortest row
-BAND, ROUNDS, MIN_ROW = 0.04, 3, 4096
+#: half-width (log2 units) of the fine band around the centre; zoom rounds; shortest row for a
+#: set with several positive midpoints (one midpoint: MIN_ROW_SINGLE)
+BAND, ROUNDS, MIN_ROW, MIN_ROW_SINGLE = 0.04, 3, 4096, 65536
+
+
+def min_row(E: int) -> int:
+    """Shortest row that takes the certified search, for E positive midpoints. Below it the
+    sort-based paths cost less than the search's fixed overhead: the top-t scan for one midpoint
+    (a sort and a scan) up to 65536 entries; the full sweep (E n events) up to 4096."""
+    return MIN_ROW_SINGLE if E == 1 else MIN_ROW
 _GROWTH, _SPAN = 0.3, 64.0  # coarse steps grow by 1 + this/sqrt(E), up to this many binades
 
 

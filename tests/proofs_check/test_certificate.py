@@ -27,7 +27,7 @@ def _write(tmp_path, cert: Certificate, name: str = "c.npz"):
     return p
 
 
-def _data(kind: str, n: int = 6000) -> torch.Tensor:
+def _data(kind: str, n: int = 70000) -> torch.Tensor:
     rng = np.random.default_rng(1)
     if kind == "gauss":
         return torch.from_numpy(rng.standard_normal(n))
@@ -104,6 +104,8 @@ def test_certify_refuses_sets_without_a_search() -> None:
             certify(_data("gauss"), qset)
     with pytest.raises(ValueError, match="at least"):
         certify(torch.randn(10), Ternary())
+    with pytest.raises(ValueError, match="at least"):
+        certify(torch.randn(5000), Ternary())  # one midpoint: the top-t scan is cheaper here
 
 
 def test_cli_verify_certificate(tmp_path, capsys) -> None:

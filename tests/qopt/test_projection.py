@@ -238,9 +238,12 @@ def test_pruned_search_same_minimiser_with_any_hint(qset, kind) -> None:
     NaN) only changes the work: scale and codes are the same bitwise. Tolerances: module
     docstring."""
     from qopt.projection import project_rows
+    from qopt.projection.pruned import min_row
+    from qopt.projection.tables import symmetric_events
 
     rng = np.random.default_rng(kind)
-    w = np.stack([_adversarial(rng, kind, 3000) * s for s in (1.0, 1e-4, 1e3)])
+    n = min_row(len(symmetric_events(qset).mids)) + 1000  # rows that take the certified search
+    w = np.stack([_adversarial(rng, kind, n) * s for s in (1.0, 1e-4, 1e3)])
     ref = theory.project(w, qset, axis=0)
     got = project(torch.from_numpy(w), qset, axis=0)
     assert_same_minimiser(w, qset, 0, got, ref)

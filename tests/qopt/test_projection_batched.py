@@ -47,7 +47,7 @@ def test_group_equals_project_per_tensor_bitwise(qset, axis, dtype) -> None:
 @pytest.mark.parametrize("qset", [Ternary(), Uniform(4), Symmetric(2), Binary(), Uniform(8)],
                          ids=lambda q: q.spec)
 def test_hints_change_no_bit(qset) -> None:
-    ws = _tensors(1, torch.float32, [(300, 300), (5000,), (64, 64)])
+    ws = _tensors(1, torch.float32, [(300, 300), (5000,), (64, 64), (70000,)])
     base = project_group(ws, qset)
     for f in (1.0, 1.0001, 0.5, 3.0, 0.0, float("nan"), float("inf"), 1e30):
         res = project_group(ws, qset, hints=[s * f for s in base.scales])
@@ -78,10 +78,10 @@ def test_codes_are_compact_and_reproduce_the_output() -> None:
         assert torch.equal(outs[0], res.scales[0] * lv[res.codes[0].long()])
 
 
-def _drift(rng: np.random.Generator, kind: str, steps: int) -> list[np.ndarray]:
+def _drift(rng: np.random.Generator, kind: str, steps: int, n: int) -> list[np.ndarray]:
     """Sequences of weights for warm starts: slow drift, a jump, a bimodal set whose two
     near-optimal scales trade places, and heavy tails."""
-    w = rng.standard_normal(20000)
+    w = rng.standard_normal(n)
     out = []
     for t in range(steps):
         if kind == "drift":
@@ -90,9 +90,9 @@ def _drift(rng: np.random.Generator, kind: str, steps: int) -> list[np.ndarray]:
             w = w * (4.0 if t == steps // 2 else 1.0)
         elif kind == "bimodal":  # two clusters; their weights swap over the steps
             a = 1.0 + 0.02 * (t - steps / 2)
-            w = np.concatenate([rng.normal(1.0, 0.01, 10000) * a, rng.normal(3.0, 0.01, 10000)])
+            w = np.concatenate([rng.normal(1.0, 0.01, n // 2) * a, rng.normal(3.0, 0.01, n // 2)])
         else:
-            w = rng.standard_cauchy(20000)
+            w = rng.standard_cauchy(n)
         out.append(w.copy())
     return out
 
@@ -103,15 +103,20 @@ def _drift(rng: np.random.Generator, kind: str, steps: int) -> list[np.ndarray]:
 def test_warm_start_sequences_exact_against_theory(qset, kind) -> None:
     """Worst cases for the warm start: every step equals theory's minimiser; the certificate
     holds on slow drift (the case it is built for)."""
+    from qopt.projection.pruned import min_row
+    from qopt.projection.tables import symmetric_events
+
     rng = np.random.default_rng(0)
+    n = min_row(len(symmetric_events(qset).mids)) + 4000  # rows that take the certified search
     hints, stats = None, ProjectionStats()
-    for w in _drift(rng, kind, 6):
+    for w in _drift(rng, kind, 6, n):
         t = torch.from_numpy(w)
         res = project_group([t], qset, hints=hints)
         got = project(t, qset)
         assert torch.equal(got.scale, res.scales[0])
         assert_same_minimiser(w, qset, None, got, theory.project(w, qset))
         hints, stats = res.scales, stats + res.stats
+    assert stats.searched == 6  # every step took the certified search
     if kind == "drift":
         assert stats.certified >= stats.searched - 1  # all but the cold first step
 
@@ -119,8 +124,8 @@ def test_warm_start_sequences_exact_against_theory(qset, kind) -> None:
 @pytest.mark.parametrize("qset", [Ternary(), Uniform(4), Symmetric(2)], ids=lambda q: q.spec)
 def test_degenerate_rows(qset) -> None:
     """All-zero rows, a single non-zero, exact ties everywhere, huge dynamic range."""
-    rows = [np.zeros(3000), np.r_[np.zeros(2999), 2.5],
-            np.repeat([0.5, -1.5, 2.5, 3.0], 750), np.r_[1e-30 * np.ones(1500), np.ones(1500)]]
+    rows = [np.zeros(70000), np.r_[np.zeros(69999), 2.5],
+            np.repeat([0.5, -1.5, 2.5, 3.0], 17500), np.r_[1e-30 * np.ones(35000), np.ones(35000)]]
     ts = [torch.from_numpy(r) for r in rows]
     res = project_group(ts, qset)
     for r, t, s in zip(rows, ts, res.scales):
