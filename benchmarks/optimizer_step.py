@@ -5,13 +5,10 @@ quantized (biases and BN stay float), gradients are fixed random tensors (the fo
 is not timed), and we time ``opt.step()`` of
 
 * the bare base optimizer: SGD, momentum 0.9 (foreach), the denominator of every ratio;
-* ``qopt/BinaryRelax/SET``: :class:`qopt.QuantOptimizer` as the engine is, on Binary, Ternary and
-  Uniform(4) (one scale per tensor, exact projections);
-* ``qopt-c3/BinaryRelax/SET``: the same with every projection routed through one
-  :func:`qopt.projection.project_group` call per group (contract C3;
-  :mod:`benchmarks.c3_adapter`), warm-started by the previous step: the step once the engine is
-  wired to the batched API. ``cert_held`` = fraction of searched rows whose warm-start
-  certificate held over the timed steps;
+* ``qopt/BinaryRelax/SET``: :class:`qopt.QuantOptimizer` on Binary, Ternary and Uniform(4) (one
+  scale per tensor, exact projections; one :func:`qopt.projection.project_group` call per group,
+  warm-started by the previous step). ``cert_held`` = fraction of the rows that took the
+  certified search whose warm-start certificate held, over the timed steps;
 * ``proj-loop/SET`` and ``proj-group/SET``: the projections alone on the same tensors, a Python
   loop of per-tensor :func:`qopt.projection.quantize_` calls (the engine's current pattern)
   against one batched call with a workspace and hints (``batched_speedup`` = loop / group);
@@ -81,20 +78,18 @@ def _sgd(groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
 
 def _variants(make: Callable[[], nn.Module], device: torch.device) -> dict[str, Any]:
     """name -> (object with .step(), info dict)."""
-    from benchmarks.c3_adapter import GroupedQuantOptimizer
-
     out: dict[str, Any] = {}
     model = _fresh(make, device)
     out["bare"] = (_sgd([{"params": list(model.parameters())}]), {"impl": "torch", "method":
                                                                    "SGD", "bits": None})
     for bits, qset in SETS:
-        for impl, cls in (("qopt", qopt.QuantOptimizer), ("qopt-c3", GroupedQuantOptimizer)):
-            model = _fresh(make, device)
-            qp, fp = _split(model)
-            opt = cls(_sgd([{"params": qp, "qset": qset}, {"params": fp}]), qopt.BinaryRelax())
-            out[f"{impl}/BinaryRelax/{qset.spec}"] = (opt, {"impl": impl, "method":
-                                                            "BinaryRelax", "bits": bits,
-                                                            "set": qset.spec})
+        model = _fresh(make, device)
+        qp, fp = _split(model)
+        # BinaryRelax held in Phase I (no run length: a constant-growth schedule)
+        opt = qopt.QuantOptimizer(_sgd([{"params": qp, "qset": qset}, {"params": fp}]),
+                                  qopt.BinaryRelax(growth=1.04, phase2_frac=None))
+        out[f"qopt/BinaryRelax/{qset.spec}"] = (opt, {"impl": "qopt", "method": "BinaryRelax",
+                                                      "bits": bits, "set": qset.spec})
         out[f"proj-loop/{qset.spec}"] = (_ProjLoop(make, device, qset), {
             "impl": "qopt", "method": "projection loop", "bits": bits, "set": qset.spec})
         out[f"proj-group/{qset.spec}"] = (_ProjGroup(make, device, qset), {
@@ -204,8 +199,8 @@ def run(quick: bool = False, progress: SectionProgress | None = None,
         variants = _variants(make, dev)
         for opt, _ in variants.values():  # warm-up (lazy state, caches, first projections)
             _time(opt, 2, dev)
-        c3 = {k: v[0] for k, v in variants.items() if k.startswith("qopt-c3/")}
-        before = {k: o.projection_stats for k, o in c3.items()}
+        qo = {k: v[0] for k, v in variants.items() if k.startswith("qopt/")}
+        before = {k: o._buckets.stats for k, o in qo.items()}
         times: dict[str, list[float]] = {k: [] for k in variants}
         for _ in range(rounds):
             for k, (opt, _) in variants.items():
@@ -220,8 +215,8 @@ def run(quick: bool = False, progress: SectionProgress | None = None,
             row = {"model": mname, "variant": k, **info, "device": str(dev),
                    "quantized_params": nq, "step_us": t * 1e6, "bare_us": bare * 1e6,
                    "ratio": t / bare, **extra, "load_1m": load}
-            if k in c3:
-                st = c3[k].projection_stats
+            if k in qo:
+                st = qo[k]._buckets.stats
                 searched = st.searched - before[k].searched
                 row["cert_held"] = ((st.certified - before[k].certified) / searched
                                     if searched else None)

@@ -72,8 +72,9 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
     "training_step": (
         "benchmarks.training_step", "Training step: MLP with AdamW",
         "Whole training step (zero_grad, forward, backward, step) of the MLP 784-1024-1024-10 "
-        "with AdamW: qopt BinaryRelax (engine as is, and with projections batched per group "
-        "`qopt-c3`) and torchao PARQ (quant_period 10 and 1) divided by the float step; "
+        "with AdamW: qopt BinaryRelax (projections batched per group, warm-started, "
+        "`cert_held` = warm-start certificates held) and torchao PARQ (quant_period 10 and 1) "
+        "divided by the float step; "
         "targets 1.25x at 2 bits, 1.5x at 4 bits."),
     "throughput": (
         "benchmarks.throughput", "Training throughput",

@@ -5,10 +5,10 @@ One step = ``zero_grad`` + forward + cross-entropy + backward + ``optimizer.step
 synthetic batch of 128 (flattened MNIST size), AdamW (lr 1e-3). Variants:
 
 * ``float``: plain AdamW, the denominator of ``rel_step`` (variant step / float step);
-* ``qopt/SET`` and ``qopt-c3/SET``: :class:`qopt.QuantOptimizer` with BinaryRelax around AdamW on
-  ``ternary`` and ``symmetric:2`` (2 bits), ``uniform:4`` and ``symmetric:4`` (4 bits); ``qopt``
-  is the engine as it is, ``qopt-c3`` routes its projections through one batched call per group
-  (:mod:`benchmarks.c3_adapter`), with ``cert_held`` the warm-start certificate's hit fraction;
+* ``qopt/SET``: :class:`qopt.QuantOptimizer` with BinaryRelax around AdamW on ``ternary`` and
+  ``symmetric:2`` (2 bits), ``uniform:4`` and ``symmetric:4`` (4 bits), its projections one
+  :func:`qopt.projection.project_group` call per group; ``cert_held`` = the warm-start
+  certificate's hit fraction over the rows that took the certified search;
 * ``torchao/SET`` and ``torchao-qp1/SET``: torchao's PARQ ``ProxBinaryRelax`` with
   ``UnifQuantizer`` on the same symmetric grids (2^b levels, b = 2, 4), default
   ``quant_period=10`` and ``quant_period=1``.
@@ -70,11 +70,10 @@ def _optimizers(model: nn.Module, spec: str | None, impl: str) -> Any:
                                 UnifQuantizer(), ProxBinaryRelax(0, 1000),
                                 quant_period=1 if impl == "torchao-qp1" else 10)
     import qopt
-    from benchmarks.c3_adapter import GroupedQuantOptimizer
 
-    cls = GroupedQuantOptimizer if impl == "qopt-c3" else qopt.QuantOptimizer
-    return cls(_adamw([{"params": qp, "qset": parse_qset(spec)}, {"params": fp}]),
-               qopt.BinaryRelax())
+    return qopt.QuantOptimizer(_adamw([{"params": qp, "qset": parse_qset(spec)},
+                                       {"params": fp}]),
+                               qopt.BinaryRelax(growth=1.04, phase2_frac=None))  # Phase I
 
 
 def _step_fn(spec: str | None, impl: str, dev: torch.device, quick: bool) -> tuple[Any, Any]:
@@ -103,16 +102,16 @@ def _torchao() -> bool:
 def run(quick: bool = False, progress: SectionProgress | None = None,
         device: str | None = None) -> list[dict[str, Any]]:
     """One row per variant: ``step_ms``, ``rel_step`` (to float), ``target``, ``met``,
-    ``vs_torchao_qp1`` (qopt-c3 step / torchao quant_period=1 step), ``cert_held``, load."""
+    ``vs_torchao_qp1`` (qopt step / torchao quant_period=1 step), ``cert_held``, load."""
     progress = progress or NULL_PROGRESS
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    impls = ["qopt", "qopt-c3"] + (["torchao", "torchao-qp1"] if _torchao() else [])
+    impls = ["qopt"] + (["torchao", "torchao-qp1"] if _torchao() else [])
     plan = [("float", None, "torch")] + [(f"{i}/{s}", s, i) for s in SETS for i in impls]
     progress.total(1)
     steps, opts = {}, {}
     for name, spec, impl in plan:
         steps[name], opts[name] = _step_fn(spec, impl, dev, quick)
-    c3 = {k: o for k, o in opts.items() if k.startswith("qopt-c3/")}
+    qo = {k: o for k, o in opts.items() if k.startswith("qopt/")}
     t = time_interleaved(steps, sync=device_sync(dev), warmup=1 if quick else 3,
                          repeats=1 if quick else 7, min_sample_s=0.0 if quick else 0.05,
                          max_inner=50)
@@ -129,8 +128,8 @@ def run(quick: bool = False, progress: SectionProgress | None = None,
             qp1 = t.get(f"torchao-qp1/{spec}")
             row["vs_torchao_qp1"] = s / qp1.median_s if qp1 else None
             row["met"] = s / ref <= target and (qp1 is None or s < qp1.median_s)
-        if name in c3:
-            st = c3[name].projection_stats
+        if name in qo:
+            st = qo[name]._buckets.stats
             row["cert_held"] = st.certified / st.searched if st.searched else None
         row["load_1m"] = load
         rows.append(row)

@@ -14,7 +14,8 @@ along ``axis``), the export stores
 so that :math:`W = \alpha\cdot\text{levels}[\text{codes}]` (indices) or
 :math:`W = \alpha\cdot\text{codes}` (values) **bitwise** (:func:`dequantize`). Sources of the
 quantized tensors: a :class:`qopt.QuantOptimizer` (its ``quantized_state()``: P(latent), which is
-what the model holds after ``finalize()``), modules marked by :func:`qopt.quantize_model`
+what the model holds after ``finalize()``; the optimizer's kept projection, not a new one),
+modules marked by :func:`qopt.quantize_model`
 (``qopt_qset``/``qopt_axis``; their weights must already be exactly quantized) and modules with a
 ``qopt_export()`` method (UniQ layers).
 """
@@ -27,7 +28,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from qopt.projection import _check_axis, _tables, compute_dtype, from_rows, project_rows, to_rows
+from qopt.projection import compute_dtype, from_rows, project_rows, tables, to_rows
+from theory._validate import check_axis
 
 __all__ = ["export_quantized", "load_quantized", "dequantize", "smallest_int_dtype"]
 
@@ -81,10 +83,10 @@ def _from_weights(w: Tensor, qset: Any, axis: int | None) -> tuple[Tensor, Tenso
     per slice (α = w_i / z_i) and the reconstruction is checked element by element.
     """
     cd = compute_dtype(w.dtype)
-    ax = _check_axis(axis, w.dim())
+    ax = check_axis(axis, w.dim())
     rows = to_rows(w.detach(), ax, cd)
     alpha, codes = project_rows(rows, qset)
-    levels = _tables(qset, cd, w.device)["levels"]
+    levels = tables(qset, cd, w.device)["levels"]
     z = levels[codes]
     k = torch.argmax(z.abs(), dim=1, keepdim=True)
     zk = torch.gather(z, 1, k)
@@ -144,7 +146,7 @@ def export_quantized(model: nn.Module, optimizer: Any = None) -> dict[str, dict[
             continue
         axis = mod.__dict__.get("qopt_axis")
         codes, scale, levels = _from_weights(w, qset, axis)
-        out[f"{prefix}weight"] = _pack(codes, scale, levels, _check_axis(axis, w.dim()),
+        out[f"{prefix}weight"] = _pack(codes, scale, levels, check_axis(axis, w.dim()),
                                        w.dtype, qset.spec)
     return out
 

@@ -22,7 +22,7 @@ r"""Turn an ordinary ``nn.Module`` into a quantized one, and build the optimizer
   float) plus ``"first"`` / ``"last"`` = the first / last Conv/Linear in registration order.
   The released codes keep different layers float: BCGD/BinaryRelax quantize every conv (the first
   included) and keep the FC classifier float; UniQ keeps the first conv and last FC at 8 bits
-  (papers.md §A3, §D).
+  (Yin et al. 2018/2019 released codes; Pham et al. 2021).
 
 :func:`param_groups`: one group per distinct (qset, axis) with the marked weights
 ``{"params", "qset", "axis", "names"}``, one float group with every other parameter, and with
@@ -38,7 +38,7 @@ from typing import Any
 from torch import nn
 
 from qopt.nn import QuantReLU, UniQConv1d, UniQConv2d, UniQLayer, UniQLinear
-from qopt.nn._validate import check_bits
+from theory._validate import check_axis, check_bits, check_int
 from theory.sets import QuantSet, parse_qset
 
 __all__ = ["param_groups", "quantize_model"]
@@ -117,11 +117,11 @@ def _is_float(name: str, float_names: set[str]) -> bool:
     return any(name == f or name.startswith(f + ".") or f == "" for f in float_names)
 
 
-def _check_axis(axis: object, uniq: bool) -> int | None:
+def _axis_arg(axis: object, uniq: bool) -> int | None:
+    """None or an int (its range is checked per marked layer, theory's ``check_axis``)."""
     if axis is None:
         return None
-    if isinstance(axis, bool) or not isinstance(axis, int):
-        raise TypeError(f"axis must be None or an int, got {axis!r}")
+    axis = check_int(axis, "axis", -(2**31), 2**31 - 1)
     if uniq and axis != 0:
         raise ValueError(f"axis for 'uniq:B' weights must be None (per tensor) or 0 (per output "
                          f"channel), got {axis}")
@@ -152,7 +152,7 @@ def quantize_model(model: nn.Module, weights: QuantSet | str | None = None,
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     wq = _parse_weights(weights)
     uniq_bits = wq if isinstance(wq, int) else None
-    axis = _check_axis(axis, uniq_bits is not None)
+    axis = _axis_arg(axis, uniq_bits is not None)
     act = _parse_activations(activations)
     if act is not None and act[0] == "uniq" and uniq_bits is None:
         raise ValueError("activations {'quantizer': 'uniq'} needs weights='uniq:B'")
@@ -179,9 +179,11 @@ def quantize_model(model: nn.Module, weights: QuantSet | str | None = None,
                                  f"also be marked with {wq.spec}")
             return mod
         if isinstance(wq, QuantSet):
-            if axis is not None and not -mod.weight.dim() <= axis < mod.weight.dim():
-                raise ValueError(f"axis {axis} is out of range for {name!r} weight of shape "
-                                 f"{tuple(mod.weight.shape)}")
+            try:
+                check_axis(axis, mod.weight.dim())
+            except ValueError as exc:
+                raise ValueError(f"{name!r} weight of shape {tuple(mod.weight.shape)}: {exc}"
+                                 ) from None
             mod.qopt_qset, mod.qopt_axis = wq, axis
         elif uniq_bits is not None:
             cls = _UNIQ_TYPES.get(type(mod))

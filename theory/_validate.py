@@ -1,7 +1,14 @@
-"""Input validation shared by every function of :mod:`theory`.
+"""Input validation: the one set of argument rules of :mod:`theory` and :mod:`qopt`.
 
 Convention: a bad value raises ``ValueError`` and a bad type raises ``TypeError``; both name the
 argument and say what was expected. Functions never ``assert`` on user input.
+
+One rule for numbers: anything registered as :class:`numbers.Integral` (``int``, ``np.int64``, ...)
+is an int, anything :class:`numbers.Real` is a real number, and ``bool`` / ``np.bool_`` are
+neither (``Uniform(np.int64(4))`` and ``QuantReLU(bits=np.int64(4))`` are accepted alike,
+``bits=True`` is refused everywhere). Values are returned as plain Python ``int``/``float``/``bool``
+so that configs, reprs and state dicts never carry numpy scalars. :mod:`qopt` imports this module
+(the arrow points from qopt to theory); theory never imports qopt.
 """
 
 from __future__ import annotations
@@ -16,8 +23,17 @@ __all__ = [
     "check_finite_scalar",
     "check_positive_scalar",
     "check_int",
+    "check_bool",
+    "check_choice",
+    "check_optional_positive",
+    "check_dims",
+    "check_bits",
     "all_finite",
 ]
+
+
+def _is_bool(x: object) -> bool:
+    return isinstance(x, (bool, np.bool_))
 
 
 def as_float_array(
@@ -64,7 +80,7 @@ def check_axis(axis: object, ndim: int, name: str = "axis") -> int | None:
     """Normalise ``axis`` (None or an int in [-ndim, ndim)) to a non-negative int or None."""
     if axis is None:
         return None
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+    if _is_bool(axis) or not isinstance(axis, numbers.Integral):
         raise TypeError(f"{name} must be None or an int, got {type(axis).__name__}")
     axis = int(axis)
     if ndim == 0:
@@ -76,8 +92,8 @@ def check_axis(axis: object, ndim: int, name: str = "axis") -> int | None:
 
 def check_finite_scalar(x: object, name: str) -> float:
     """Return ``x`` as a finite Python float."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
+    if _is_bool(x) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r}")
     x = float(x)
     if not np.isfinite(x):
         raise ValueError(f"{name} must be finite, got {x}")
@@ -95,9 +111,46 @@ def check_positive_scalar(x: object, name: str, *, allow_zero: bool = False) -> 
 
 def check_int(x: object, name: str, lo: int, hi: int) -> int:
     """Return ``x`` as an int in the closed range [lo, hi]."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(x).__name__}")
+    if _is_bool(x) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be an int in [{lo}, {hi}], got {type(x).__name__} {x!r}")
     x = int(x)
     if not lo <= x <= hi:
         raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {x}")
     return x
+
+
+def check_optional_positive(x: object, name: str) -> float | None:
+    """None stays None; anything else must be a finite real number > 0 (returned as float)."""
+    return None if x is None else check_positive_scalar(x, name)
+
+
+def check_bool(x: object, name: str) -> bool:
+    """Return ``x`` as a Python bool if it is a ``bool`` or ``np.bool_`` (not an int)."""
+    if not _is_bool(x):
+        raise TypeError(f"{name} must be a bool (True/False), got {type(x).__name__} {x!r}")
+    return bool(x)
+
+
+def check_choice(x: object, name: str, choices: tuple[str, ...] | list[str]) -> str:
+    """Return ``x`` if it is one of the strings ``choices``."""
+    if not isinstance(x, str):
+        raise TypeError(f"{name} must be one of {tuple(choices)}, got {type(x).__name__} {x!r}")
+    if x not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {x!r}")
+    return x
+
+
+def check_dims(**dims: object) -> None:
+    """Raise unless every keyword value is an int >= 1 (sizes of layers, dimensions)."""
+    for name, v in dims.items():
+        if _is_bool(v) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{name} must be a positive int, got {type(v).__name__} {v!r}")
+        if v <= 0:
+            raise ValueError(f"{name} must be a positive int, got {v}")
+
+
+def check_bits(bits: object, name: str = "bits") -> int:
+    """A bit width: an int in [1, :data:`theory.sets.MAX_BITS`] (the one bit limit)."""
+    from theory.sets import MAX_BITS  # sets imports this module: resolved at call time
+
+    return check_int(bits, name, 1, MAX_BITS)

@@ -42,6 +42,12 @@ from scipy.optimize import brentq
 from scipy.special import ndtr
 
 from theory._validate import check_int, check_positive_scalar
+from theory.released_tables import (  # released tables: stored once, as data with the source
+    BCGD_BIT_ALPHA,
+    TABLE_SOURCES,
+    UNIQ_C_A,
+    UNIQ_C_W,
+)
 
 __all__ = [
     "BCGD_BIT_ALPHA",
@@ -58,26 +64,6 @@ __all__ = [
     "uniq_weight_cells",
     "uniq_weight_step",
 ]
-
-#: UniQ ``UniQQuantizer.delta_normal`` (weights), phuocphn/uniq ``quantizer/uniq.py`` @131ea25.
-UNIQ_C_W: dict[int, float] = {
-    1: 1.595769121605729, 2: 0.9956866859435065, 3: 0.5860194414434872,
-    4: 0.33520061219993685, 5: 0.18813879027991698, 6: 0.10406300944201481,
-    7: 0.05686767238235839, 8: 0.03076238758025524, 9: 0.016498958773102656,
-}
-#: UniQ ``UniQQuantizer.delta_positive_normal`` (activations), same file.
-UNIQ_C_A: dict[int, float] = {
-    1: 1.22399153, 2: 0.65076985, 3: 0.35340955, 4: 0.19324868, 5: 0.10548752,
-    6: 0.0572659, 7: 0.03087133, 8: 0.01652923, 9: 0.00879047,
-}
-#: BCGD ``bit_alpha`` (initial α of the quantized ReLU), penhunt/full-quantization-DNN
-#: ``nets/quant_uni_type.py`` (papers.md §A4).
-BCGD_BIT_ALPHA: dict[int, float] = {1: 1.2221, 2: 0.6511, 4: 0.1946}
-TABLE_SOURCES: dict[str, str] = {
-    "UNIQ_C_W": "phuocphn/uniq@131ea25 quantizer/uniq.py UniQQuantizer.delta_normal",
-    "UNIQ_C_A": "phuocphn/uniq@131ea25 quantizer/uniq.py UniQQuantizer.delta_positive_normal",
-    "BCGD_BIT_ALPHA": "penhunt/full-quantization-DNN nets/quant_uni_type.py bit_alpha",
-}
 
 Cells = tuple[np.ndarray, np.ndarray]  # (tau: K+1 edges in units of Δ, l: K levels in units of Δ)
 

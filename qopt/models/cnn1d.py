@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qopt.models._validate import check_dims
+from theory._validate import check_dims
 
 
 class CNN1D(nn.Module):

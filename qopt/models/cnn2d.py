@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from qopt.models._validate import check_dims
+from theory._validate import check_dims
 
 
 class CNN2D(nn.Module):

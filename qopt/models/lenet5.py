@@ -37,7 +37,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from qopt.models._validate import check_dims
+from theory._validate import check_dims
 
 __all__ = ["LeNet5", "lenet5_feature_size"]
 

@@ -24,7 +24,7 @@ import math
 import torch
 from torch import nn
 
-from qopt.models._validate import check_dims
+from theory._validate import check_dims
 
 __all__ = ["ResNetCifar", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
 

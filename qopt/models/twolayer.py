@@ -25,9 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qopt.models._validate import check_dims
-
-STES = ("relu", "clipped_relu", "identity")
+from theory._validate import check_dims
+from theory.proxies import PROXIES as STES
 
 
 class TwoLayer(nn.Module):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qopt.models._validate import check_dims
+from theory._validate import check_dims
 
 __all__ = ["VGG", "VGG_CONFIGS", "vgg11", "vgg16"]
 

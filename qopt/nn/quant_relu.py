@@ -17,9 +17,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qopt.nn._validate import check_bits, check_bool, check_choice, check_positive
 from qopt.nn.constants import ALPHA_INITS, quant_relu_alpha
 from qopt.nn.ste import ALPHA_GRADS, FORWARDS, STES, quant_relu
+from theory._validate import (
+    check_bits,
+    check_bool,
+    check_choice,
+    check_optional_positive,
+    check_positive_scalar,
+)
 
 __all__ = ["QuantReLU"]
 
@@ -63,12 +69,12 @@ class QuantReLU(nn.Module):
         self.alpha_grad = check_choice(alpha_grad, "alpha_grad", ALPHA_GRADS)
         self.learn_alpha = check_bool(learn_alpha, "learn_alpha")
         self.init = check_choice(init, "init", ALPHA_INITS)
-        self.alpha_grad_rate = check_positive(alpha_grad_rate, "alpha_grad_rate", True)
-        self.alpha_grad_clip = check_positive(alpha_grad_clip, "alpha_grad_clip", True)
-        self.alpha_min = check_positive(alpha_min, "alpha_min")
+        self.alpha_grad_rate = check_optional_positive(alpha_grad_rate, "alpha_grad_rate")
+        self.alpha_grad_clip = check_optional_positive(alpha_grad_clip, "alpha_grad_clip")
+        self.alpha_min = check_positive_scalar(alpha_min, "alpha_min")
         if alpha is None:
             alpha = quant_relu_alpha(self.bits, self.forward_kind, self.init)
-        a0 = torch.tensor(check_positive(alpha, "alpha"), dtype=dtype, device=device)
+        a0 = torch.tensor(check_positive_scalar(alpha, "alpha"), dtype=dtype, device=device)
         if self.learn_alpha:
             self.alpha = nn.Parameter(a0)
         else:

@@ -47,10 +47,13 @@ from typing import Any
 
 import torch
 
+from theory.proxies import PROXIES
+
 __all__ = ["ALPHA_GRADS", "FORWARDS", "STES", "quant_relu"]
 
 FORWARDS: tuple[str, ...] = ("ceil", "round")
-STES: tuple[str, ...] = ("clipped_relu", "relu", "identity")
+#: x-gradient proxies: the one list of STE names (:data:`theory.proxies.PROXIES`).
+STES: tuple[str, ...] = PROXIES
 ALPHA_GRADS: tuple[str, ...] = ("mean", "ae", "min", "pact", "lsq")
 
 

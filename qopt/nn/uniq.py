@@ -27,22 +27,15 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from qopt.nn._validate import check_bits, check_bool, check_positive
 from qopt.nn.constants import uniq_activation_constant, uniq_weight_constant
 from qopt.nn.uniq_functions import (
     uniq_activation_quantize,
     uniq_weight_codes,
     uniq_weight_quantize,
 )
+from theory._validate import check_bits, check_bool, check_int, check_positive_scalar
 
 __all__ = ["UniQActivation", "UniQWeight", "calibrate_uniq", "uniq_calibration"]
-
-
-def _check_channels(channels: object) -> int:
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-        raise ValueError(f"channels must be a positive int when per_channel=True, "
-                         f"got {channels!r}")
-    return channels
 
 
 class UniQWeight(nn.Module):
@@ -63,8 +56,9 @@ class UniQWeight(nn.Module):
         self.bits = check_bits(bits, "bits")
         self.per_channel = check_bool(per_channel, "per_channel")
         self.use_grad_scale = check_bool(grad_scale, "grad_scale")
-        self.min_step = check_positive(min_step, "min_step")
-        shape = (_check_channels(channels),) if self.per_channel else ()
+        self.min_step = check_positive_scalar(min_step, "min_step")
+        shape = (check_int(channels, "channels (needed when per_channel=True)", 1, 2**31),
+                 ) if self.per_channel else ()
         self.delta = nn.Parameter(torch.full(shape, uniq_weight_constant(self.bits)))
 
     @property
@@ -136,7 +130,7 @@ class UniQActivation(nn.Module):
         super().__init__()
         self.bits = check_bits(bits, "bits")
         self.use_grad_scale = check_bool(grad_scale, "grad_scale")
-        self.min_step = check_positive(min_step, "min_step")
+        self.min_step = check_positive_scalar(min_step, "min_step")
         self.delta = nn.Parameter(torch.tensor(uniq_activation_constant(self.bits)))
         self.calibrating = False
         self.calibration_batches = 0

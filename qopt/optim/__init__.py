@@ -1,6 +1,11 @@
-"""Projection-based quantized training: methods, the QuantOptimizer wrapper, diagnostics."""
+"""Projection-based quantized training: the QuantOptimizer shell, its diagnostics and guards.
 
-from qopt.optim.methods import BCGD, BinaryConnect, BinaryRelax
+The methods live in :mod:`qopt.methods` (the original three re-exported here: the old path)."""
+
+from qopt.methods.bcgd import BCGD
+from qopt.methods.binaryconnect import BinaryConnect
+from qopt.methods.binaryrelax import BinaryRelax
+from qopt.optim._nonfinite import NonFiniteError
 from qopt.optim.quant_optimizer import QuantOptimizer
 
-__all__ = ["BCGD", "BinaryConnect", "BinaryRelax", "QuantOptimizer"]
+__all__ = ["BCGD", "BinaryConnect", "BinaryRelax", "NonFiniteError", "QuantOptimizer"]

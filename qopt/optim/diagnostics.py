@@ -1,6 +1,7 @@
 r"""Per-tensor diagnostics of projection-based training (computed only when asked).
 
-For a latent tensor w with projection p = P_Q(w) and residual r = w − p (papers.md §A, §B):
+For a latent tensor w with projection p = P_Q(w) (the optimizer's kept projection: nothing is
+projected again here) and residual r = w − p:
 
 =====================  ==========================================================================
 key                     value
@@ -12,7 +13,7 @@ key                     value
 ``approx_orth_ratio``   :math:`|\langle r_{t+1}, p_t\rangle + \langle r_t, p_{t+1}\rangle| /
                         \|p_{t+1} - p_t\|^2` between the previous record and now (NaN if p did not
                         move, or at the first record); the cross term of the BinaryRelax descent
-                        bound (papers.md §B, RECON)
+                        bound (derived here: expand ‖r_{t+1}‖² − ‖r_t‖² with r = w − p)
 ``lipschitz_est``       :math:`\|g_t - g_{t-1}\|/\|u_t - u_{t-1}\|` over two consecutive steps (u =
                         point where the gradient was taken); NaN if u did not move / unavailable
 ``grad_norm``           :math:`\|g_t\|`
@@ -27,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["TINY", "tensor_metrics", "lipschitz"]
+__all__ = ["TINY", "tensor_metrics", "lipschitz", "record_grads", "collect"]
 
 #: Added to the denominator of ``orth_rel`` (float64).
 TINY = 1e-300
@@ -78,3 +79,40 @@ def lipschitz(g: Tensor, u: Tensor, g_prev: Tensor, u_prev: Tensor) -> Tensor:
     dg = torch.linalg.vector_norm(g.double() - g_prev.double())
     du = torch.linalg.vector_norm(u.double() - u_prev.double())
     return torch.where(du > 0, dg / torch.where(du > 0, du, 1.0), _nan(g))
+
+
+def record_grads(entries: list, stash: dict[int, tuple[Tensor, Tensor]]
+                 ) -> dict[int, dict[str, Tensor]]:
+    """At a record step: ``grad_norm`` per entry and, when the previous step's gradient and
+    point were stashed, ``lipschitz_est``."""
+    rec = {}
+    for i, e in enumerate(entries):
+        g = e.param.grad
+        if g is None:
+            continue
+        r = {"grad_norm": torch.linalg.vector_norm(g.double())}
+        if i in stash:
+            g0, u0 = stash[i]
+            r["lipschitz_est"] = lipschitz(g, e.param, g0, u0)
+        rec[i] = r
+    return rec
+
+
+def collect(entries: list, prev: dict[int, dict[str, Tensor]], rec: dict[int, dict[str, Tensor]]
+            ) -> tuple[dict[str, Tensor | float], dict[int, dict[str, Tensor]]]:
+    """Per-entry metrics ``NAME/<key>`` from the kept projection, and the new snapshots."""
+    out: dict[str, Tensor | float] = {}
+    new_prev = dict(prev)
+    for i, e in enumerate(entries):
+        metrics, new_prev[i] = tensor_metrics(e.latent, e.kept_q(), e.kept_codes(), prev.get(i))
+        r = rec.get(i, {})
+        if "grad_norm" in r:
+            metrics["grad_norm"] = r["grad_norm"]
+        elif e.param.grad is not None:
+            metrics["grad_norm"] = torch.linalg.vector_norm(e.param.grad.double())
+        else:
+            metrics["grad_norm"] = _nan(e.latent)
+        metrics["lipschitz_est"] = r.get("lipschitz_est", _nan(e.latent))
+        for k, v in metrics.items():
+            out[f"{e.name}/{k}"] = v
+    return out, new_prev

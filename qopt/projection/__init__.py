@@ -31,7 +31,7 @@ Public API:
 * ``hints`` (the previous call's scales) warm-start the certified search; they change the work,
   never a bit of the result;
 * ``workspace`` (:class:`Workspace`) keeps the CPU buffers between steps (a fresh large array
-  costs page faults on first touch); codes are then views of it, valid until the next call;
+  costs page faults on first touch; about 20 bytes per weight); results never alias it;
 * CPU: all rows of the group go through each stage once (flat layout): one bucket summary, the
   certified search (:mod:`qopt.projection.pruned`), codes and refit from the summary
   (:mod:`qopt.projection.finish`). The host reads data-dependent sizes there, which costs

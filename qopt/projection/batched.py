@@ -2,15 +2,18 @@ r"""The hot path: one call projects a whole group of tensors (same set, axis, dt
 
 .. math:: q_T = P_Q(w_T) \quad\text{for every tensor } T \text{ of the group (per slice along axis)}
 
-:func:`project_group` lays the rows of every tensor (one row per tensor, or one per slice along
-``axis``) back to back in one flat buffer and runs each stage once for all of them:
+:func:`project_group` chooses a path per tensor, from its set and row length:
 
-* CPU: the scales (closed forms, or the certified search of :mod:`qopt.projection.pruned` on all
-  rows at once, warm-started by ``hints``), then codes, refit and values
-  (:func:`qopt.projection.flat.flat_finish`), then one copy into the outputs. The host reads the
-  data-dependent window sizes (free on CPU).
-* CUDA (or any non-CPU device): per tensor, the sync-free paths of
-  :func:`qopt.projection.project.project_rows` (top-t scan, full sweep): no host-device sync.
+* CPU, a symmetric free-scale set and rows of at least
+  :func:`qopt.projection.pruned.min_row` entries: the rows of all such tensors (one row per
+  tensor, or one per slice along ``axis``) are laid back to back in one flat buffer and each
+  stage runs once for all of them: the bucket summary and the certified search
+  (:mod:`qopt.projection.pruned`, warm-started by ``hints``), codes, refit and values from the
+  summary (:mod:`qopt.projection.finish`), written straight into the outputs. The host reads the
+  data-dependent window sizes (free on CPU);
+* every other tensor, and every tensor on CUDA (or any non-CPU device): the sync-free torch
+  paths of :func:`qopt.projection.project.rows_torch` (closed form, top-t scan, full sweep),
+  tensor by tensor, with no host-device synchronisation.
 
 The result is bitwise the same as :func:`qopt.projection.project` on each tensor (same code
 paths; a row's arithmetic never depends on the other rows of the group, nor on the hints).
@@ -27,8 +30,8 @@ import torch
 from torch import Tensor
 
 from qopt.projection.codes import from_rows, to_rows
-from qopt.projection.flat import coder, flat_finish
-from qopt.projection.tables import codes_dtype, compute_dtype, is_binary, symmetric_events
+from qopt.projection.flat import coder
+from qopt.projection.tables import codes_dtype, compute_dtype, symmetric_events
 from qopt.projection.workspace import Workspace
 from theory.sets import QuantSet
 
@@ -76,30 +79,16 @@ class GroupProjection(NamedTuple):
 
 def scales_flat(blocks: list, starts: np.ndarray, qset: QuantSet, hint: np.ndarray | None,
                 ws: Workspace) -> tuple[np.ndarray, ProjectionStats, object]:
-    """Sweep scale (float64) of every row (rows in range); ``ws["u"]`` holds |w| (flat)."""
+    """Sweep scale (float64) of every row by the certified search (symmetric set, long rows,
+    in range); ``ws["u"]`` holds |w| (flat)."""
+    from qopt.projection.pruned import certified_scales
+
     R = len(starts) - 1
-    n = np.diff(starts)
-    N = int(starts[-1])
-    if qset.scale is not None:
-        return np.full(R, qset.scale), ProjectionStats(rows=R), None
-    u = ws.get("u", N, np.float64)
-    if is_binary(qset):  # ||w||_1 / n (pairwise float64 sums per row)
-        return np.add.reduceat(u, starts[:-1]) / n, ProjectionStats(rows=R), None
-    ev = symmetric_events(qset)
-    from qopt.projection.pruned import certified_scales, min_row
-
-    if ev is not None and int(n.min()) >= min_row(len(ev.mids)):  # mixed groups are split
-        alpha, rec = certified_scales(u, starts, ev, hint, ws)
-        st = ProjectionStats(rows=R, searched=R, certified=int(rec.held.sum()),
-                             extracted=int(rec.extracted))
-        return alpha, st, rec
-    from qopt.projection.project import fallback_scales
-
-    alpha = np.empty(R)
-    for blk in blocks:  # one (C, n) call per tensor
-        x = torch.from_numpy(blk.w).reshape(blk.r1 - blk.r0, -1)
-        alpha[blk.r0:blk.r1] = fallback_scales(x, qset).double().numpy()
-    return alpha, ProjectionStats(rows=R, fallback=R), None
+    u = ws.get("u", int(starts[-1]), np.float64)
+    alpha, rec = certified_scales(u, starts, symmetric_events(qset), hint, ws)
+    st = ProjectionStats(rows=R, searched=R, certified=int(rec.held.sum()),
+                         extracted=int(rec.extracted))
+    return alpha, st, rec
 
 
 def _values(codes: np.ndarray, starts: np.ndarray, alpha: np.ndarray, c, q: np.ndarray,
@@ -129,24 +118,12 @@ class _Block(NamedTuple):
 def _finish(blocks: list[_Block], starts: np.ndarray, alpha: np.ndarray, qset: QuantSet, rec,
             codes: np.ndarray, qs: list[np.ndarray], ws: Workspace) -> np.ndarray:
     """Codes (into ``codes``), values (into ``qs``, one 1-D array per block) and the refitted
-    scales (float64, returned)."""
-    c = coder(qset)
-    N = int(starts[-1])
-    if is_binary(qset):  # codes = [w >= 0], q = ±alpha; the refit is the identity
-        for blk, q in zip(blocks, qs):
-            cb = codes[blk.a:blk.b]
-            np.greater_equal(blk.w, 0, out=cb.view(np.bool_) if cb.itemsize == 1 else cb,
-                             casting="unsafe")
-            _values(cb, starts[blk.r0:blk.r1 + 1], alpha[blk.r0:blk.r1], c, q, blk.a)
-        return alpha
-    if rec is None:
-        flat = np.concatenate([blk.w for blk in blocks])
-        alpha, qq = flat_finish(flat, starts, alpha, c, codes, refit=qset.scale is None)
-        for blk, q in zip(blocks, qs):
-            q[...] = qq[blk.a:blk.b]
-        return alpha
+    scales (float64, returned), from the certified search's summary
+    (:mod:`qopt.projection.finish`)."""
     from qopt.projection.finish import bucket_codes
 
+    c = coder(qset)
+    N = int(starts[-1])
     E_ = len(c.mids[c.mids > 0])
     mag, alpha, info = bucket_codes(alpha, rec.summary, rec.window, c, blocks[0].w.dtype,
                                     ws.get("u", N, np.float64),
@@ -172,23 +149,26 @@ def _finish(blocks: list[_Block], starts: np.ndarray, alpha: np.ndarray, qset: Q
 
 def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None, *,
                   out: Sequence[Tensor] | None = None, hints: Sequence[Tensor] | None = None,
-                  workspace: Workspace | None = None, record: dict | None = None
-                  ) -> GroupProjection:
+                  workspace: Workspace | None = None, record: dict | None = None,
+                  check: bool = True) -> GroupProjection:
     r"""Project every tensor of a group onto ``qset``; write :math:`P_Q(w_T)` into ``out[T]``.
 
     Args:
         ws: tensors of one dtype and device, floating and finite (CPU: checked for free on the
-            row maxima, ValueError; CUDA: not checked, that would need a host sync).
+            row maxima; CUDA: not checked, that would need a host sync).
         qset: the group's set. axis: None (one scale per tensor) or the axis with one scale per
             slice (normalised, non-negative).
         out: tensors of the same shapes and dtype to receive the projections (may be ``ws``
             itself); None: new tensors.
         hints: the previous call's ``scales`` (warm start of the certified search; any value,
             the result is bitwise the same).
-        workspace: reused CPU buffers (:class:`qopt.projection.workspace.Workspace`); the
-            returned codes are then views of it, valid until the next call with it.
+        workspace: reused CPU buffers (:class:`qopt.projection.workspace.Workspace`; about 20
+            bytes per weight); the returned scales and codes never alias it.
         record: filled with the search record (``"search"``) and the row layout, for
             certificates.
+        check: on CPU, a row with NaN or Inf raises ValueError; with ``check=False`` (the
+            optimizer, which has its own non-finite policy) such a row gets scale NaN, q NaN and
+            the zero code, and the other rows are unaffected.
 
     Returns:
         :class:`GroupProjection` ``(scales, codes, stats)``.
@@ -201,25 +181,27 @@ def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None,
     outs = list(out) if out is not None else [torch.empty_like(w) for w in ws]
     cdt = codes_dtype(qset.n_levels)
     if device.type != "cpu":
-        return _group_torch(ws, qset, axis, outs, hints, cd, cdt)
+        return _group_torch(ws, qset, axis, outs, hints, cd, cdt, check=False)
     from qopt.projection.pruned import min_row
 
     rows = [to_rows(w.detach(), axis, cd) for w in ws]
     ev = symmetric_events(qset)
-    if ev is not None:  # the path is chosen per tensor (its row length)
-        long_ = [r.shape[1] >= min_row(len(ev.mids)) for r in rows]
-        if any(long_) and not all(long_):
-            parts = [[i for i, f in enumerate(long_) if f == flag] for flag in (True, False)]
-            subs = [project_group([ws[i] for i in p], qset, axis, out=[outs[i] for i in p],
-                                  hints=None if hints is None else [hints[i] for i in p],
-                                  workspace=workspace if k == 0 else None, record=record)
-                    for k, p in enumerate(parts)]
-            scales, codes = [None] * len(ws), [None] * len(ws)
-            for p, sub in zip(parts, subs):
-                for i, a, c in zip(p, sub.scales, sub.codes):
-                    scales[i], codes[i] = a, c
-            return GroupProjection(scales, codes, subs[0].stats + subs[1].stats)
-    fresh = workspace is None  # codes in their own memory, else views of the workspace
+    cert = [ev is not None and r.shape[1] >= min_row(len(ev.mids)) for r in rows]
+    if not all(cert):  # the path is chosen per tensor (set and row length)
+        if not any(cert):
+            return _group_torch(ws, qset, axis, outs, hints, cd, cdt, check)
+        parts = [[i for i, f in enumerate(cert) if f == flag] for flag in (True, False)]
+        subs = [project_group([ws[i] for i in p], qset, axis, out=[outs[i] for i in p],
+                              hints=None if hints is None else [hints[i] for i in p],
+                              workspace=workspace, record=record, check=check)
+                if k == 0 else _group_torch([ws[i] for i in p], qset, axis,
+                                            [outs[i] for i in p], None, cd, cdt, check)
+                for k, p in enumerate(parts)]
+        scales, codes = [None] * len(ws), [None] * len(ws)
+        for p, sub in zip(parts, subs):
+            for i, a, c in zip(p, sub.scales, sub.codes):
+                scales[i], codes[i] = a, c
+        return GroupProjection(scales, codes, subs[0].stats + subs[1].stats)
     workspace = workspace or Workspace()
     row_n = np.concatenate([np.full(r.shape[0], r.shape[1], dtype=np.int64) for r in rows])
     starts = np.concatenate([[0], np.cumsum(row_n)])
@@ -240,8 +222,13 @@ def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None,
     from qopt.projection.project import SAFE_EXP
 
     top = np.maximum.reduceat(u, starts[:-1])
-    if not np.all(np.isfinite(top)):  # NaN and inf propagate to the row maximum: free check
-        raise ValueError("w must be finite, found NaN or Inf")
+    bad = ~np.isfinite(top)  # NaN and inf propagate to the row maximum: a free check
+    if bad.any():
+        if check:
+            raise ValueError("w must be finite, found NaN or Inf")
+        for r in np.flatnonzero(bad):  # searched as zero rows, reported as NaN below
+            u[starts[r]:starts[r + 1]] = 0.0
+        top = np.where(bad, 0.0, top)
     _, e = np.frexp(top)
     lo, hi = SAFE_EXP[cd]
     scale_e = np.where((top > 0) & ((e <= lo) | (e > hi)) & (qset.scale is None), e, 0)
@@ -255,16 +242,19 @@ def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None,
             np.abs(blk.w, out=u[blk.a:blk.b])
         if hint is not None:
             hint = np.ldexp(hint, -scale_e)
-    alpha, stats, rec = scales_flat(blocks, starts, qset, hint, workspace)
+    with np.errstate(invalid="ignore"):  # non-finite rows (check=False): zeroed below
+        alpha, stats, rec = scales_flat(blocks, starts, qset, hint, workspace)
+    alpha = np.where(bad, 0.0, alpha)
     cnp = torch.empty(0, dtype=cdt).numpy().dtype
-    codes_flat = np.empty(N, dtype=cnp) if fresh else workspace.get("codes", N, cnp)
+    codes_flat = np.empty(N, dtype=cnp)  # returned: its own memory (1 byte per weight)
     # values straight into the outputs where they are plain contiguous views of the rows
     direct = [axis in (None, 0) and o.dtype == cd and o.is_contiguous() and not scale_e.any()
               for o in outs]
     qbuf = workspace.get("q", N, npd)
     qs = [o.detach().numpy().reshape(-1) if d else qbuf[blk.a:blk.b]
           for o, d, blk in zip(outs, direct, blocks)]
-    alpha = _finish(blocks, starts, alpha, qset, rec, codes_flat, qs, workspace)
+    with np.errstate(invalid="ignore"):
+        alpha = _finish(blocks, starts, alpha, qset, rec, codes_flat, qs, workspace)
     if scale_e.any():
         with np.errstate(over="ignore"):  # inf: project() reports it
             alpha = np.ldexp(alpha, scale_e)
@@ -274,6 +264,13 @@ def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None,
                     seg = q[starts[r] - blk.a:starts[r + 1] - blk.a]
                     with np.errstate(over="ignore"):
                         np.ldexp(seg, int(scale_e[r]), out=seg)
+    if bad.any():
+        alpha = np.where(bad, np.nan, alpha)
+        for blk, q in zip(blocks, qs):
+            for r in range(blk.r0, blk.r1):
+                if bad[r]:
+                    q[starts[r] - blk.a:starts[r + 1] - blk.a] = np.nan
+                    codes_flat[starts[r]:starts[r + 1]] = coder(qset).zero
     if record is not None:
         record.update(search=rec, starts=starts, blocks=blocks, alpha=alpha)
     scales, codes = [], []
@@ -289,17 +286,20 @@ def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None,
 
 
 def _group_torch(ws: list[Tensor], qset: QuantSet, axis: int | None, outs: list[Tensor],
-                 hints: Sequence[Tensor] | None, cd: torch.dtype,
-                 cdt: torch.dtype) -> GroupProjection:
-    """Any device: per tensor, the sync-free torch paths (no host read)."""
-    from qopt.projection.project import project_rows
+                 hints: Sequence[Tensor] | None, cd: torch.dtype, cdt: torch.dtype,
+                 check: bool = True) -> GroupProjection:
+    """Per tensor, the sync-free torch paths (:func:`qopt.projection.project.rows_torch`): any
+    device, and on CPU the tensors that do not take the certified search."""
+    from qopt.projection.project import rows_torch
     from qopt.projection.tables import _tables
 
     scales, codes = [], []
     R = 0
     for w, o in zip(ws, outs):
         rows = to_rows(w.detach(), axis, cd)
-        alpha, c = project_rows(rows, qset)
+        if check and w.device.type == "cpu" and not bool(torch.isfinite(rows).all()):
+            raise ValueError("w must be finite, found NaN or Inf")
+        alpha, c = rows_torch(rows, qset)
         levels = _tables(qset, cd, w.device)["levels"]
         o.copy_(from_rows(alpha[:, None] * levels[c], w.shape, axis))
         scales.append(alpha if axis is not None else alpha[0])

@@ -27,7 +27,9 @@ over- or underflow, and it equals the unscaled computation bit for bit inside th
 beyond the largest float of the compute dtype raises ``ValueError`` in :func:`project`.
 
 Precision: float64 inputs are computed in float64; float32, bfloat16 and float16 inputs in
-float32 (the refit sums in the compute dtype; the certified search accumulates in float64).
+float32. The scans of the scale search accumulate in float64; the refit sums in the compute
+dtype on the torch path (cascade sums, as the engine always did) and in float64 from the bucket
+sums on the certified path.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from qopt.projection.ternary import ternary_scale
 from theory.sets import QuantSet
 
 __all__ = ["TorchProjection", "project", "project_rows", "quantize_", "check_qset",
-           "fallback_scales", "refit_codes", "check_axis", "SAFE_EXP"]
+           "fallback_scales", "refit_codes", "rows_torch", "check_axis", "SAFE_EXP"]
 
 #: log2 of the largest entry inside which no row is rescaled, per compute dtype
 SAFE_EXP = {torch.float32: (-50, 20), torch.float64: (-400, 400)}
@@ -96,22 +98,41 @@ def fallback_scales(rows: Tensor, qset: QuantSet) -> Tensor:
 
 def refit_codes(rows: Tensor, alpha: Tensor, qset: QuantSet) -> tuple[Tensor, Tensor]:
     """Codes = nearest levels of rows/alpha, then the least-squares refit of alpha (free scale),
-    products and sums in float64. Returns (alpha (C,), codes int64 (C, n)); a refit with
-    <w, z> <= 0 gives the zero point."""
+    sums in the compute dtype (``Tensor.sum``: cascade sums). Returns (alpha (C,), codes int64
+    (C, n)); a refit with <w, z> <= 0 gives the zero point."""
     tb = _tables(qset, rows.dtype, rows.device)
     if qset.scale is not None:
         return alpha, nearest_codes(rows / qset.scale, tb["mids"])
     pos = alpha > 0
     safe = torch.where(pos, alpha, torch.ones_like(alpha))[:, None]
     codes = torch.where(pos[:, None], nearest_codes(rows / safe, tb["mids"]), tb["zero_code"])
-    z = tb["levels"][codes].double()
-    s1 = torch.sum(rows.double() * z, dim=1)
+    z = tb["levels"][codes]
+    s1 = torch.sum(rows * z, dim=1)
     s2 = torch.sum(z * z, dim=1)
     ok = (s2 > 0) & (s1 > 0)
     alpha = torch.where(ok, s1 / torch.where(s2 > 0, s2, torch.ones_like(s2)),
-                        torch.zeros_like(s1)).to(rows.dtype)
+                        torch.zeros_like(s1))
     codes = torch.where(ok[:, None], codes, tb["zero_code"])
     return alpha, codes
+
+
+def _ldexp(x: Tensor, e: Tensor) -> Tensor:
+    """x 2^e for |e| up to ~2000: ``torch.ldexp`` forms 2^e, which overflows beyond 2^1023
+    (the scaling of subnormal rows needs 2^1073); two half steps are each exact."""
+    e1 = torch.div(e, 2, rounding_mode="floor")
+    return torch.ldexp(torch.ldexp(x, e1), e - e1)
+
+
+def rows_torch(rows: Tensor, qset: QuantSet) -> tuple[Tensor, Tensor]:
+    """The sync-free torch path for (C, n) rows (compute dtype): rows scaled by powers of two
+    (exact), the scale (:func:`fallback_scales`), codes and refit (:func:`refit_codes`), the
+    scale scaled back. Returns (alpha (C,), codes int64)."""
+    if qset.scale is not None:
+        return refit_codes(rows, fallback_scales(rows, qset), qset)
+    e = _range_exponent(rows).to(rows.dtype)
+    x = _ldexp(rows, -e[:, None])
+    alpha, codes = refit_codes(x, fallback_scales(x, qset), qset)
+    return _ldexp(alpha, e), codes
 
 
 def project_rows(rows: Tensor, qset: QuantSet, hint: Tensor | None = None,
@@ -122,19 +143,13 @@ def project_rows(rows: Tensor, qset: QuantSet, hint: Tensor | None = None,
     (float32/float64); codes are int64 indices into the sorted unit levels and
     ``q = alpha[:, None] * levels[codes]``. ``hint`` (C,): a guess of the optimal scales (e.g. the
     previous step's); it only speeds up the certified CPU search, the result is the same bits
-    whatever the hint. CPU: the flat path of :func:`qopt.projection.batched.project_group`
-    (host reads, free there); other devices: sync-free torch paths.
+    whatever the hint. The path is :func:`qopt.projection.batched.project_group`'s.
     """
-    if rows.device.type == "cpu":
-        from qopt.projection.batched import project_group
+    from qopt.projection.batched import project_group
 
-        res = project_group([rows], qset, axis=0, record=record,
-                            hints=None if hint is None else [hint.reshape(-1)])
-        return res.scales[0], res.codes[0].long()
-    e = _range_exponent(rows).to(rows.dtype)
-    x = torch.ldexp(rows, -e[:, None])
-    alpha, codes = refit_codes(x, fallback_scales(x, qset), qset)
-    return torch.ldexp(alpha, e), codes
+    res = project_group([rows], qset, axis=0, record=record, check=False,
+                        hints=None if hint is None else [hint.reshape(-1)])
+    return res.scales[0], res.codes[0].long()
 
 
 def quantize_(out: Tensor, w: Tensor, qset: QuantSet, axis: int | None,
@@ -280,5 +295,5 @@ def _dist2(rows: Tensor, q_rows: Tensor) -> Tensor:
     same bits as the plain sum wherever that one neither over- nor underflows."""
     mx = torch.maximum(rows.abs().amax(dim=1), q_rows.abs().amax(dim=1))
     e = torch.where(mx > 0, torch.frexp(mx).exponent, 0).to(rows.dtype)[:, None]
-    diff = torch.ldexp(rows, -e) - torch.ldexp(q_rows, -e)
-    return torch.ldexp(torch.sum(diff * diff, dim=1), 2 * e[:, 0])
+    diff = _ldexp(rows, -e) - _ldexp(q_rows, -e)
+    return _ldexp(torch.sum(diff * diff, dim=1), 2 * e[:, 0])

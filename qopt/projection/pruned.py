@@ -112,7 +112,7 @@ def certified_scales(u: np.ndarray, starts: np.ndarray, ev: SymmetricEvents,
     B = bucket_params(n, ev.z0 + sum(ev.gaps))
     ws = ws or Workspace()
     N = u.shape[0]
-    sm = summarize(u, starts, B, ws.get("idx", N, np.int64), ws.get("tmp", N, u.dtype))
+    sm = summarize(u, starts, B, ws.get("idx", N, np.int64))
     nb = sm.nb
     CN, CS = suffix_sums(sm)
     tau = tolerance(n, nb, len(ev.mids))

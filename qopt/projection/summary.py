@@ -67,10 +67,10 @@ class Summary:
 
 
 def summarize(u: np.ndarray, starts: np.ndarray, B: np.ndarray,
-              idx: np.ndarray | None = None, tmp: np.ndarray | None = None) -> Summary:
+              idx: np.ndarray | None = None) -> Summary:
     """Bucket summary of the rows ``u[starts[r]:starts[r+1]]`` (u >= 0 finite, float32/64, flat).
 
-    ``idx`` (int64) and ``tmp`` (u's dtype): optional work buffers of length N.
+    ``idx``: an optional int64 work buffer of length N (the per-entry bucket ids).
     """
     B = np.asarray(B, dtype=np.int64)
     R, N, nb = len(starts) - 1, u.shape[0], 1 << int(B.max())
@@ -80,8 +80,6 @@ def summarize(u: np.ndarray, starts: np.ndarray, B: np.ndarray,
     _, e = np.frexp(top)  # 2^(e-1) <= top < 2^e (e = 0 for an all-zero row)
     if idx is None:
         idx = np.empty(N, dtype=np.int64)
-    if tmp is None:
-        tmp = np.empty(N, dtype=u.dtype)
     for r in range(R):  # per row: its own width (a few calls per row; rows are long)
         a, b = starts[r], starts[r + 1]
         # u 2^(B-e) is exact; the cast to int64 truncates = floor (u >= 0)

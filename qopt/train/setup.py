@@ -94,9 +94,11 @@ def build_model_for(cfg: TrainConfig, bundle: DataBundle) -> nn.Module:
     return model
 
 
-def build_optimizer(cfg: TrainConfig, model: nn.Module) -> tuple[Any, Any]:
+def build_optimizer(cfg: TrainConfig, model: nn.Module,
+                    steps_per_epoch: int | None = None) -> tuple[Any, Any]:
     """(optimizer, per-epoch scheduler). The optimizer is a QuantOptimizer for
-    BinaryConnect/BinaryRelax/BCGD, else the base optimizer."""
+    BinaryConnect/BinaryRelax/BCGD (told the run length: schedules advance from its steps),
+    else the base optimizer."""
     import qopt
 
     if cfg.method == "float" and cfg.act_bits is None:
@@ -113,7 +115,8 @@ def build_optimizer(cfg: TrainConfig, model: nn.Module) -> tuple[Any, Any]:
     else:
         base = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     method = make_method(cfg)
-    opt = qopt.QuantOptimizer(base, method) if method is not None else base
+    opt = qopt.QuantOptimizer(base, method, epochs=cfg.epochs,
+                              steps_per_epoch=steps_per_epoch) if method is not None else base
     sched = build_scheduler(base, cfg.schedule, cfg.epochs, cfg.lr, cfg.milestones, cfg.gamma,
                             cfg.warmup_epochs, cfg.warmup_lr)
     return opt, sched

@@ -106,7 +106,10 @@ def _train(cfg: TrainConfig, run_dir: Path, info: DistInfo, resume: bool,
     seed_everything(cfg.seed, cfg.deterministic)
     bundle = load_data(cfg.dataset, cfg.data_dir, **cfg.dataset_args)
     model = build_model_for(cfg, bundle).to(device)
-    opt, sched = build_optimizer(cfg, model)
+    n_train = bundle.x_train.shape[0]  # steps per epoch as len(train_loader) below
+    spe = n_train // cfg.batch_size if info.active and n_train % cfg.batch_size else \
+        -(-n_train // cfg.batch_size)
+    opt, sched = build_optimizer(cfg, model, steps_per_epoch=spe)
     quantized = is_quant_optimizer(opt)
     if quantized and cfg.diag_every:
         opt.record_every = cfg.diag_every

@@ -9,11 +9,11 @@ def test_quick_training_step_rows():
     rows = run(quick=True, device="cpu")
     names = [r["variant"] for r in rows]
     assert names[0] == "float" and rows[0]["rel_step"] == 1.0
-    assert {f"{i}/{s}" for s in SETS for i in ("qopt", "qopt-c3")} <= set(names)
+    assert {f"qopt/{s}" for s in SETS} <= set(names)
     ref = rows[0]["step_ms"]
     for r in rows:
         assert r["step_ms"] > 0 and math.isclose(r["rel_step"], r["step_ms"] / ref, rel_tol=1e-9)
         if r["impl"].startswith("qopt"):
             assert r["target"] == SETS[r["set"]][1] and isinstance(r["met"], bool)
-        if r["impl"] == "qopt-c3":
+        if r["impl"] == "qopt":
             assert r["cert_held"] is None or 0.0 <= r["cert_held"] <= 1.0

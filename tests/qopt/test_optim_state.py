@@ -11,10 +11,9 @@ import torch
 import qopt
 from theory.sets import Binary, Symmetric, Ternary, Uniform
 
-METHODS = [qopt.BinaryConnect(), qopt.BinaryRelax(growth=1.3, per="step", phase2_at=9,
-                                                  phase2_unit="step"),
-           qopt.BinaryRelax(lam0=0.5, growth=2.0), qopt.BCGD(rho=0.01, rho_growth=2.0,
-                                                             rho_max=0.05, per="step")]
+METHODS = [qopt.BinaryConnect(), qopt.BinaryRelax(growth=1.3, per="step", phase2_at=9),
+           qopt.BinaryRelax(lam0=0.5, growth=2.0, phase2_frac=None),
+           qopt.BCGD(rho=0.01, rho_growth=2.0, rho_max=0.05, per="step")]
 BASES = {"sgd_momentum": lambda g: torch.optim.SGD(g, lr=0.05, momentum=0.9, weight_decay=1e-3),
          "adam": lambda g: torch.optim.Adam(g, lr=0.01)}
 
@@ -162,3 +161,71 @@ def test_diagnostics_carry_across_resume() -> None:
     assert keys and all(torch.isfinite(torch.as_tensor(ref[k])) for k in keys)
     for k in keys:
         assert torch.equal(torch.as_tensor(ref[k]), torch.as_tensor(got[k])), k
+
+
+def _lin(out: int, method, dtype=torch.float32, **kw):
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(6, out).to(dtype)
+    base = torch.optim.SGD([{"params": [lin.weight], "qset": Ternary(), "names": ["fc.weight"]},
+                            {"params": [lin.bias], "names": ["fc.bias"]}], lr=0.1, momentum=0.9)
+    opt = qopt.QuantOptimizer(base, method, **kw)
+    lin.weight.grad, lin.bias.grad = torch.ones_like(lin.weight), torch.ones_like(lin.bias)
+    opt.step()
+    return lin, opt
+
+
+@pytest.mark.parametrize("make_src,make_dst,match", [
+    (lambda: _lin(1, "bc"), lambda: _lin(4, "bc"),
+     r"(momentum_buffer.*fc\.weight|fc\.weight).*\(1, 6\).*\(4, 6\)"),
+    (lambda: _lin(4, qopt.BCGD(rho=1e-5)), lambda: _lin(4, qopt.BCGD(rho=1e-3)),
+     r"different bcgd arguments \(rho: saved 1e-05, here 0\.001\)"),
+    (lambda: _lin(4, "bc"), lambda: _lin(4, "bc", torch.float64), r"fc\.weight.*dtype"),
+    (lambda: _lin(4, "bc", epochs=3), lambda: _lin(4, "bc", epochs=4), "run of"),
+    (lambda: _lin(4, "bc"), lambda: _lin(4, "br", epochs=2), "method .binaryconnect."),
+])
+def test_load_validates_and_names_the_parameter(make_src, make_dst, match) -> None:
+    _, src = make_src()
+    lin, dst = make_dst()
+    before = [p.detach().clone() for p in lin.parameters()]
+    with pytest.raises(ValueError, match=match):
+        dst.load_state_dict(src.state_dict())
+    for a, p in zip(before, lin.parameters()):  # nothing was written
+        assert torch.equal(a, p.detach())
+
+
+def test_load_rejects_damaged_dicts_with_value_errors() -> None:
+    _, opt = _lin(4, "bc")
+    sd = opt.state_dict()
+    for damage in (lambda d: d["qopt"].pop("latent"),
+                   lambda d: d["qopt"].pop("counters"),
+                   lambda d: d["qopt"]["latent"].clear(),
+                   lambda d: d["qopt"].__setitem__("state", {"bogus": 1}),
+                   lambda d: d["param_groups"].pop(),
+                   lambda d: d["state"].__setitem__(7, {"momentum_buffer": torch.ones(3)})):
+        bad = {**sd, "qopt": dict(sd["qopt"]), "param_groups": list(sd["param_groups"]),
+               "state": dict(sd["state"])}
+        bad["qopt"]["latent"] = dict(sd["qopt"]["latent"])
+        damage(bad)
+        with pytest.raises(ValueError):
+            opt.load_state_dict(bad)
+
+
+def test_version_2_state_dict_loads() -> None:
+    net, opt, _ = _setup(0, qopt.BCGD(rho=0.01, rho_growth=2.0, rho_max=0.05, per="step"),
+                         "adam")
+    x, y = _data()
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x[:8]), y[:8]).backward()
+        opt.step()
+    sd = opt.state_dict()
+    q = sd["qopt"]
+    sd["qopt"] = {"version": 2, "method": "BCGD", "method_args": q["method_args"],
+                  "sched": {"steps": 3, "epochs": 0, "lam": None, "rho": q["state"]["rho"],
+                            "phase": 2}, "latent": q["latent"], "diag": q["diag"],
+                  "hint": q["hint"]}
+    _, opt2, _ = _setup(1, qopt.BCGD(rho=0.01, rho_growth=2.0, rho_max=0.05, per="step"), "adam")
+    opt2.load_state_dict(sd)
+    assert opt2.steps == 3 and opt2.rho == opt.rho
+    for a, b in zip(opt.latent.values(), opt2.latent.values()):
+        assert torch.equal(a, b)

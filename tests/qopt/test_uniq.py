@@ -299,7 +299,7 @@ def test_weight_init_degenerate_slices() -> None:
 
 @pytest.mark.parametrize(("ctor", "exc", "word"), [
     (lambda: UniQWeight(0), ValueError, "bits"),
-    (lambda: UniQWeight(2, per_channel=True), ValueError, "channels"),
+    (lambda: UniQWeight(2, per_channel=True), TypeError, "channels"),
     (lambda: UniQWeight(2, per_channel=1), TypeError, "per_channel"),
     (lambda: UniQActivation(17), ValueError, "bits"),
     (lambda: UniQLinear.from_float(torch.nn.Conv2d(1, 1, 1), 2), TypeError, "module"),

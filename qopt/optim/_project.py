@@ -1,0 +1,78 @@
+r"""The optimizer's one projection: params <- P_Q(latent) for every entry, result kept.
+
+Every projection of :class:`~qopt.QuantOptimizer` goes through :func:`project_entries` (the step,
+construction, ``add_param_group``, ``load_state_dict``); diagnostics, evaluation, ``finalize``,
+``quantized_state`` and export read what it kept (scale, codes) instead of projecting again.
+Adopting a batched projection API is a change of this file only.
+
+Paths (same minimiser as :func:`qopt.project`, see :mod:`qopt.projection` for the math):
+
+* one-scale ``Binary`` tensors in float32/float64, grouped by (device, dtype): with foreach ops,
+  :math:`\alpha = \|w\|_1/n` (``_foreach_norm(·, 1)``), :math:`q = \alpha\,\mathrm{sign}(w)` with
+  sign(0) = +1 (the tie rule); codes are read off the latent's sign when asked;
+* every other tensor: one :func:`qopt.projection.project_group` call per (set, axis, dtype,
+  device) group (contract C3), which writes :math:`q = \alpha\cdot\text{levels}[codes]` into
+  the parameters and returns the scales and codes kept here; warm-started with the previous
+  scales (hints that never change a bit of the result), with a workspace per group reused
+  across steps. ``Buckets.stats`` accumulates the calls'
+  :class:`qopt.projection.ProjectionStats` (rows searched, warm-start certificates held).
+
+No host-device synchronisation happens here on CUDA.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from qopt.optim._entries import Entry
+from qopt.projection import ProjectionStats, Workspace, project_group
+from theory.sets import Binary
+
+__all__ = ["Buckets", "project_entries"]
+
+
+class Buckets:
+    """Entries split by projection path (built once per change of the entry list)."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.binary: dict[tuple, list[Entry]] = {}
+        self.groups: dict[tuple, list[Entry]] = {}
+        for e in entries:
+            if isinstance(e.qset, Binary) and e.qset.scale is None and e.axis is None \
+                    and e.param.dtype in (torch.float32, torch.float64):
+                self.binary.setdefault((e.param.device, e.param.dtype), []).append(e)
+            else:
+                key = (e.qset, e.axis, e.param.dtype, e.param.device)
+                self.groups.setdefault(key, []).append(e)
+        self.sizes = {k: [float(e.param.numel()) for e in v] for k, v in self.binary.items()}
+        self.workspaces = {k: Workspace() for k in self.groups}
+        self.stats = ProjectionStats()
+
+
+@torch.no_grad()
+def project_entries(b: Buckets) -> None:
+    """params <- P(latent) for every entry of ``b``; keeps scale and codes on the entries."""
+    for key, ents in b.binary.items():
+        ps, ws = [e.param for e in ents], [e.latent for e in ents]
+        alphas = torch._foreach_div(torch._foreach_norm(ws, 1), b.sizes[key])
+        torch._foreach_copy_(ps, ws)
+        torch._foreach_sign_(ps)  # -1, 0, +1; sign(0) must be +1 (tie rule):
+        torch._foreach_mul_(ps, 2.0)
+        torch._foreach_add_(ps, 1.0)
+        torch._foreach_clamp_max_(ps, 1.0)
+        torch._foreach_mul_(ps, alphas)
+        for e, a in zip(ents, alphas):
+            e.scale, e.codes, e.lazy_sign = a.reshape(1), None, True
+    for key, ents in b.groups.items():
+        qset, axis = key[0], key[1]
+        hints = None
+        if any(e.hint is not None for e in ents):  # NaN: no warm start for that tensor
+            hints = [e.hint if e.hint is not None else torch.tensor(float("nan"))
+                     for e in ents]
+        res = project_group([e.latent for e in ents], qset, axis,
+                            out=[e.param for e in ents], hints=hints,
+                            workspace=b.workspaces[key], check=False)
+        for e, scale, codes in zip(ents, res.scales, res.codes):
+            e.hint = scale
+            e.scale, e.codes, e.lazy_sign = scale.reshape(-1), codes, False
+        b.stats = b.stats + res.stats
