@@ -9,21 +9,35 @@ Public API:
     Report, Check, QuantizerError                                       (report.py, adapter.py)
 """
 
-from proofs_check.adapter import QuantizerError
-from proofs_check.assertions import assert_in_set, assert_optimal, assert_projection
-from proofs_check.claims import verify_theory
-from proofs_check.quantizer import verify_quantizer
-from proofs_check.report import Check, Report
-from proofs_check.run import verify_run
+from __future__ import annotations
 
-__all__ = [
-    "Check",
-    "QuantizerError",
-    "Report",
-    "assert_in_set",
-    "assert_optimal",
-    "assert_projection",
-    "verify_quantizer",
-    "verify_run",
-    "verify_theory",
-]
+import importlib
+from typing import Any
+
+#: public name -> module (imported on first use, so that a child process of
+#: :mod:`proofs_check.isolated` starts without loading hypothesis, scipy or theory's claims)
+_EXPORTS = {
+    "Check": "proofs_check.report",
+    "QuantizerError": "proofs_check.adapter",
+    "Report": "proofs_check.report",
+    "assert_in_set": "proofs_check.assertions",
+    "assert_optimal": "proofs_check.assertions",
+    "assert_projection": "proofs_check.assertions",
+    "verify_quantizer": "proofs_check.quantizer",
+    "verify_run": "proofs_check.run",
+    "verify_theory": "proofs_check.claims",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'proofs_check' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

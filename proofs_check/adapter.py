@@ -25,12 +25,17 @@ BACKENDS = ("numpy", "torch")
 
 
 class QuantizerError(RuntimeError):
-    """``fn`` raised on a valid input, or returned something that breaks the contract
-    (wrong shape, not an array). ``input`` holds the offending input (float64 array)."""
+    """``fn`` failed on a valid input: it raised (``SystemExit`` included), returned something
+    that breaks the contract (wrong shape, not an array), or (run in a child process, see
+    :mod:`proofs_check.isolated`) timed out or died. ``input`` holds the offending input
+    (float64 array); ``kind`` is ``"raised"``, ``"contract"``, ``"timeout"``, ``"died"`` or
+    ``"skipped"`` (not called: too many timeouts or deaths already)."""
 
-    def __init__(self, message: str, input: np.ndarray | None = None) -> None:
+    def __init__(self, message: str, input: np.ndarray | None = None,
+                 kind: str = "raised") -> None:
         super().__init__(message)
         self.input = input
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -100,12 +105,18 @@ class QuantizerCaller:
         return np.array(w, dtype=self.np_dtype)
 
     def call_raw(self, x: Any) -> Any:
-        """Call ``fn`` on a backend array; exceptions become :class:`QuantizerError`."""
+        """Call ``fn`` on a backend array; any exception, ``SystemExit`` included, becomes
+        :class:`QuantizerError` (``KeyboardInterrupt`` still stops the verifier)."""
         try:
             return self.fn(x)
-        except Exception as exc:
-            raise QuantizerError(f"fn raised {type(exc).__name__}: {exc}",
-                                 to_float64(x)) from exc
+        except (Exception, SystemExit) as exc:
+            try:
+                what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            except Exception:  # an exception whose __str__ raises
+                what = type(exc).__name__
+            if isinstance(exc, SystemExit):
+                what = f"SystemExit (sys.exit({exc.code!r}) called inside fn)"
+            raise QuantizerError(f"fn raised {what}", to_float64(x)) from exc
 
     def parse(self, out: Any, w: np.ndarray) -> Output:
         """Normalise ``fn``'s return value (see the module docstring) for input ``w``."""
@@ -115,7 +126,7 @@ class QuantizerCaller:
         elif isinstance(out, tuple):
             if len(out) < 2:
                 raise QuantizerError(f"fn returned a tuple of length {len(out)}; expected q or "
-                                     "(q, scale)", w)
+                                     "(q, scale)", w, "contract")
             q, scale = out[0], out[1]
         else:
             q = out
@@ -123,10 +134,10 @@ class QuantizerCaller:
             qa = to_float64(q)
         except (TypeError, ValueError) as exc:
             msg = f"fn returned {type(q).__name__}, not an array: {exc}"
-            raise QuantizerError(msg, w) from None
+            raise QuantizerError(msg, w, "contract") from None
         if qa.shape != w.shape:
             raise QuantizerError(f"fn returned shape {qa.shape} for an input of shape {w.shape}",
-                                 w)
+                                 w, "contract")
         sc = None
         if scale is not None:
             sc = to_float64(scale).reshape(-1)
@@ -135,9 +146,23 @@ class QuantizerCaller:
                 sc = np.full(n_slices, sc[0])
             if sc.size != n_slices:
                 raise QuantizerError(f"fn returned {sc.size} scale value(s); expected "
-                                     f"{n_slices} (one per slice)", w)
+                                     f"{n_slices} (one per slice)", w, "contract")
         return Output(qa, sc)
+
+    def run(self, w: np.ndarray) -> tuple[Output, bool]:
+        """(``fn(w)`` normalised, whether ``fn`` modified its input array in place)."""
+        x = self.to_backend(w)
+        try:
+            out = self.call_raw(x)
+        except QuantizerError as exc:
+            exc.input = np.array(w)  # the input as given, even if fn modified it before raising
+            raise
+        modified = not np.array_equal(to_float64(x), self.cast(w), equal_nan=True)
+        return self.parse(out, w), modified
 
     def __call__(self, w: np.ndarray) -> Output:
         """``fn`` applied to ``w`` (float64, already representable in the working dtype)."""
-        return self.parse(self.call_raw(self.to_backend(w)), w)
+        return self.run(w)[0]
+
+    def close(self) -> None:
+        """Nothing to release in-process (the child-process caller has the same method)."""

@@ -16,17 +16,25 @@ Example::
     ('FAIL', [0.0])
 
 (``np.sign(0) = 0`` is not in {±α}.)
+
+Given a ``"PATH.py:FUNC"`` string instead of a function, the file is imported and called in a
+child process with a per-call ``timeout`` (:mod:`proofs_check.isolated`): an exception,
+``sys.exit``, a crash or a hang of the user's code is a failure of the ``contract`` check with the
+input that caused it, and every other check still runs. A callable runs in this process (no
+timeout; its exceptions and ``SystemExit`` are still reported, not raised).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from proofs_check.adapter import BACKENDS, QuantizerCaller
+from proofs_check.adapter import BACKENDS, Output, QuantizerCaller, QuantizerError
+from proofs_check.isolated import DEFAULT_TIMEOUT, IsolatedCaller
 from proofs_check.quantizer_checks import CHECKS, applicable, make_measure
 from proofs_check.report import Check, Report
 from proofs_check.search import SearchResult, explore, search
@@ -47,6 +55,7 @@ MEASURES = {
     "prox_invariance": "max |fn(u) - fn(w)| / max|u|, u = (w + lam*fn(w))/(1+lam); pass <= r",
     "prox_value": "max F(prox_fn(w)) / min F (= F(theory.prox(w))); pass <= 1 + r",
     "determinism": "max |fn(w) - fn(w)| over repeated calls; pass == 0 and input unchanged",
+    "contract": "fn(w) returns an array of w's shape without raising, exiting or hanging",
 }
 
 
@@ -91,7 +100,7 @@ def _explored(qset: QuantSet, axis: int | None, dtype: str, max_examples: int
 
 
 def verify_quantizer(
-    fn: Callable[[Any], Any],
+    fn: Callable[[Any], Any] | str,
     qset: QuantSet | str,
     axis: int | None = None,
     backend: str = "numpy",
@@ -102,13 +111,15 @@ def verify_quantizer(
     tol_factor: float = 32.0,
     rtol: float | None = None,
     extra_inputs: Iterable[np.ndarray] = (),
+    timeout: float | None = None,
 ) -> Report:
     r"""Check that ``fn`` is an exact projection onto ``qset`` (see the module docstring).
 
     Args:
         fn: maps an array (numpy, or torch with ``backend="torch"``), 1-D or (with ``axis``) 2-D,
             to its quantization of the same shape, a ``(q, scale)`` tuple, or an object with
-            ``.q`` and ``.scale``.
+            ``.q`` and ``.scale``; or a ``"PATH.py:FUNC"`` string: that function, run in a child
+            process (see the module docstring).
         qset: a :class:`theory.sets.QuantSet` or a spec for :func:`theory.parse_qset`.
         axis: None (one scale per tensor) or 0 / 1 / -1 (one scale per slice of a 2-D input).
         backend: ``"numpy"`` or ``"torch"``.
@@ -119,14 +130,16 @@ def verify_quantizer(
             (:mod:`proofs_check.tolerance`), n the longest slice tested.
         rtol: use this r instead.
         extra_inputs: further inputs evaluated with the corpus (e.g. pinned past failures).
+        timeout: seconds per call of a ``"PATH.py:FUNC"`` target (default
+            :data:`~proofs_check.isolated.DEFAULT_TIMEOUT` = 10 s); not allowed with a callable.
 
     Returns:
         a :class:`~proofs_check.report.Report`; ``report.passed`` iff no check failed.
 
     Raises:
         TypeError / ValueError: bad arguments (unknown set spec, backend, axis, check name).
-        proofs_check.QuantizerError: ``fn`` raised on a valid input or returned a wrong shape
-            (the message names the input).
+        proofs_check.isolated.QuantizerLoadError (a ValueError): the ``"PATH.py:FUNC"`` target
+            cannot be loaded at all.
     """
     if isinstance(qset, str):
         qset = parse_qset(qset)
@@ -143,20 +156,39 @@ def verify_quantizer(
         if n not in CHECKS:
             raise ValueError(f"unknown check {n!r}; expected some of {CHECKS}")
     dtype = dtype or ("float64" if backend == "numpy" else "float32")
-    caller = QuantizerCaller(fn, backend, dtype, axis)
+    if isinstance(fn, str):
+        with IsolatedCaller(fn, backend, dtype, axis,
+                            DEFAULT_TIMEOUT if timeout is None else timeout) as caller:
+            return _verify(caller, caller.name, qset, axis, backend, dtype, max_examples, names,
+                           tol_factor, rtol, extra_inputs)
+    if timeout is not None:
+        raise ValueError("timeout needs a 'PATH.py:FUNC' target (run in a child process); a "
+                         "callable runs in this process")
+    name = getattr(fn, "__qualname__", getattr(fn, "__name__", type(fn).__name__))
+    return _verify(QuantizerCaller(fn, backend, dtype, axis), name, qset, axis, backend, dtype,
+                   max_examples, names, tol_factor, rtol, extra_inputs)
+
+
+def _verify(caller: QuantizerCaller | IsolatedCaller, fn_name: str, qset: QuantSet,
+            axis: int | None, backend: str, dtype: str, max_examples: int,
+            names: tuple[str, ...], tol_factor: float, rtol: float | None,
+            extra_inputs: Iterable[np.ndarray]) -> Report:
+    """The checks of :func:`verify_quantizer` with a ready caller."""
+    caller = _Recorder(caller)
     inputs = corpus(qset, axis, dtype) + [caller.cast(np.asarray(x, dtype=np.float64))
                                           for x in extra_inputs]
     longest = max(x.size if axis is None else x.size // x.shape[axis] for x in inputs)
     eps_dtype = caller.np_dtype if dtype != "bfloat16" else "bfloat16"
-    rel = Tolerance.for_dtype(eps_dtype, longest, tol_factor).rel if rtol is None else float(rtol)
+    tol = Tolerance.for_dtype(eps_dtype, longest, tol_factor)
+    rel = tol.rel if rtol is None else float(rtol)
     # every input is rounded to the working dtype first (a no-op except for bfloat16, whose
     # values the float32 strategies do not generate directly)
     strategy = weights_for(qset, axis, caller.np_dtype).map(caller.cast)
     inputs = inputs + [caller.cast(x) for x in
                        _explored(qset, axis, str(caller.np_dtype), max_examples)]
-    results = []
-    # determinism first: shrinking the failures of a non-deterministic fn would be meaningless
-    order = sorted(names, key=lambda n: n != "determinism")
+    # determinism first: shrinking the failures of a non-deterministic fn would be meaningless;
+    # contract last: it also sees the inputs on which the other checks met a failure of fn
+    order = sorted(names, key=lambda n: (n != "determinism", n == "contract"))
     deterministic = True
     by_name: dict[str, Check] = {}
     for name in order:
@@ -164,29 +196,73 @@ def verify_quantizer(
         if why is not None:
             by_name[name] = Check(name, "skip", measure=MEASURES[name], detail=why)
             continue
-        res = search(strategy, make_measure(name, caller, qset, axis, rel), inputs, max_examples,
-                     shrinking=deterministic)
+        tried = inputs + (caller.failed_inputs() if name == "contract" else [])
+        res = search(strategy, make_measure(name, caller, qset, axis, rel, tol.tiny), tried,
+                     max_examples, shrinking=deterministic)
         if name == "determinism":
             deterministic = res.counterexample is None
-        if res.counterexample is None:
-            by_name[name] = Check(name, "pass", res.worst, MEASURES[name],
-                                  detail=f"{res.n_evaluated} inputs", extra=_worst(res))
-        else:
-            m = res.counterexample_measure
-            extra = {k: v for k, v in (m.extra if m else {}).items()}
-            why_txt = extra.pop("why", "")
-            detail = f"fails on the counterexample (figure there: {m.figure:.6g})" if m else ""
-            if why_txt:
-                detail += f"; {why_txt}"
-            if "lambda" in extra:
-                detail += f"; lambda = {extra.pop('lambda'):g}"
-            extra = {k: np.asarray(v) for k, v in extra.items()}
-            if not deterministic and name != "determinism":
-                detail += " (fn is not deterministic: counterexample not shrunk)"
-            by_name[name] = Check(name, "FAIL", res.worst, MEASURES[name], detail,
-                                  res.counterexample, {**extra, **_worst(res)})
-    results = [by_name[n] for n in names]
-    name = getattr(fn, "__qualname__", getattr(fn, "__name__", type(fn).__name__))
+        by_name[name] = _check_of(name, res, deterministic)
     ctx = {"set": qset.spec, "axis": axis, "backend": backend, "dtype": dtype,
-           "tolerance r": f"{rel:.3g}", "examples per check": max_examples}
-    return Report(f"verify_quantizer({name})", tuple(results), ctx)
+           "tolerance r": f"{rel:.3g}", "resolution floor": f"{tol.tiny:.3g}",
+           "examples per check": max_examples}
+    if isinstance(caller.caller, IsolatedCaller):
+        ctx["timeout per call"] = f"{caller.caller.timeout:g} s (child process)"
+    return Report(f"verify_quantizer({fn_name})", tuple(by_name[n] for n in names), ctx)
+
+
+def _check_of(name: str, res: SearchResult, deterministic: bool) -> Check:
+    """The report line of one check from its search result."""
+    skipped = (f" ({res.n_skipped} skipped: fn failed on them, see contract)"
+               if res.n_skipped else "")
+    if name == "contract":  # a yes/no property: no figure, no worst input
+        res = SearchResult(math.nan, None, res.counterexample, res.counterexample_measure,
+                           res.n_evaluated, res.n_skipped)
+    if res.counterexample is None:
+        if res.n_skipped and res.n_skipped == res.n_evaluated:
+            return Check(name, "skip", measure=MEASURES[name],
+                         detail="fn failed on every input tried (see contract)")
+        return Check(name, "pass", res.worst, MEASURES[name],
+                     detail=f"{res.n_evaluated - res.n_skipped} inputs{skipped}",
+                     extra=_worst(res))
+    m = res.counterexample_measure
+    extra = {k: v for k, v in (m.extra if m else {}).items()}
+    why_txt = extra.pop("why", "")
+    if name == "contract":
+        detail = why_txt
+    else:
+        detail = f"fails on the counterexample (figure there: {m.figure:.6g})" if m else ""
+        if why_txt:
+            detail += f"; {why_txt}"
+    if "lambda" in extra:
+        detail += f"; lambda = {extra.pop('lambda'):g}"
+    extra = {k: np.asarray(v) for k, v in extra.items()}
+    if not deterministic and name != "determinism":
+        detail += " (fn is not deterministic: counterexample not shrunk)"
+    return Check(name, "FAIL", res.worst, MEASURES[name], detail + skipped,
+                 res.counterexample, {**extra, **_worst(res)})
+
+
+class _Recorder:
+    """A caller that remembers the inputs on which fn failed (for the contract check)."""
+
+    def __init__(self, caller: QuantizerCaller | IsolatedCaller) -> None:
+        self.caller = caller
+        self._failed: dict[bytes, np.ndarray] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.caller, name)
+
+    def failed_inputs(self) -> list[np.ndarray]:
+        return list(self._failed.values())
+
+    def run(self, w: np.ndarray) -> tuple[Output, bool]:
+        try:
+            return self.caller.run(w)
+        except QuantizerError as exc:
+            if exc.kind != "skipped" and exc.input is not None:
+                x = np.asarray(exc.input, dtype=np.float64)
+                self._failed.setdefault(repr(x.shape).encode() + x.tobytes(), x)
+            raise
+
+    def __call__(self, w: np.ndarray) -> Output:
+        return self.run(w)[0]

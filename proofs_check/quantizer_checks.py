@@ -6,6 +6,7 @@ With :math:`P` the exact projection (:func:`theory.project`), :math:`q = \mathrm
 ==================  =====================================================================  =======
 check               property (per slice)                                                    sets
 ==================  =====================================================================  =======
+contract            fn(w) returns w's shape (and one scale per slice); no raise, exit, hang  all
 membership          :math:`q = \alpha L^n` for one :math:`\alpha \ge 0` (or the fixed scale)  all
 optimality          :math:`\|w-q\|^2 \le (1+r)\,\mathrm{dist}(w,Q)^2 + r\|w\|^2`              all
 idempotence         :math:`\mathrm{fn}(q) = q`                                                all
@@ -18,6 +19,13 @@ determinism         same input, bitwise same output; the input is not modified  
 ==================  =====================================================================  =======
 
 with :math:`F(u) = \tfrac12\|u-w\|^2 + \tfrac\lambda2 \mathrm{dist}(u,Q)^2`, λ ∈ {0.1, 1, 10}.
+
+*Failures of fn itself* (it raises, calls ``sys.exit``, returns a wrong shape, or, in a child
+process, hangs or dies) are the ``contract`` check's: it reports the smallest such input. Every
+other check skips the inputs on which fn fails (counted in its detail), so its counterexample
+shows a wrong *answer*, not a crash. *Resolution*: differences below the dtype's resolution at the
+input's scale are ties (:mod:`proofs_check.tolerance`: within ``r·max|w|``, or both values
+below the dtype's smallest normal number ``tiny``).
 
 Sources: cone orthogonality and the prox closed form :math:`\min F = \tfrac{\lambda}{2(1+\lambda)}
 d(w,Q)^2`, attained at ``theory.prox``, papers.md §A1 and §B (RECON, checked by ``qopt verify
@@ -36,7 +44,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from proofs_check.adapter import QuantizerCaller, to_float64
+from proofs_check.adapter import QuantizerCaller, QuantizerError
 from proofs_check.search import Measured
 from theory.projection import nearest_codes, project
 from theory.sets import QuantSet
@@ -48,8 +56,8 @@ LAMBDAS = (0.1, 1.0, 10.0)
 #: are not powers of two, so the scaled input is rounded like any other input)
 MULTIPLIERS = (3.0, 0.1, 7.0, 0.37)
 
-CHECKS = ("membership", "optimality", "idempotence", "scale_equivariance", "sign_symmetry",
-          "orthogonality", "prox_invariance", "prox_value", "determinism")
+CHECKS = ("contract", "membership", "optimality", "idempotence", "scale_equivariance",
+          "sign_symmetry", "orthogonality", "prox_invariance", "prox_value", "determinism")
 
 
 def applicable(name: str, qset: QuantSet) -> str | None:
@@ -62,10 +70,16 @@ def applicable(name: str, qset: QuantSet) -> str | None:
 
 
 class _Ctx:
-    """Everything a measure needs: the caller, the set, the axis and the tolerance."""
+    """Everything a measure needs: the caller, the set, the axis and the tolerance (r and the
+    resolution floor ``tiny``)."""
 
-    def __init__(self, caller: QuantizerCaller, qset: QuantSet, axis: int | None, rel: float):
-        self.caller, self.qset, self.axis, self.rel = caller, qset, axis, rel
+    def __init__(self, caller: QuantizerCaller, qset: QuantSet, axis: int | None, rel: float,
+                 tiny: float = 0.0):
+        self.caller, self.qset, self.axis, self.rel, self.tiny = caller, qset, axis, rel, tiny
+
+    def sq_floor(self, w: np.ndarray, mult: float = 1.0) -> float:
+        """Absolute floor of squared quantities over one slice: n (mult·tiny)^2."""
+        return self.rows(w).shape[1] * (mult * self.tiny) ** 2
 
     def rows(self, a: np.ndarray) -> np.ndarray:
         a = np.asarray(a, dtype=np.float64)
@@ -79,23 +93,28 @@ class _Ctx:
     def err2(self, w: np.ndarray, q: np.ndarray) -> np.ndarray:
         return np.sum((self.rows(w) - self.rows(q)) ** 2, axis=1)
 
-    def equally_good(self, w: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
+    def equally_good(self, w: np.ndarray, a: np.ndarray, b: np.ndarray,
+                     mult: float = 1.0) -> bool:
         """``a`` and ``b`` approximate ``w`` equally well in every slice (a tie: the outputs
         differ only by how a tie was broken), within ``r ||w||^2``."""
         r = self.rows(w)
         ea, eb = self.err2(w, a), self.err2(w, b)
-        ok = np.abs(ea - eb) <= self.rel * np.sum(r * r, 1)
+        ok = np.abs(ea - eb) <= self.rel * np.sum(r * r, 1) + self.sq_floor(w, mult)
         return bool(np.all(ok & np.isfinite(ea) & np.isfinite(eb)))
 
-    def close(self, w: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, bool]:
-        """(max |a-b| relative to the slice's magnitude, within tolerance)."""
+    def close(self, w: np.ndarray, a: np.ndarray, b: np.ndarray,
+              mult: float = 1.0) -> tuple[float, bool]:
+        """(max |a-b| relative to the slice's magnitude, within tolerance r·magnitude); entries
+        where both |a| and |b| are at most mult·tiny are ties (0 at the dtype's resolution)."""
         ra, rb, rw = self.rows(a), self.rows(b), self.rows(w)
         mag = np.maximum(np.max(np.abs(rw), 1), np.max(np.abs(ra), 1))[:, None]
         diff = np.abs(ra - rb)
         if not np.all(np.isfinite(diff)):
             return float("inf"), False
-        rel = np.where(mag > 0, diff / np.where(mag > 0, mag, 1.0), diff)
-        return float(np.max(rel)), bool(np.all(diff <= self.rel * mag))
+        floor = mult * self.tiny
+        excess = np.where((np.abs(ra) <= floor) & (np.abs(rb) <= floor), 0.0, diff)
+        rel = np.where(mag > 0, excess / np.where(mag > 0, mag, 1.0), excess)
+        return float(np.max(rel)), bool(np.all(excess <= self.rel * mag))
 
 
 def _membership(c: _Ctx, w: np.ndarray) -> Measured:
@@ -125,7 +144,9 @@ def _membership(c: _Ctx, w: np.ndarray) -> Measured:
         best = np.inf
         for a in cands:
             z = lv[nearest_codes(row / a, lv)] if a > 0 else np.full_like(row, 0.0)
-            best = min(best, float(np.max(np.abs(row - a * z))))
+            res = np.abs(row - a * z)
+            res[(np.abs(row) <= c.tiny) & (np.abs(a * z) <= c.tiny)] = 0.0  # both ~0: a tie
+            best = min(best, float(np.max(res)))
         rel = best / mag[i] if mag[i] > 0 else best
         if rel > worst:
             worst = rel
@@ -136,7 +157,7 @@ def _membership(c: _Ctx, w: np.ndarray) -> Measured:
 def _optimality(c: _Ctx, w: np.ndarray) -> Measured:
     q = c.caller(w).q
     e2, d2 = c.err2(w, q), c.dist2(w)
-    tol = c.rel * d2 + c.rel * np.sum(c.rows(w) ** 2, 1)
+    tol = c.rel * d2 + c.rel * np.sum(c.rows(w) ** 2, 1) + c.sq_floor(w)
     ok = bool(np.all(e2 - d2 <= tol))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(d2 > 0, e2 / np.where(d2 > 0, d2, 1.0), np.where(e2 <= tol, 1.0, np.inf))
@@ -160,8 +181,9 @@ def _transformed(c: _Ctx, w: np.ndarray, mult: np.ndarray) -> Measured:
     x = c.caller.cast(mult * w)
     a = c.caller(x).q
     b = mult * c.caller(w).q
-    fig, ok = c.close(x, a, b)
-    if not ok and c.equally_good(x, a, b):
+    m = max(1.0, float(np.max(np.abs(mult))))  # m*fn(w) scales fn(w)'s sub-resolution part
+    fig, ok = c.close(x, a, b, m)
+    if not ok and c.equally_good(x, a, b, m):
         ok = True
     return Measured(fig, ok, {} if ok else {"fn(m*w)": a, "m*fn(w)": b})
 
@@ -193,8 +215,10 @@ def _orthogonality(c: _Ctx, w: np.ndarray) -> Measured:
     r = c.rows(w)
     ip = np.abs(np.sum((r - q) * q, 1))
     n2 = np.sum(r * r, 1)
-    rel = np.where(n2 > 0, ip / np.where(n2 > 0, n2, 1.0), ip)
-    ok = bool(np.all(ip <= c.rel * n2))
+    floor = c.sq_floor(w)
+    excess = np.maximum(ip - floor, 0.0)
+    rel = np.where(n2 > 0, excess / np.where(n2 > 0, n2, 1.0), excess)
+    ok = bool(np.all(ip <= c.rel * n2 + floor))
     return Measured(float(np.max(rel)) if np.all(np.isfinite(rel)) else float("inf"), ok,
                     {} if ok else {"fn(w)": c.caller(w).q})
 
@@ -224,7 +248,7 @@ def _prox_value(c: _Ctx, w: np.ndarray) -> Measured:
             return Measured(float("inf"), False, {"lambda": lam, "fn(w)": q})
         val = 0.5 * np.sum((c.rows(u) - c.rows(w)) ** 2, 1) + 0.5 * lam * c.dist2(u)
         best = lam / (2 * (1 + lam)) * d2w
-        tol = c.rel * best + c.rel * lam * n2
+        tol = c.rel * best + c.rel * lam * n2 + (1 + lam) * c.sq_floor(w)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(best > 0, val / np.where(best > 0, best, 1.0),
                              np.where(val <= tol, 1.0, np.inf))
@@ -235,12 +259,10 @@ def _prox_value(c: _Ctx, w: np.ndarray) -> Measured:
 
 
 def _determinism(c: _Ctx, w: np.ndarray) -> Measured:
-    x1 = c.caller.to_backend(w)
-    x2 = c.caller.to_backend(w)
-    o1 = c.caller.parse(c.caller.call_raw(x1), w)
-    o2 = c.caller.parse(c.caller.call_raw(x2), w)
+    o1, modified = c.caller.run(w)
+    o2, _ = c.caller.run(w)
     o3 = c.caller(w)
-    if not np.array_equal(c.caller.cast(w), to_float64(x1)):
+    if modified:
         return Measured(float("inf"), False, {"why": "fn modified its input in place"})
     d = max(float(np.max(np.abs(o1.q - o2.q), initial=0.0)),
             float(np.max(np.abs(o1.q - o3.q), initial=0.0)))
@@ -250,19 +272,47 @@ def _determinism(c: _Ctx, w: np.ndarray) -> Measured:
                     {} if same else {"fn(w) call 1": o1.q, "fn(w) call 2": o2.q})
 
 
+def _contract(c: _Ctx, w: np.ndarray) -> Measured:
+    try:
+        c.caller(w)
+    except QuantizerError as exc:
+        if exc.kind == "skipped":
+            return Measured(float("nan"), True, {"why": str(exc)}, skipped=True)
+        return Measured(float("inf"), False, {"why": str(exc)})
+    return Measured(0.0, True)
+
+
 _MEASURES: dict[str, Callable[[_Ctx, np.ndarray], Measured]] = {
     "membership": _membership, "optimality": _optimality, "idempotence": _idempotence,
     "scale_equivariance": _scale_equivariance, "sign_symmetry": _sign_symmetry,
     "orthogonality": _orthogonality, "prox_invariance": _prox_invariance,
-    "prox_value": _prox_value, "determinism": _determinism,
+    "prox_value": _prox_value, "determinism": _determinism, "contract": _contract,
 }
 
 
 def make_measure(name: str, caller: QuantizerCaller, qset: QuantSet, axis: int | None,
-                 rel: float) -> Callable[[np.ndarray], Measured]:
-    """The measure of check ``name`` (one of :data:`CHECKS`) for this quantizer and set."""
+                 rel: float, tiny: float = 0.0,
+                 failures: list[np.ndarray] | None = None) -> Callable[[np.ndarray], Measured]:
+    """The measure of check ``name`` (one of :data:`CHECKS`) for this quantizer and set.
+
+    ``tiny``: the resolution floor (:mod:`proofs_check.tolerance`). Except for ``contract``, an
+    input on which fn fails (:class:`~proofs_check.adapter.QuantizerError`, on ``w`` itself or
+    on an input derived from it) is *skipped*; the failing input is appended to ``failures``
+    (so the contract check can be run on it).
+    """
     if name not in _MEASURES:
         raise ValueError(f"unknown check {name!r}; expected one of {CHECKS}")
-    ctx = _Ctx(caller, qset, axis, rel)
+    ctx = _Ctx(caller, qset, axis, rel, tiny)
     f = _MEASURES[name]
-    return lambda w: f(ctx, w)
+    if name == "contract":
+        return lambda w: f(ctx, w)
+
+    def measure(w: np.ndarray) -> Measured:
+        try:
+            return f(ctx, w)
+        except QuantizerError as exc:
+            if failures is not None and exc.input is not None and exc.kind != "skipped":
+                failures.append(np.array(exc.input))
+            return Measured(float("nan"), True, {"why": str(exc)}, skipped=True)
+
+    return measure

@@ -46,7 +46,8 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict
 
     Raises:
         ValueError: the directory, ``config.json`` or ``metrics.jsonl`` is missing or unreadable,
-            or there is no ``diag`` record.
+            ``config.json`` has no method name (string) or an invalid ``weights`` spec, or there
+            is no ``diag`` record.
     """
     d = Path(run_dir)
     if not d.is_dir():
@@ -57,6 +58,21 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict
         raise ValueError(f"{str(d)!r} has no config.json (not a run directory)") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{str(d / 'config.json')!r} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{str(d / 'config.json')!r} must hold a JSON object, got "
+                         f"{type(config).__name__}")
+    method, spec = config.get("method"), config.get("weights")
+    if not isinstance(method, str) or not method:
+        raise ValueError(f"{str(d / 'config.json')!r}: 'method' must be a method name (a "
+                         f"non-empty string), got {method!r}")
+    if spec is not None:
+        if not isinstance(spec, str):
+            raise ValueError(f"{str(d / 'config.json')!r}: 'weights' must be a set spec string "
+                             f"or null, got {spec!r}")
+        try:
+            parse_qset(spec)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{str(d / 'config.json')!r}: 'weights': {exc}") from None
     if not (d / "metrics.jsonl").is_file():
         raise ValueError(f"{str(d)!r} has no metrics.jsonl")
     diags = []
@@ -83,6 +99,9 @@ def _per_layer(rec: dict[str, Any], metric: str) -> dict[str, float | None]:
             continue
         layer, _, m = k.rpartition("/")
         if m == metric:
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise ValueError(f"metrics.jsonl: {k} = {v!r} at step {rec.get('step')!r} is not "
+                                 "a number (a damaged or foreign log)")
             out[layer] = None if v is None else float(v)
     return out
 
@@ -136,12 +155,8 @@ def verify_run(run_dir: str | os.PathLike[str], orth_tol: float = 1e-4, flip_tol
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
             raise ValueError(f"{nm} must be a finite number >= 0, got {v!r}")
     config, recs = load_run(run_dir)
-    method = str(config.get("method", ""))
-    spec = config.get("weights")
-    try:
-        qset = parse_qset(spec) if spec else None
-    except ValueError:
-        qset = None
+    method, spec = config["method"], config.get("weights")
+    qset = parse_qset(spec) if spec else None  # validated by load_run
     checks = []
 
     m_orth = f"max orth_rel = |<w-P(w), P(w)>| / (||w-P(w)|| ||P(w)||); holds <= {orth_tol:g}"

@@ -36,11 +36,14 @@ __all__ = ["Measured", "SearchResult", "explore", "search", "shrink"]
 
 @dataclass(frozen=True)
 class Measured:
-    """One evaluation: ``figure`` (larger is worse), ``ok`` and optional facts for a report."""
+    """One evaluation: ``figure`` (larger is worse), ``ok`` and optional facts for a report.
+    ``skipped``: the check could not be evaluated on this input (the quantizer failed on it,
+    which the ``contract`` check reports); it counts neither as a pass nor as a failure."""
 
     figure: float
     ok: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class SearchResult:
     counterexample: np.ndarray | None
     counterexample_measure: Measured | None
     n_evaluated: int
+    n_skipped: int = 0
 
 
 def _settings(max_examples: int) -> settings:
@@ -139,13 +143,16 @@ def search(
             met is re-raised after the search, with that input attached).
     """
     state: dict[str, Any] = {"worst": -math.inf, "arg": None, "n": 0, "error": None,
-                             "inf": None}
+                             "inf": None, "skipped": 0}
 
     failures: dict[bytes, Measured] = {}
 
     def evaluate(w: np.ndarray) -> Measured:
         m = measure(w)
         state["n"] += 1
+        if m.skipped:
+            state["skipped"] += 1
+            return m
         if not m.ok:
             failures[_key(w)] = m
         if not math.isfinite(m.figure):
@@ -185,4 +192,4 @@ def search(
     if arg is None:  # no finite figure at all
         worst, arg = (math.inf, state["inf"]) if state["inf"] is not None else (math.nan, None)
     return SearchResult(float(worst), arg, None if cex is None else np.array(cex), cm,
-                        state["n"])
+                        state["n"], state["skipped"])

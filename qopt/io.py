@@ -163,13 +163,29 @@ def load_state_file(path: str | os.PathLike, what: str | None = None,
     except FileNotFoundError:
         raise ValueError(f"{name}: no such file") from None
     except pickle.UnpicklingError as exc:
-        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
-        why = next((ln.strip() for ln in lines if "GLOBAL" in ln or "global" in ln),
-                   lines[-1].strip() if lines else "")
-        raise ValueError(f"{name} holds objects other than tensors and plain data; refused "
-                         f"(files are loaded with weights_only=True): {why}") from None
+        why = _unpickling_reason(exc)
+        if "global" in why.lower():
+            raise ValueError(f"{name} holds objects other than tensors and plain data; refused "
+                             f"(files are loaded with weights_only=True): {why}") from None
+        raise ValueError(f"{name} is not a readable torch file (damaged or another format): "
+                         f"{why}") from None
     except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
             AttributeError, IndexError, TypeError, OverflowError, MemoryError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"{name} is not a readable torch file (damaged or another format): "
                          f"{first}") from None
+
+
+def _unpickling_reason(exc: BaseException) -> str:
+    """The informative line of torch's weights-only unpickling error (its message is a page of
+    advice around one line of reason)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in lines:
+        if "GLOBAL" in ln or "Unsupported global" in ln:
+            ln = ln.partition("WeightsUnpickler error:")[2].strip() or ln
+            return ln.split(". Please")[0]
+    for i, ln in enumerate(lines):
+        if "WeightsUnpickler error" in ln:
+            rest = ln.partition("WeightsUnpickler error")[2].lstrip(": ").strip()
+            return rest or (lines[i + 1] if i + 1 < len(lines) else ln)
+    return lines[-1] if lines else type(exc).__name__

@@ -34,6 +34,14 @@ undefined, the magnitude :math:`|v^\top v^*|/(2\pi\|w\|)` does not vanish). :met
 that minimum-norm element (0) by default, or raises with ``at_kink="raise"``;
 :meth:`directional_derivative` is exact everywhere. Lemma 2 holds for θ ∈ (0, π). A point is
 treated as a kink when :math:`\|(I-\hat w\hat w^\top)u\| \le` :data:`KINK_TOL` (rounding level).
+
+**Float range (derived here).** Directions are computed after an exact power-of-two rescaling,
+:math:`\hat x = (2^{-k}x)/\|2^{-k}x\|` with :math:`2^{k-1} \le \max_i|x_i| < 2^k`, so w\* and w
+may have any non-zero finite entries, from the smallest subnormal to the largest finite value:
+no square under- or overflows, and for x in the normal range the result is bit-for-bit the one
+of the plain formula (scaling by a power of two is exact). The factor 1/‖w‖ of the gradients is
+:math:`2^{-k}/\|2^{-k}w\|`, representable even where ‖w‖ itself overflows. Monte Carlo uses
+the rescaled w and the threshold :math:`2^{-k}` of the clipped ReLU (same comparisons, exactly).
 """
 
 from __future__ import annotations
@@ -116,6 +124,22 @@ class Trajectory:
     w: np.ndarray
 
 
+def _split(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """(2^-k x, k) with 2^(k-1) <= max|x| < 2^k (exact: a power-of-two rescaling); (x, 0) for
+    x = 0."""
+    top = float(np.max(np.abs(x))) if x.size else 0.0
+    if top == 0.0:
+        return x, 0
+    k = int(np.frexp(top)[1])
+    return np.ldexp(x, -k), k
+
+
+def _norm(x: np.ndarray) -> float:
+    """||x|| without spurious under- or overflow (inf only if the norm exceeds the range)."""
+    y, k = _split(np.asarray(x, dtype=np.float64))
+    return float(np.ldexp(np.linalg.norm(y), k))
+
+
 def _teacher_vec(x: object, name: str, dim_name: str) -> np.ndarray:
     arr = as_float_array(x, name, allow_empty=True)
     if arr.ndim != 1:
@@ -137,10 +161,10 @@ class TwoLayerTeacher:
     def __init__(self, v_star: np.ndarray, w_star: np.ndarray) -> None:
         self.v_star = _teacher_vec(v_star, "v_star", "m")
         self.w_star = _teacher_vec(w_star, "w_star", "n")
-        nrm = float(np.linalg.norm(self.w_star))
-        if nrm == 0.0:
+        if not np.any(self.w_star):
             raise ValueError("w_star must be non-zero (the teacher direction w*/||w*|| is needed)")
-        self.u = self.w_star / nrm
+        y, _ = _split(self.w_star)
+        self.u = y / np.linalg.norm(y)
         self.m, self.n = self.v_star.size, self.w_star.size
         self._a = np.eye(self.m) + np.ones((self.m, self.m))  # I + 11^T
 
@@ -161,16 +185,21 @@ class TwoLayerTeacher:
         return arr
 
     def _geometry(self, w: np.ndarray) -> tuple[float, np.ndarray, float, np.ndarray, bool]:
-        """(||w||, ŵ, θ, e⊥, kink) with θ = atan2(||u⊥||, ŵᵀu) (accurate near 0 and π)."""
-        nw = float(np.linalg.norm(w))
-        wh = w / nw
+        """(1/||w||, ŵ, θ, e⊥, kink) with θ = atan2(||u⊥||, ŵᵀu) (accurate near 0 and π); ŵ
+        and 1/||w|| by the exact power-of-two rescaling of the module docstring (1/||w|| is
+        representable even where ||w|| overflows)."""
+        y, k = _split(w)
+        ny = float(np.linalg.norm(y))
+        with np.errstate(over="ignore"):
+            inv = float(np.ldexp(1.0 / ny, -k))
+        wh = y / ny
         c = float(wh @ self.u)
         perp = self.u - c * wh
         perp -= float(wh @ perp) * wh  # second Gram-Schmidt pass
         s = float(np.linalg.norm(perp))
         if s <= KINK_TOL:  # w parallel to +-w*: theta snapped to exactly 0 or pi
-            return nw, wh, (0.0 if c > 0 else float(np.pi)), np.zeros(self.n), True
-        return nw, wh, float(np.arctan2(s, c)), perp / s, False
+            return inv, wh, (0.0 if c > 0 else float(np.pi)), np.zeros(self.n), True
+        return inv, wh, float(np.arctan2(s, c)), perp / s, False
 
     def theta(self, w: np.ndarray) -> float:
         """The angle θ(w, w*) in [0, π] (computed with atan2, accurate near 0 and π)."""
@@ -203,7 +232,7 @@ class TwoLayerTeacher:
         if at_kink not in ("clarke", "raise"):
             raise ValueError(f"at_kink must be 'clarke' or 'raise', got {at_kink!r}")
         v, w = self._v(v), self._w(w, nonzero=True)
-        nw, _, th, e, kink = self._geometry(w)
+        inv, _, th, e, kink = self._geometry(w)
         vs = self.v_star
         gv = (self._a @ v - ((1.0 - 2.0 * th / np.pi) * vs + vs.sum())) / 4.0
         vv = float(v @ vs)
@@ -213,7 +242,7 @@ class TwoLayerTeacher:
                                  "w*) with v.v* != 0; use at_kink='clarke' or "
                                  "directional_derivative")
             return gv, np.zeros(self.n)
-        return gv, -vv / (2.0 * np.pi * nw) * e
+        return gv, -vv / (2.0 * np.pi) * inv * e
 
     def directional_derivative(self, v: np.ndarray, w: np.ndarray, dv: np.ndarray,
                                dw: np.ndarray) -> float:
@@ -224,20 +253,20 @@ class TwoLayerTeacher:
         checked against one-sided finite differences]."""
         v, w = self._v(v), self._w(w, nonzero=True)
         dv, dw = self._v(dv, "dv"), self._w(dw, "dw", nonzero=False)
-        nw, wh, th, e, kink = self._geometry(w)
+        inv, wh, th, e, kink = self._geometry(w)
         gv, gw = self.grad(v, w)
         out = float(gv @ dv)
         if not kink:
             return out + float(gw @ dw)
         sign = 1.0 if th < np.pi / 2 else -1.0
-        d_perp = float(np.linalg.norm(dw - float(wh @ dw) * wh))
-        return out + sign * float(v @ self.v_star) / (2.0 * np.pi * nw) * d_perp
+        d_perp = _norm(dw - float(wh @ dw) * wh)
+        return out + sign * float(v @ self.v_star) / (2.0 * np.pi) * inv * d_perp
 
     # ------------------------------------------------------------------ coarse gradients
     def _coarse_components(self, v: np.ndarray, w: np.ndarray,
                            proxy: str) -> tuple[float, float, np.ndarray, np.ndarray, float]:
-        """E g_μ = α ŵ + β e⊥; returns (α, β, ŵ, e⊥, ||w||)."""
-        nw, wh, th, e, _ = self._geometry(w)
+        """E g_μ = α ŵ + β e⊥; returns (α, β, ŵ, e⊥, 1/||w||)."""
+        inv, wh, th, e, _ = self._geometry(w)
         vs = self.v_star
         vv, nv2 = float(v @ vs), float(v @ v)
         sv, svs = float(v.sum()), float(vs.sum())
@@ -249,10 +278,13 @@ class TwoLayerTeacher:
             alpha = (h - vv * (1.0 + c)) / (2.0 * _SQ2PI)
             beta = -vv * s / (2.0 * _SQ2PI)
         else:
-            p, q = clipped_pq(th, nw)
-            p0 = -np.expm1(-0.5 / (nw * nw)) * _PHI0
+            big = np.finfo(np.float64).max  # clipped_pq needs a finite, non-zero ||w||
+            with np.errstate(divide="ignore", over="ignore"):  # limits at the range's ends
+                nw = 1.0 / inv
+                p, q = clipped_pq(th, min(max(nw, 1.0 / big), big))
+            p0 = -np.expm1(-0.5 * inv * inv) * _PHI0
             alpha, beta = 0.5 * h * p0 - vv * p, -vv * q
-        return float(alpha), float(beta), wh, e, nw
+        return float(alpha), float(beta), wh, e, inv
 
     def expected_coarse_grad(self, v: np.ndarray, w: np.ndarray,
                              proxy: str) -> tuple[np.ndarray, np.ndarray]:
@@ -286,9 +318,9 @@ class TwoLayerTeacher:
         (∂f/∂w taken as its minimum-norm Clarke subgradient 0)."""
         v, w = self._v(v), self._w(w, nonzero=True)
         proxy = check_proxy(proxy)
-        _, beta, _, _, nw = self._coarse_components(v, w, proxy)
+        _, beta, _, _, inv = self._coarse_components(v, w, proxy)
         kink = self._geometry(w)[4]
-        gamma = 0.0 if kink else -float(v @ self.v_star) / (2.0 * np.pi * nw)
+        gamma = 0.0 if kink else -float(v @ self.v_star) / (2.0 * np.pi) * inv
         return beta * gamma
 
     def coarse_cosine(self, v: np.ndarray, w: np.ndarray, proxy: str) -> float:
@@ -320,7 +352,10 @@ class TwoLayerTeacher:
         if chunk_size is None:
             chunk_size = max(1, (1 << 20) // (m * n))
         chunk_size = check_int(chunk_size, "chunk_size", 1, 10**9)
-        wu = np.stack([w, self.u], axis=1)
+        y, k = _split(w)  # sigma(Zw) = sigma(Zy); 0 < Zw <= 1 iff 0 < Zy <= 2^-k (exactly)
+        wu = np.stack([y, self.u], axis=1)
+        with np.errstate(over="ignore"):
+            one = float(np.ldexp(1.0, -k))
         dim = 1 + m + n
         shift = s1 = s2 = None
         done = 0
@@ -335,7 +370,7 @@ class TwoLayerTeacher:
             elif proxy == "relu":
                 coef = act * (v * r[:, None])
             else:
-                coef = (act & (proj[:, :, 0] <= 1.0)) * (v * r[:, None])
+                coef = (act & (proj[:, :, 0] <= one)) * (v * r[:, None])
             vals = np.empty((c, dim))
             vals[:, 0] = 0.5 * r * r
             vals[:, 1:1 + m] = act * r[:, None]

@@ -1,21 +1,23 @@
 """``qopt verify``: check a quantizer, the theory's claims, or a training run.
 
-* ``qopt verify quantizer PATH.py:FUNC --set SPEC [--axis 0] [--backend torch] [--json OUT]``
+* ``qopt verify quantizer PATH.py:FUNC --set SPEC [--axis 0] [--backend torch] [--timeout S]
+  [--json OUT]``: FUNC is imported and called in a child process, each call limited to
+  ``--timeout`` seconds (default 10); an exception, ``sys.exit``, crash or hang of FUNC on an
+  input is a failed ``contract`` check with that input as counterexample, and the other checks
+  still run.
 * ``qopt verify theory [--json OUT] [--only NAME ...]``
 * ``qopt verify run RUN_DIR [--json OUT]``
 * ``qopt verify certificate FILE [--json OUT]`` (a projection certificate, replayed)
 
-Exit codes: 0 every check passed, 1 some check failed, 2 bad usage (missing file or function,
-unknown set, a quantizer that raises on a valid input, a run directory without metrics), with
-the reason on stderr.
+Exit codes: 0 every check passed, 1 some check failed (for a quantizer: also when it raises,
+exits, crashes or hangs on an input), 2 bad usage (missing file or function, a file that cannot
+be imported, unknown set, a run directory without metrics), with the reason on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
-from pathlib import Path
 from typing import Any
 
 USAGE_ERROR, FAILED, OK = 2, 1, 0
@@ -36,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     q.add_argument("--dtype", default=None, help="dtype given to FUNC (default float64 for "
                                                   "numpy, float32 for torch)")
     q.add_argument("--examples", type=int, default=100, help="hypothesis examples per check")
+    q.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="limit per call of FUNC (default 10; importing the file may take "
+                        "max(60, 6 x timeout))")
     q.add_argument("--json", metavar="OUT", help="also write the report as JSON")
     t = sub.add_parser("theory", help="run every claim of theory/ (exit 0 iff all hold)")
     t.add_argument("--json", metavar="OUT", help="also write the results as JSON")
@@ -59,36 +64,11 @@ def _err(msg: str) -> int:
 
 
 def load_function(target: str) -> Any:
-    """Load ``PATH.py:FUNC`` (FUNC may be dotted, e.g. ``Class.method``).
+    """Load ``PATH.py:FUNC`` in this process (kept for scripts; the CLI runs FUNC in a child
+    process). Raises ``ValueError`` (:class:`proofs_check.isolated.QuantizerLoadError`)."""
+    from proofs_check.isolated import load_target
 
-    Raises:
-        ValueError: malformed target, missing file, import failure, missing or non-callable FUNC.
-    """
-    path, sep, name = target.rpartition(":")
-    if not sep or not path or not name:
-        raise ValueError(f"expected PATH.py:FUNC, got {target!r}")
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"file {path!r} does not exist")
-    spec = importlib.util.spec_from_file_location(f"_qopt_verify_{p.stem}", p)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"cannot import {path!r} as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(p.resolve().parent))
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ValueError(f"importing {path!r} failed: {type(exc).__name__}: {exc}") from None
-    finally:
-        sys.path.pop(0)
-    obj: Any = module
-    for part in name.split("."):
-        if not hasattr(obj, part):
-            raise ValueError(f"{path!r} has no attribute {name!r}")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise ValueError(f"{name!r} in {path!r} is not callable")
-    return obj
+    return load_target(target)
 
 
 def _finish(report: Any, json_path: str | None) -> int:
@@ -101,25 +81,14 @@ def _finish(report: Any, json_path: str | None) -> int:
 
 
 def _quantizer(args: argparse.Namespace) -> int:
-    from proofs_check import QuantizerError, verify_quantizer
-    from proofs_check.report import format_array
+    from proofs_check import verify_quantizer
     from theory.sets import parse_qset
 
     try:
         qset = parse_qset(args.qset)
-    except (ValueError, TypeError) as exc:
-        return _err(str(exc))
-    try:
-        fn = load_function(args.target)
-    except ValueError as exc:
-        return _err(str(exc))
-    try:
-        report = verify_quantizer(fn, qset, args.axis, args.backend, dtype=args.dtype,
-                                  max_examples=args.examples)
-    except QuantizerError as exc:
-        where = f" on input {format_array(exc.input)}" if exc.input is not None else ""
-        return _err(f"{args.target}{where}: {exc}")
-    except (ValueError, TypeError) as exc:
+        report = verify_quantizer(args.target, qset, args.axis, args.backend, dtype=args.dtype,
+                                  max_examples=args.examples, timeout=args.timeout)
+    except (ValueError, TypeError) as exc:  # incl. QuantizerLoadError: cannot load the file
         return _err(str(exc))
     return _finish(report, args.json)
 

@@ -99,6 +99,8 @@ class TensorLoader:
         if batch_size <= 0 or batch_size % world:
             raise ValueError(f"batch_size must be a positive multiple of the world size {world}, "
                              f"got {batch_size}")
+        if len(x) != len(y):
+            raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
         self.device = torch.device(device)
         self.x, self.y = x.to(self.device), y.to(self.device)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last

@@ -22,10 +22,10 @@ batch is on the device; the train transform is the papers' augmentation
 (zero padding in pixel space, a uniform random 32x32 window, horizontal flip with probability
 1/2), all vectorised over the batch.
 
-SOURCE: BinaryRelax released notebook (papers.md §B table: crop 32 pad 4, flip, mean (0.4914,
-0.4822, 0.4465), std (0.2023, 0.1994, 0.2010)); CIFAR-100 statistics (0.5071, 0.4865, 0.4409) /
-(0.2673, 0.2564, 0.2762) are the usual per-channel values of its training set (not given in the
-papers).
+SOURCE: released BinaryRelax code, penhunt/binaryrelax ``VGG11-Cifar10.ipynb`` (crop 32 pad 4,
+flip, mean (0.4914, 0.4822, 0.4465), std (0.2023, 0.1994, 0.2010)); CIFAR-100 statistics
+(0.5071, 0.4865, 0.4409) / (0.2673, 0.2564, 0.2762) are the usual per-channel values of its
+training set (not given in the papers).
 """
 
 from __future__ import annotations

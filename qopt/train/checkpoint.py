@@ -4,7 +4,8 @@ r"""Checkpoints of a run: checksummed, loaded without running code, the last two
 ``RUN_DIR/checkpoint.prev.pt``. Contents: model ``state_dict`` (of the unwrapped module),
 optimizer ``state_dict`` (the QuantOptimizer's, with its latent weights and λ/ρ/phase state),
 scheduler ``state_dict``, all RNG states, the next epoch to run, the global step, the byte offset
-of ``metrics.jsonl`` (and the SHA-256 of the log up to it) and the per-epoch history. Loading
+of ``metrics.jsonl`` (and the SHA-256 of the log up to it), the per-epoch history and the torch
+thread count of the writer. Loading
 them restores the exact state of an uninterrupted run at the same epoch boundary (the data order
 of an epoch depends on (seed, epoch) only), so a resumed run reproduces the uninterrupted one
 bit for bit on the same machine.
@@ -30,6 +31,7 @@ SOURCE: derived here (standard content-addressing practice: a digest over the ex
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -41,7 +43,7 @@ from typing import Any
 
 import torch
 
-from qopt.io import atomic_write_bytes, load_state_file
+from qopt.io import _unpickling_reason, atomic_write_bytes, load_state_file
 
 __all__ = ["CHECKPOINT", "PREVIOUS", "CheckpointError", "CheckpointWarning", "check_metrics_log",
            "decode_checkpoint", "encode_checkpoint", "load_checkpoint", "read_checkpoint",
@@ -78,9 +80,8 @@ def encode_checkpoint(state: dict[str, Any]) -> bytes:
     try:
         torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"this checkpoint state could not be loaded back safely "
-                              f"(weights_only=True): {first}") from None
+                              f"(weights_only=True): {_unpickling_reason(exc)}") from None
     digest = hashlib.sha256(payload).hexdigest().encode("ascii")
     return _MAGIC + digest + b"\n" + payload
 
@@ -105,9 +106,8 @@ def decode_checkpoint(data: bytes, name: str = "checkpoint",
     try:
         state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        lines = str(exc).strip().splitlines()
         raise CheckpointError(f"{name} holds objects other than tensors and plain data; refused "
-                              f"(weights_only=True): {lines[-1] if lines else ''}") from None
+                              f"(weights_only=True): {_unpickling_reason(exc)}") from None
     except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError) as exc:
         raise CheckpointError(f"{name} cannot be read: {str(exc).splitlines()[0]}") from None
     if not isinstance(state, dict):
@@ -166,6 +166,7 @@ def save_checkpoint(run_dir: str | os.PathLike, state: dict[str, Any]) -> Path:
     run_dir = Path(run_dir)
     if "metrics_offset" in state:
         state = {**state, "metrics_sha256": _metrics_digest(run_dir, int(state["metrics_offset"]))}
+    state.setdefault("torch_threads", torch.get_num_threads())
     data = encode_checkpoint(state)
     cur = run_dir / CHECKPOINT
     if cur.exists():
@@ -202,7 +203,8 @@ def load_checkpoint(run_dir: str | os.PathLike, map_location: str | torch.device
         else:
             why = errors[0] if errors else f"{str(cur)!r} is missing"
             if cur.exists():
-                os.replace(cur, run_dir / (CHECKPOINT + ".damaged"))
+                with contextlib.suppress(FileNotFoundError):  # another rank moved it first
+                    os.replace(cur, run_dir / (CHECKPOINT + ".damaged"))
                 why += f" (moved to {CHECKPOINT}.damaged)"
             warnings.warn(f"{why}; resuming from {str(prev)!r} (epoch {state['epoch']})",
                           CheckpointWarning, stacklevel=2)
@@ -244,8 +246,16 @@ def check_metrics_log(run_dir: str | os.PathLike, ckpt: dict[str, Any]) -> str |
 def restore_checkpoint(ckpt: dict[str, Any], model: torch.nn.Module, optimizer: Any,
                        scheduler: Any, run_dir: str | os.PathLike) -> None:
     """Load model, optimizer and scheduler states of ``ckpt``; a state that does not fit (other
-    shapes, another method) becomes a :class:`CheckpointError` naming the file."""
+    shapes, another method) becomes a :class:`CheckpointError` naming the file. Warns
+    (:class:`CheckpointWarning`) when the checkpoint was written with another torch thread count
+    (measured: it changes the bits of CPU training, see the README's determinism section)."""
     name = repr(str(Path(run_dir) / ckpt.get("_file", CHECKPOINT)))
+    threads = ckpt.get("torch_threads")
+    if isinstance(threads, int) and threads != torch.get_num_threads():
+        warnings.warn(f"{name} was written by a process with {threads} torch threads, this one "
+                      f"has {torch.get_num_threads()}: CPU reductions are split by thread, so "
+                      "the resumed run will not be bit-identical to an uninterrupted one (set "
+                      "num_threads to resume exactly)", CheckpointWarning, stacklevel=2)
     for what, obj in (("model", model), ("optimizer", optimizer), ("scheduler", scheduler)):
         try:
             obj.load_state_dict(ckpt[what])

@@ -96,12 +96,26 @@ def test_wrong_quantizer_exits_1_with_counterexample(qfile, tmp_path, capsys):
     ("{f}:NOT_CALLABLE", "ternary", "not callable"),
     ("{f}:exact", "quaternary", "unknown quantization set"),
     ("{f}:exact", "uniform:99", "bits"),
-    ("{f}:picky", "ternary", "cannot quantize more than two weights"),
 ])
 def test_usage_errors_exit_2(qfile, capsys, target, setspec, msg):
     t = target.format(f=qfile, d=qfile.parent)
     assert verify("quantizer", t, "--set", setspec, "--examples", 10) == 2
     assert msg in capsys.readouterr().err
+
+
+def test_quantizer_raising_on_an_input_is_a_failed_check_exit_1(qfile, tmp_path, capsys):
+    """Raising on some inputs is the quantizer's behaviour: exit 1, the contract check names the
+    smallest such input, and every other check still runs on the inputs where it works."""
+    out_json = tmp_path / "r.json"
+    assert verify("quantizer", f"{qfile}:picky", "--set", "ternary", "--examples", 10,
+                  "--json", out_json) == 1
+    out = capsys.readouterr().out
+    assert "contract            FAIL" in out
+    assert "cannot quantize more than two weights" in out
+    assert "counterexample w = [0, 0, 0]" in out
+    checks = {c["name"]: c for c in json.loads(out_json.read_text())["checks"]}
+    assert checks["optimality"]["status"] == "pass"
+    assert "skipped: fn failed on them" in checks["optimality"]["detail"]
 
 
 def test_torch_backend_per_channel(tmp_path, capsys):

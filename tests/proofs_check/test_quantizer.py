@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from proofs_check import QuantizerError, verify_quantizer
+from proofs_check.adapter import QuantizerCaller
 from proofs_check.quantizer_checks import CHECKS
 from tests.proofs_check import wrong_quantizers as wq
 from theory import Binary, Grid, Symmetric, Ternary, Uniform, project
@@ -126,15 +127,23 @@ def test_in_place_mutation_fails_determinism():
     assert report["membership"].status == "pass"
 
 
-def test_raising_quantizer_raises_quantizer_error_with_input():
-    with pytest.raises(QuantizerError, match="only short vectors") as info:
-        verify_quantizer(wq.raising, Ternary(), max_examples=N)
-    assert info.value.input is not None and info.value.input.size > 3
+def test_raising_quantizer_fails_the_contract_check_with_a_minimal_input():
+    report = verify_quantizer(wq.raising, Ternary(), max_examples=N)
+    c = _failed(report, "contract")
+    assert "only short vectors" in c.detail
+    assert c.counterexample.size == 4  # raises on more than 3 entries: 4 is the minimal size
+    with pytest.raises(QuantizerError, match="only short vectors"):
+        wq_raise = QuantizerCaller(wq.raising, "numpy", "float64", None)
+        wq_raise(c.counterexample)
+    # the other checks ran on the inputs where it works (it is exact there)
+    for name in ("membership", "optimality", "idempotence", "determinism"):
+        assert report[name].status == "pass", report.table()
+        assert "skipped: fn failed on them" in report[name].detail
 
 
 def test_wrong_shape_and_tuple_outputs():
-    with pytest.raises(QuantizerError, match="shape"):
-        verify_quantizer(lambda w: w[:1], Binary(), max_examples=5)
+    bad = verify_quantizer(lambda w: w[:1], Binary(), max_examples=5)
+    assert "shape" in _failed(bad, "contract").detail
     # (q, scale) tuples and Projection objects are accepted; a wrong scale breaks membership
     ok = verify_quantizer(lambda w: (project(w, Ternary()).q, project(w, Ternary()).scale),
                           Ternary(), max_examples=N, checks=["membership"])

@@ -248,3 +248,24 @@ def test_lock_dies_with_its_process(tmp_path):
         if p.poll() is None:
             p.kill()
         p.stdout.close()
+
+
+def test_resume_under_another_thread_count_warns(tmp_path):
+    """Measured (README, determinism): the torch thread count changes the bits of CPU training,
+    so a resume under another count is said to be not bit-identical."""
+    from qopt.train.checkpoint import restore_checkpoint
+
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1)
+    save_checkpoint(tmp_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                               "scheduler": sched.state_dict(), "rng": {}, "epoch": 1,
+                               "step": 1, "history": [], "metrics_offset": 0})
+    ck = load_checkpoint(tmp_path)
+    assert ck["torch_threads"] == torch.get_num_threads()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        restore_checkpoint(ck, model, opt, sched, tmp_path)
+    with pytest.warns(CheckpointWarning, match="not be bit-identical"):
+        restore_checkpoint({**ck, "torch_threads": ck["torch_threads"] + 1}, model, opt, sched,
+                           tmp_path)
