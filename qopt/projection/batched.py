@@ -31,7 +31,7 @@ from torch import Tensor
 
 from qopt.projection.codes import from_rows, to_rows
 from qopt.projection.flat import coder
-from qopt.projection.tables import codes_dtype, compute_dtype, symmetric_events
+from qopt.projection.tables import codes_dtype, compute_dtype, is_binary, symmetric_events
 from qopt.projection.workspace import Workspace
 from theory.sets import QuantSet
 
@@ -297,6 +297,19 @@ def _group_torch(ws: list[Tensor], qset: QuantSet, axis: int | None, outs: list[
     R = 0
     for w, o in zip(ws, outs):
         rows = to_rows(w.detach(), axis, cd)
+        R += rows.shape[0]
+        if is_binary(qset) and w.device.type == "cpu":  # closed form, three passes
+            s = rows.abs().sum(dim=1)
+            if bool(torch.isfinite(s).all()):  # finite input, no overflow: sign and mean
+                alpha = s / rows.shape[1]
+                if axis is None and w.dtype == cd and o.is_contiguous():
+                    torch.where(w >= 0, alpha[0], -alpha[0], out=o)
+                else:
+                    o.copy_(from_rows(torch.where(rows >= 0, alpha[:, None], -alpha[:, None]),
+                                      w.shape, axis))
+                scales.append(alpha if axis is not None else alpha[0])
+                codes.append(from_rows((rows >= 0).to(cdt), w.shape, axis))
+                continue
         if check and w.device.type == "cpu" and not bool(torch.isfinite(rows).all()):
             raise ValueError("w must be finite, found NaN or Inf")
         alpha, c = rows_torch(rows, qset)
@@ -304,5 +317,4 @@ def _group_torch(ws: list[Tensor], qset: QuantSet, axis: int | None, outs: list[
         o.copy_(from_rows(alpha[:, None] * levels[c], w.shape, axis))
         scales.append(alpha if axis is not None else alpha[0])
         codes.append(from_rows(c.to(cdt), w.shape, axis))
-        R += rows.shape[0]
     return GroupProjection(scales, codes, ProjectionStats(rows=R, fallback=R))
