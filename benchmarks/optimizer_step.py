@@ -1,25 +1,35 @@
-"""Optimizer-step cost of qopt.QuantOptimizer relative to the bare base optimizer (and torchao).
+"""Optimizer-step cost of qopt relative to the bare base optimizer, and torchao's PARQ.
 
 For each model (an MLP 784-1024-1024-10 and a CIFAR ResNet-20) every Conv/Linear weight is
 quantized (biases and BN stay float), gradients are fixed random tensors (the forward/backward pass
 is not timed), and we time ``opt.step()`` of
 
 * the bare base optimizer: SGD, momentum 0.9 (foreach), the denominator of every ratio;
-* qopt BinaryConnect / BinaryRelax / BCGD on Binary (1 bit), Ternary (2 bits, exact top-t scan),
-  Uniform(4) (4 bits, 15 levels, exact breakpoint sweep), one scale per tensor;
-* torchao's PARQ ``QuantOptimizer`` (``ProxHardQuant`` and ``ProxBinaryRelax`` with
-  ``UnifQuantizer``, torchao defaults incl. ``quant_period=10``) at 1, 2, 4 bits, when installed.
+* ``qopt/BinaryRelax/SET``: :class:`qopt.QuantOptimizer` on Binary, Ternary and Uniform(4) (one
+  scale per tensor, exact projections; one :func:`qopt.projection.project_group` call per group,
+  warm-started by the previous step). ``cert_held`` = fraction of the rows that took the
+  certified search whose warm-start certificate held, over the timed steps;
+* ``proj-loop/SET`` and ``proj-group/SET``: the projections alone on the same tensors, a Python
+  loop of per-tensor :func:`qopt.projection.quantize_` calls (the engine's current pattern)
+  against one batched call with a workspace and hints (``batched_speedup`` = loop / group);
+* torchao's PARQ ``QuantOptimizer`` with ``ProxBinaryRelax`` and ``UnifQuantizer`` at 1, 2, 4
+  bits (2^b levels: the grids ``symmetric:b``, not qopt's ternary / 15-level uniform:4), with
+  torchao's default ``quant_period=10`` (``torchao/...``) and with ``quant_period=1`` (a new
+  scale every step, ``torchao-qp1/...``), when torchao is installed.
 
-Timing: variants are interleaved round-robin (``rounds`` × ``steps`` steps each) so that machine
+Timing: variants are interleaved round-robin (``rounds`` x ``steps`` steps each) so that machine
 noise hits all alike; the reported time is the median over rounds of the mean step time; ratios are
-taken within the same run. CUDA is synchronised only around each timed block.
+taken within the same run. CUDA is synchronised only around each timed block. Every row records
+the 1-minute load average when its model was measured.
 
-``python -m benchmarks.optimizer_step [--quick]`` prints the table; :func:`run` returns the rows.
+``python -m benchmarks.optimizer_step [--quick] [--device cuda]`` prints the table; :func:`run`
+returns the rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -29,6 +39,7 @@ import torch
 from torch import nn
 
 import qopt
+from benchmarks.progress import NULL_PROGRESS, SectionProgress
 from theory.sets import Binary, QuantSet, Ternary, Uniform
 
 __all__ = ["run", "main"]
@@ -66,38 +77,73 @@ def _sgd(groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
 
 
 def _variants(make: Callable[[], nn.Module], device: torch.device) -> dict[str, Any]:
-    """name -> (optimizer, info dict)."""
+    """name -> (object with .step(), info dict)."""
     out: dict[str, Any] = {}
     model = _fresh(make, device)
     out["bare"] = (_sgd([{"params": list(model.parameters())}]), {"impl": "torch", "method":
                                                                    "SGD", "bits": None})
-    methods = {"BinaryConnect": qopt.BinaryConnect(),  # BinaryRelax held in Phase I:
-               "BinaryRelax": qopt.BinaryRelax(growth=1.04, phase2_frac=None),
-               "BCGD": qopt.BCGD()}
     for bits, qset in SETS:
-        for mname, method in methods.items():
-            model = _fresh(make, device)
-            qp, fp = _split(model)
-            opt = qopt.QuantOptimizer(_sgd([{"params": qp, "qset": qset}, {"params": fp}]),
-                                      method)
-            out[f"qopt/{mname}/{qset.spec}"] = (opt, {"impl": "qopt", "method": mname,
+        model = _fresh(make, device)
+        qp, fp = _split(model)
+        # BinaryRelax held in Phase I (no run length: a constant-growth schedule)
+        opt = qopt.QuantOptimizer(_sgd([{"params": qp, "qset": qset}, {"params": fp}]),
+                                  qopt.BinaryRelax(growth=1.04, phase2_frac=None))
+        out[f"qopt/BinaryRelax/{qset.spec}"] = (opt, {"impl": "qopt", "method": "BinaryRelax",
                                                       "bits": bits, "set": qset.spec})
+        out[f"proj-loop/{qset.spec}"] = (_ProjLoop(make, device, qset), {
+            "impl": "qopt", "method": "projection loop", "bits": bits, "set": qset.spec})
+        out[f"proj-group/{qset.spec}"] = (_ProjGroup(make, device, qset), {
+            "impl": "qopt", "method": "projection group", "bits": bits, "set": qset.spec})
     try:
-        from torchao.prototype.parq.optim import ProxBinaryRelax, ProxHardQuant
+        from torchao.prototype.parq.optim import ProxBinaryRelax
         from torchao.prototype.parq.optim import QuantOptimizer as AOQuantOptimizer
         from torchao.prototype.parq.quant import UnifQuantizer
     except Exception:  # pragma: no cover - torchao missing: skip its rows
         return out
     for bits, _ in SETS:
-        for pname, prox in (("ProxHardQuant", lambda: ProxHardQuant()),
-                            ("ProxBinaryRelax", lambda: ProxBinaryRelax(0, 1000))):
+        for impl, period in (("torchao", 10), ("torchao-qp1", 1)):
             model = _fresh(make, device)
             qp, fp = _split(model)
             opt = AOQuantOptimizer(_sgd([{"params": qp, "quant_bits": bits}, {"params": fp}]),
-                                   UnifQuantizer(), prox())
-            out[f"torchao/{pname}/{bits}bit"] = (opt, {"impl": "torchao", "method": pname,
-                                                       "bits": bits, "set": f"unif:{bits}"})
+                                   UnifQuantizer(), ProxBinaryRelax(0, 1000), quant_period=period)
+            out[f"{impl}/ProxBinaryRelax/{bits}bit"] = (opt, {
+                "impl": impl, "method": "ProxBinaryRelax", "bits": bits,
+                "set": f"unif:{bits}", "quant_period": period})
     return out
+
+
+class _ProjLoop:
+    """The projections alone: one quantize_ call per tensor (the engine's current pattern)."""
+
+    def __init__(self, make: Callable[[], nn.Module], device: torch.device,
+                 qset: QuantSet) -> None:
+        from qopt.projection import quantize_
+
+        self.ws = [p.detach().clone() for p in _split(_fresh(make, device))[0]]
+        self.out = [torch.empty_like(w) for w in self.ws]
+        self.hints: list[Any] = [None] * len(self.ws)
+        self.qset, self.q = qset, quantize_
+
+    def step(self) -> None:
+        for i, (w, o) in enumerate(zip(self.ws, self.out)):
+            self.hints[i] = self.q(o, w, self.qset, None, self.hints[i])
+
+
+class _ProjGroup(_ProjLoop):
+    """The projections alone: one batched call with a workspace and hints."""
+
+    def __init__(self, make: Callable[[], nn.Module], device: torch.device,
+                 qset: QuantSet) -> None:
+        from qopt.projection import Workspace
+
+        super().__init__(make, device, qset)
+        self.wsp, self.h = Workspace(), None
+
+    def step(self) -> None:
+        from qopt.projection import project_group
+
+        self.h = project_group(self.ws, self.qset, out=self.out, hints=self.h,
+                               workspace=self.wsp).scales
 
 
 def _time(opt: Any, steps: int, device: torch.device) -> float:
@@ -138,17 +184,23 @@ def _context(make: Callable[[], nn.Module], device: torch.device, rounds: int) -
     return {"pass_us": pass_t * 1e6, "fwd_bwd_us": fb_t * 1e6}
 
 
-def run(quick: bool = False, device: str | None = None) -> list[dict[str, Any]]:
-    """Time every variant on every model; returns one row per (model, variant) with ``step_us``,
+def run(quick: bool = False, progress: SectionProgress | None = None,
+        device: str | None = None) -> list[dict[str, Any]]:
+    """Time every variant on every model; one row per (model, variant) with ``step_us``,
     ``bare_us`` and ``ratio`` = step / bare step (same run, interleaved). ``quick`` is a smoke
     run (a tiny MLP, few steps): it exercises every variant but measures nothing useful."""
+    progress = progress or NULL_PROGRESS
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    rounds, steps = (3, 3) if quick else (7, 10)
+    rounds, steps = (3, 3) if quick else (5, 6)
     rows: list[dict[str, Any]] = []
-    for mname, make in _models(quick).items():
+    models = _models(quick)
+    progress.total(len(models))
+    for mname, make in models.items():
         variants = _variants(make, dev)
-        for opt, _ in variants.values():  # warm-up (lazy state, caches)
+        for opt, _ in variants.values():  # warm-up (lazy state, caches, first projections)
             _time(opt, 2, dev)
+        qo = {k: v[0] for k, v in variants.items() if k.startswith("qopt/")}
+        before = {k: o._buckets.stats for k, o in qo.items()}
         times: dict[str, list[float]] = {k: [] for k in variants}
         for _ in range(rounds):
             for k, (opt, _) in variants.items():
@@ -156,11 +208,24 @@ def run(quick: bool = False, device: str | None = None) -> list[dict[str, Any]]:
         bare = statistics.median(times["bare"])
         nq = sum(p.numel() for p in _split(make())[0])
         extra = _context(make, dev, rounds)
-        for k, (_, info) in variants.items():
+        load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+        new = []
+        for k, (_opt, info) in variants.items():
             t = statistics.median(times[k])
-            rows.append({"model": mname, "variant": k, **info, "device": str(dev),
-                         "quantized_params": nq, "step_us": t * 1e6, "bare_us": bare * 1e6,
-                         "ratio": t / bare, **extra})
+            row = {"model": mname, "variant": k, **info, "device": str(dev),
+                   "quantized_params": nq, "step_us": t * 1e6, "bare_us": bare * 1e6,
+                   "ratio": t / bare, **extra, "load_1m": load}
+            if k in qo:
+                st = qo[k]._buckets.stats
+                searched = st.searched - before[k].searched
+                row["cert_held"] = ((st.certified - before[k].certified) / searched
+                                    if searched else None)
+            if k.startswith("proj-group/"):
+                loop = statistics.median(times[k.replace("proj-group/", "proj-loop/")])
+                row["batched_speedup"] = loop / t
+            new.append(row)
+        rows += new
+        progress.unit(mname, new)
     return rows
 
 

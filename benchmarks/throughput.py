@@ -11,6 +11,7 @@ kept float. Variants:
 ``float``             plain SGD
 ``binaryconnect``     binary weights, QuantOptimizer(BinaryConnect)
 ``binaryrelax``       binary weights, QuantOptimizer(BinaryRelax)
+``binaryrelax/SET``   ternary / uniform:4 weights (the three sets of issue 14: target >= 0.97)
 ``bcgd``              binary weights, QuantOptimizer(BCGD)
 ``bcgd+act4``         binary weights + 4-bit quantized ReLUs (BCGD's released setup)
 ``uniq2``             UniQ 2-bit weights (quantized in the forward pass, learnable step)
@@ -37,6 +38,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "binaryrelax": {"method": "binaryrelax", "weights": "binary"},
     "bcgd": {"method": "bcgd", "weights": "binary"},
     "bcgd+act4": {"method": "bcgd", "weights": "binary", "act_bits": 4},
+    "binaryrelax/ternary": {"method": "binaryrelax", "weights": "ternary"},
+    "binaryrelax/uniform:4": {"method": "binaryrelax", "weights": "uniform:4"},
     "uniq2": {"method": "uniq", "weights": "uniq:2"},
 }
 

@@ -3,7 +3,7 @@
 Modules:
     sets        quantization sets (Binary, Ternary, Uniform, Symmetric, Grid) and ``parse_qset``
     projection  ``project``: the exact Euclidean projection, per tensor or per slice
-    sweep       the optimal free scale: breakpoint sweep with exact pruning (``best_scale``)
+    sweep       the optimal free scale: the breakpoint sweep (``best_scale``), plain reference
     coding      nearest-level codes and the tie rule (``nearest_codes``, ``code_dtype``)
     approximate the literature's / released code's approximate quantizers, measured ratios
     envelope    ``dist2``, ``moreau_envelope``, ``prox`` (BinaryRelax), ``envelope_grad``

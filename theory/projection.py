@@ -1,4 +1,4 @@
-r"""The exact Euclidean projection onto a quantization set.
+r"""The exact Euclidean projection onto a quantization set (the plain float64 reference).
 
 .. math::
 
@@ -8,16 +8,14 @@ r"""The exact Euclidean projection onto a quantization set.
 jointly over the scale :math:`\alpha \ge 0` (when free) and the codes :math:`z`.
 
 **Fixed scale.** The problem separates: :math:`z_i` is the unit level nearest to
-:math:`w_i/\alpha`.
+:math:`w_i/\alpha` (:mod:`theory.coding`).
 
 **Free scale** (:mod:`theory.sweep`): the breakpoint sweep over :math:`\alpha` from
 :math:`+\infty` to 0 visits the optimal codes, so
 :math:`\operatorname{dist}(w,Q)^2 = \|w\|^2 - \max_{\text{sweep states}} (s_1)_+^2/s_2` with
-:math:`s_1 = \langle w,z\rangle`, :math:`s_2 = \|z\|^2`; that module derives it and its exact
-pruning. ``Binary``: :math:`\alpha = \|w\|_1/n` (papers.md §A1); ``Ternary``: the top-t scan
-(§A2). The codes for a given scale are computed by :mod:`theory.coding`.
-
-Finally the codes are recomputed as the nearest levels of :math:`w/\alpha^*` and the scale refitted
+:math:`s_1 = \langle w,z\rangle`, :math:`s_2 = \|z\|^2`. ``Binary`` (:math:`\alpha = \|w\|_1/n`)
+and ``Ternary`` (the top-t scan) are special cases of the sweep (Yin et al. 2018, BinaryRelax).
+Then the codes are recomputed as the nearest levels of :math:`w/\alpha^*` and the scale refitted,
 :math:`\alpha = \langle w,z\rangle_+/\|z\|^2`; both steps can only lower the objective, so the
 returned point is a global minimiser and satisfies :math:`\langle w - q, q\rangle = 0` to rounding.
 
@@ -27,6 +25,19 @@ exactly on a midpoint goes to the level farther from zero; a value exactly 0 on 
 code vectors attain the minimum, the sweep keeps the first one met from α = +∞ downward (the
 largest scale: for ``Ternary`` the fewest non-zeros). ``P(-w) = -P(w)`` therefore holds for
 symmetric sets except on exact ties.
+
+**Float range** (derived here). Every row is multiplied by :math:`2^{-e}` with
+:math:`2^{e-1} \le \max_i |w_i| < 2^e`, and a free-scale set's unit levels by :math:`2^{-f}` the
+same way; the projection is computed in these units and scaled back. Scaling by a power of two is
+exact, and it commutes with the tie rule (:math:`\mathrm{fl}(w/\alpha)` only moves by the same
+power of two as the midpoints), so any finite input is handled, from the smallest subnormal to
+the largest float: no square or sum over- or underflows. What cannot be represented is reported,
+not hidden: a free scale above the largest float64 (possible only when the smallest non-zero unit
+level is below 1, e.g. ``Symmetric`` on entries near 1.7e308) raises ``ValueError``; ``dist2``
+is the float64 rounding of the true distance (``inf`` beyond 1.8e308); ``q`` is computed as
+:math:`2^{e}\,\mathrm{fl}(\alpha' l')` in the scaled units, so it stays correctly rounded even
+when the scale itself is subnormal. Entries below :math:`2^{-1074}\max_i|w_i|` act as 0 (below
+float64 resolution relative to the row).
 """
 
 from __future__ import annotations
@@ -35,10 +46,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory._validate import all_finite, as_float_array, check_axis
-from theory.coding import _apply, _apply_sign, _Coder, _x_threshold, code_dtype, nearest_codes
+from theory._validate import as_float_array, check_axis
+from theory.coding import code_dtype, nearest_codes
 from theory.sets import QuantSet
-from theory.sweep import _count_ge, _single_run_alpha, best_scale
+from theory.sweep import best_scale, pow2_exponent
 
 __all__ = ["Projection", "project", "nearest_codes", "best_scale", "code_dtype"]
 
@@ -65,42 +76,56 @@ class Projection:
     dist2: float | np.ndarray
 
 
+def _free_rows(rows: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes, scale and q (scaled units undone) of each row for a free scale."""
+    e = pow2_exponent(np.max(np.abs(rows), axis=1))[:, None]
+    f = int(pow2_exponent(np.max(np.abs(levels))))
+    x, lv = np.ldexp(rows, -e), np.ldexp(levels, -f)  # both in (-1, 1)
+    a = best_scale(x, lv)[:, None]
+    # codes at a, then the least-squares refit of the scale (both can only lower the objective)
+    pos = a > 0
+    codes = np.where(pos, nearest_codes(x / np.where(pos, a, 1.0), lv),
+                     nearest_codes(np.zeros(1), lv)[0])
+    z = lv[codes]
+    s1 = np.sum(x * z, axis=1, keepdims=True)
+    s2 = np.sum(z * z, axis=1, keepdims=True)
+    ok = (s1 > 0) & (s2 > 0)
+    a = np.where(ok, s1 / np.where(ok, s2, 1.0), 0.0)
+    codes = np.where(ok, codes, nearest_codes(np.zeros(1), lv)[0])  # the zero point
+    q = np.ldexp(a * lv[codes], e)
+    with np.errstate(over="ignore"):
+        scale = np.ldexp(a[:, 0], e[:, 0] - f)
+    if not np.all(np.isfinite(scale)):
+        raise ValueError("the optimal scale exceeds the float64 range (largest float "
+                         f"{np.finfo(np.float64).max:g}); scale w down, e.g. by a power of two")
+    return codes, scale, q
+
+
+def _dist2(rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Per row ||w - q||^2, computed as 2^(2e) ||(w - q) 2^-e||^2 (no intermediate overflow)."""
+    e = pow2_exponent(np.maximum(np.max(np.abs(rows), axis=1), np.max(np.abs(q), axis=1)))
+    d = np.ldexp(rows, -e[:, None]) - np.ldexp(q, -e[:, None])
+    with np.errstate(over="ignore"):
+        return np.ldexp(np.sum(d * d, axis=1), 2 * e)
+
+
 def _project_rows(
     rows: np.ndarray, qset: QuantSet, dtype: np.dtype
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(codes, q, scale, dist2) for each row of ``rows`` (C, n), float64."""
-    C, n = rows.shape
     levels = qset.levels
-    coder = _Coder(levels)
-    sign = (coder.kind == "int" and len(levels) == 3) or (coder.kind == "half" and len(levels) == 2)
-    ternary = sign and len(levels) == 3 and qset.scale is None
-    if not ternary and not all_finite(rows):
-        raise ValueError("w must be finite, found NaN or Inf")
-    if qset.scale is not None:
-        alpha = np.full(C, qset.scale)
-        if sign:
-            return _apply_sign(rows, alpha, coder, dtype)
-        return _apply(rows, alpha, coder, False, dtype)
-    if sign and len(levels) == 2:  # binary: alpha * d/2 = mean|w|
-        alpha = np.mean(np.abs(rows), axis=1) * (2.0 / coder.d)
-        return _apply_sign(rows, alpha, coder, dtype)
-    if ternary:  # top-t scan; alpha is the mean of the t* largest |w|
-        u = np.abs(rows)
-        u.sort(axis=1)
-        if not np.all(np.isfinite(u[:, -1])):  # NaN and Inf sort last
-            raise ValueError("w must be finite, found NaN or Inf")
-        d = coder.d
-        # alpha = S_t*/(d t*): the mean of the t* largest |w| (block sums + cumsum, ~1e-15 rel.)
-        alpha, t = _single_run_alpha(u, 0.0, d, d * d)
-        T = _x_threshold(alpha, 0.5 * d)
-        # the comparison codes keep exactly the t* largest |w| (else: rounding at a tie)
-        if T is not None and np.array_equal(_count_ge(u, T[:, None])[:, 0], np.where(t > 0, t, 0)):
-            out = _apply_sign(rows, alpha, coder, dtype, q_buffer=u)
-            if out is not None:
-                return out
+    if qset.scale is None:
+        codes, scale, q = _free_rows(rows, levels)
     else:
-        alpha = best_scale(rows, levels)
-    return _apply(rows, alpha, coder, True, dtype)
+        scale = np.full(rows.shape[0], qset.scale)
+        codes = nearest_codes(rows / qset.scale, levels)
+        q = qset.scale * levels[codes]  # finite: QuantSet checks scale * levels
+    with np.errstate(over="ignore"):
+        q_out = q.astype(dtype)
+    if not np.all(np.isfinite(q_out)):
+        raise ValueError(f"the projected point exceeds the range of {np.dtype(dtype).name} "
+                         f"(largest {np.finfo(dtype).max:g}); scale w down")
+    return codes.astype(code_dtype(len(levels))), q_out, scale, _dist2(rows, q)
 
 
 def project(w: object, qset: QuantSet, axis: int | None = None) -> Projection:
@@ -109,7 +134,8 @@ def project(w: object, qset: QuantSet, axis: int | None = None) -> Projection:
     .. math:: P_Q(w) \in \arg\min_{\alpha \ge 0,\; z \in L^n} \|w - \alpha z\|^2
 
     Args:
-        w: real floating array (float16/32/64), non-empty and finite. Computed in float64.
+        w: real floating array (float16/32/64), non-empty and finite (any magnitude, subnormal
+            entries included: see "Float range" in the module docstring). Computed in float64.
         qset: a :class:`theory.sets.QuantSet`.
         axis: ``None`` for one scale for the whole tensor, or the axis whose slices get one scale
             each (``axis=0``: one scale per output channel of a (C_out, ...) weight).
@@ -120,10 +146,12 @@ def project(w: object, qset: QuantSet, axis: int | None = None) -> Projection:
 
     Raises:
         TypeError: ``qset`` is not a QuantSet; ``w`` has a non-floating dtype.
-        ValueError: ``w`` is empty or non-finite; ``axis`` out of range.
+        ValueError: ``w`` is empty or non-finite; ``axis`` out of range; the optimal scale is
+            above the largest float64, or the projected point above the largest value of
+            ``w``'s dtype (a top level can lie up to half a level step beyond max|w|).
 
-    Source: binary mean|w| and ternary top-t scan, papers.md §A1-A2; the general sweep and its
-    pruning are derived in this module's docstring. Tie convention: see the module docstring.
+    Source: the breakpoint sweep of :mod:`theory.sweep` (binary and ternary closed forms of
+    Yin et al. 2018 as special cases); tie convention and float range: the module docstring.
 
     Example:
         >>> import numpy as np
@@ -134,7 +162,7 @@ def project(w: object, qset: QuantSet, axis: int | None = None) -> Projection:
     """
     if not isinstance(qset, QuantSet):
         raise TypeError(f"qset must be a theory.sets.QuantSet, got {type(qset).__name__}")
-    arr = as_float_array(w, "w", check_finite=False)  # checked in _project_rows
+    arr = as_float_array(w, "w")
     ax = check_axis(axis, arr.ndim)
     shape, dtype = arr.shape, arr.dtype
     if ax is None:

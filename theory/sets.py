@@ -45,6 +45,7 @@ __all__ = [
     "Symmetric",
     "Grid",
     "parse_qset",
+    "level_midpoints",
     "MAX_BITS",
 ]
 
@@ -57,6 +58,29 @@ def _check_scale(scale: object) -> float | None:
     if scale is None:
         return None
     return check_positive_scalar(scale, "scale")
+
+
+def _check_scaled_levels(levels: tuple[float, ...], scale: float | None) -> None:
+    """A fixed scale must keep every value ``scale * level`` finite (the set's points)."""
+    if scale is not None and not math.isfinite(scale * max(abs(v) for v in levels)):
+        raise ValueError(f"scale * levels must be finite (largest float {np.finfo(float).max:g}), "
+                         f"got scale={scale!r} with levels up to {max(abs(v) for v in levels)!r}")
+
+
+def level_midpoints(levels: np.ndarray) -> np.ndarray:
+    r"""Decision thresholds :math:`m_j = (l_j + l_{j+1})/2` of sorted float64 ``levels``.
+
+    Computed as ``(a + b)/2``, or as ``a/2 + b/2`` where ``a + b`` overflows (levels near the
+    largest float, e.g. ``Grid([1e308, 1.7e308])``). Both give the correctly rounded midpoint:
+    the first rounds once in the sum (halving a normal number is exact; a subnormal sum is exact
+    and is halved with one rounding), the second is used only for huge a, b, whose halves are
+    exact.
+    """
+    lv = np.asarray(levels, dtype=np.float64)
+    a, b = lv[:-1], lv[1:]
+    with np.errstate(over="ignore"):
+        s = a + b
+    return np.where(np.isfinite(s), s / 2.0, a / 2.0 + b / 2.0)
 
 
 @dataclass(frozen=True)
@@ -86,9 +110,9 @@ class QuantSet:
 
     @property
     def midpoints(self) -> np.ndarray:
-        """Decision thresholds (l_j + l_{j+1})/2 between consecutive unit levels."""
-        lv = self.levels
-        return (lv[:-1] + lv[1:]) / 2.0
+        """Decision thresholds (l_j + l_{j+1})/2 between consecutive unit levels
+        (:func:`level_midpoints`: no overflow for levels near the largest float)."""
+        return level_midpoints(self.levels)
 
     @property
     def is_cone(self) -> bool:
@@ -138,6 +162,7 @@ class Binary(QuantSet):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scale", _check_scale(self.scale))
+        _check_scaled_levels(self.unit_levels, self.scale)
 
 
 @dataclass(frozen=True)
@@ -159,6 +184,7 @@ class Ternary(QuantSet):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scale", _check_scale(self.scale))
+        _check_scaled_levels(self.unit_levels, self.scale)
 
 
 @dataclass(frozen=True)
@@ -175,6 +201,7 @@ class Uniform(QuantSet):
     def __init__(self, bits: int, scale: float | None = None) -> None:
         object.__setattr__(self, "bits", check_int(bits, "bits", 2, MAX_BITS))
         object.__setattr__(self, "scale", _check_scale(scale))
+        _check_scaled_levels(self.unit_levels, self.scale)
 
     @property
     def K(self) -> int:
@@ -204,6 +231,7 @@ class Symmetric(QuantSet):
     def __init__(self, bits: int, scale: float | None = None) -> None:
         object.__setattr__(self, "bits", check_int(bits, "bits", 1, MAX_BITS))
         object.__setattr__(self, "scale", _check_scale(scale))
+        _check_scaled_levels(self.unit_levels, self.scale)
 
     @property
     def unit_levels(self) -> tuple[float, ...]:
@@ -252,6 +280,7 @@ class Grid(QuantSet):
         scale = _check_scale(scale)
         if scale is None and not np.any(arr != 0):
             raise ValueError("a free-scale Grid (scale=None) needs at least one non-zero level")
+        _check_scaled_levels(tuple(float(v) for v in arr), scale)
         object.__setattr__(self, "levels_", tuple(float(v) for v in arr))
         object.__setattr__(self, "scale", scale)
 

@@ -7,6 +7,7 @@
   still run.
 * ``qopt verify theory [--json OUT] [--only NAME ...]``
 * ``qopt verify run RUN_DIR [--json OUT] [--flip-tol F] [--strict]``
+* ``qopt verify certificate FILE [--json OUT]`` (a projection certificate, replayed)
 
 Exit codes: 0 every check passed, 1 some check failed (for a quantizer: also when it raises,
 exits, crashes or hangs on an input), 2 bad usage (missing file or function, a file that cannot
@@ -64,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: 0.01)")
     r.add_argument("--strict", action="store_true",
                    help="count violated hypotheses and diagnostics as failures (default: off)")
+    c = sub.add_parser("certificate", help="replay a projection certificate (.npz)",
+                       description="Recompute every claim of a certificate written by "
+                                   "qopt.projection.certify: summary, bounds, coverage, "
+                                   "window and scale against theory.")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--json", metavar="OUT", help="also write the report as JSON")
 
 
 def _err(msg: str) -> int:
@@ -146,8 +153,19 @@ def _run(args: argparse.Namespace) -> int:
     return _finish(report, args.json)
 
 
+def _certificate(args: argparse.Namespace) -> int:
+    from proofs_check.certificate import verify_certificate
+
+    try:
+        report = verify_certificate(args.file)
+    except ValueError as exc:
+        return _err(str(exc))
+    return _finish(report, args.json)
+
+
 def run(args: argparse.Namespace) -> int:
-    handlers = {"quantizer": _quantizer, "theory": _theory, "run": _run}
+    handlers = {"quantizer": _quantizer, "theory": _theory, "run": _run,
+                "certificate": _certificate}
     if getattr(args, "what", None) not in handlers:
-        return _err("say what to verify: quantizer, theory or run (see qopt verify --help)")
+        return _err("say what to verify: quantizer, theory, run or certificate (see qopt verify --help)")
     return handlers[args.what](args)

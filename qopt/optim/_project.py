@@ -10,8 +10,12 @@ Paths (same minimiser as :func:`qopt.project`, see :mod:`qopt.projection` for th
 * one-scale ``Binary`` tensors in float32/float64, grouped by (device, dtype): with foreach ops,
   :math:`\alpha = \|w\|_1/n` (``_foreach_norm(·, 1)``), :math:`q = \alpha\,\mathrm{sign}(w)` with
   sign(0) = +1 (the tie rule); codes are read off the latent's sign when asked;
-* every other tensor: :func:`qopt.projection.project_rows` (warm-started with the previous
-  scale, a hint that never changes the minimiser), :math:`q = \alpha\cdot\text{levels}[codes]`.
+* every other tensor: one :func:`qopt.projection.project_group` call per (set, axis, dtype,
+  device) group (contract C3), which writes :math:`q = \alpha\cdot\text{levels}[codes]` into
+  the parameters and returns the scales and codes kept here; warm-started with the previous
+  scales (hints that never change a bit of the result), with a workspace per group reused
+  across steps. ``Buckets.stats`` accumulates the calls'
+  :class:`qopt.projection.ProjectionStats` (rows searched, warm-start certificates held).
 
 No host-device synchronisation happens here on CUDA.
 """
@@ -20,8 +24,8 @@ from __future__ import annotations
 
 import torch
 
-from qopt.optim._entries import Entry, code_dtype
-from qopt.projection import compute_dtype, from_rows, project_rows, to_rows
+from qopt.optim._entries import Entry
+from qopt.projection import ProjectionStats, Workspace, project_group
 from theory.sets import Binary
 
 __all__ = ["Buckets", "project_entries"]
@@ -32,14 +36,17 @@ class Buckets:
 
     def __init__(self, entries: list[Entry]) -> None:
         self.binary: dict[tuple, list[Entry]] = {}
-        self.other: list[Entry] = []
+        self.groups: dict[tuple, list[Entry]] = {}
         for e in entries:
             if isinstance(e.qset, Binary) and e.qset.scale is None and e.axis is None \
                     and e.param.dtype in (torch.float32, torch.float64):
                 self.binary.setdefault((e.param.device, e.param.dtype), []).append(e)
             else:
-                self.other.append(e)
+                key = (e.qset, e.axis, e.param.dtype, e.param.device)
+                self.groups.setdefault(key, []).append(e)
         self.sizes = {k: [float(e.param.numel()) for e in v] for k, v in self.binary.items()}
+        self.workspaces = {k: Workspace() for k in self.groups}
+        self.stats = ProjectionStats()
 
 
 @torch.no_grad()
@@ -56,12 +63,16 @@ def project_entries(b: Buckets) -> None:
         torch._foreach_mul_(ps, alphas)
         for e, a in zip(ents, alphas):
             e.scale, e.codes, e.lazy_sign = a.reshape(1), None, True
-    for e in b.other:
-        cd = compute_dtype(e.latent.dtype)
-        rows = to_rows(e.latent, e.axis, cd)
-        hint = None if e.hint is None else e.hint.reshape(-1).to(cd)
-        alpha, codes = project_rows(rows, e.qset, hint)
-        e.param.copy_(from_rows(alpha[:, None] * e.levels[codes], e.latent.shape, e.axis))
-        e.hint = alpha if e.axis is not None else alpha[0]
-        e.scale, e.lazy_sign = alpha, False
-        e.codes = from_rows(codes, e.latent.shape, e.axis).to(code_dtype(e.levels.numel()))
+    for key, ents in b.groups.items():
+        qset, axis = key[0], key[1]
+        hints = None
+        if any(e.hint is not None for e in ents):  # NaN: no warm start for that tensor
+            hints = [e.hint if e.hint is not None else torch.tensor(float("nan"))
+                     for e in ents]
+        res = project_group([e.latent for e in ents], qset, axis,
+                            out=[e.param for e in ents], hints=hints,
+                            workspace=b.workspaces[key], check=False)
+        for e, scale, codes in zip(ents, res.scales, res.codes):
+            e.hint = scale
+            e.scale, e.codes, e.lazy_sign = scale.reshape(-1), codes, False
+        b.stats = b.stats + res.stats

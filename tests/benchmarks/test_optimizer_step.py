@@ -8,8 +8,8 @@ from benchmarks.optimizer_step import SETS, run
 def test_quick_run_times_every_variant_with_consistent_ratios():
     rows = run(quick=True, device="cpu")
     variants = {r["variant"] for r in rows}
-    methods = ("BinaryConnect", "BinaryRelax", "BCGD")
-    expected = {"bare"} | {f"qopt/{m}/{q.spec}" for _, q in SETS for m in methods}
+    expected = {"bare"} | {f"qopt/BinaryRelax/{q.spec}" for _, q in SETS}
+    expected |= {f"proj-{kind}/{q.spec}" for _, q in SETS for kind in ("loop", "group")}
     assert expected <= variants
     for r in rows:
         assert r["step_us"] > 0 and math.isfinite(r["ratio"])
@@ -18,3 +18,8 @@ def test_quick_run_times_every_variant_with_consistent_ratios():
     (bare,) = [r for r in rows if r["variant"] == "bare"]
     assert bare["ratio"] == 1.0
     assert bare["quantized_params"] == 784 * 64 + 64 * 10
+    for r in rows:
+        if r["variant"].startswith("qopt/"):  # None: no tensor took the certified search
+            assert r["cert_held"] is None or 0.0 <= r["cert_held"] <= 1.0
+        if r["variant"].startswith("proj-group/"):
+            assert r["batched_speedup"] > 0

@@ -148,7 +148,7 @@ def test_result_lies_in_set_and_cone_orthogonality(qset) -> None:
     r = project(w, qset, axis=0)
     lv = torch.tensor(qset.levels, dtype=torch.float64)
     assert torch.equal(r.q, r.scale[:, None] * lv[r.codes])
-    if qset.is_cone:  # <w - P(w), P(w)> = 0 per slice at the exact projection (papers.md §A)
+    if qset.is_cone:  # <w - P(w), P(w)> = 0 per slice: the scale is the least-squares fit
         orth = ((w - r.q) * r.q).sum(1)
         assert torch.all(orth.abs() <= 1e-12 * (w * w).sum(1))
     # no single-coordinate code change improves (local optimality at fixed scale)
@@ -194,20 +194,21 @@ def test_bad_input(bad, exc, match) -> None:
 def test_nearest_codes_comparison_path_equals_binary_search(qset, dtype) -> None:
     """The CPU comparison count and the binary search give identical codes, ties included:
     inputs are every midpoint exactly, its float neighbours on both sides, ±0 and ±levels."""
-    from qopt import projection as P
+    from qopt.projection import codes as C
+    from qopt.projection import tables
 
-    mids = P.tables(qset, dtype, "cpu")["mids"]
+    mids = tables(qset, dtype, "cpu")["mids"]
     lv = torch.tensor(qset.unit_levels, dtype=dtype)
     pts = torch.cat([mids[torch.isfinite(mids)], lv, torch.tensor([0.0, -0.0, 1e30, -1e30],
                                                                    dtype=dtype)])
     x = torch.cat([pts, torch.nextafter(pts, torch.full_like(pts, float("inf"))),
                    torch.nextafter(pts, torch.full_like(pts, -float("inf")))])
-    fast = P.nearest_codes(x, mids)
-    old, P._COMPARE_MAX = P._COMPARE_MAX, -1  # force the binary search
+    fast = C.nearest_codes(x, mids)
+    old, C.COMPARE_MAX = C.COMPARE_MAX, -1  # force the binary search
     try:
-        slow = P.nearest_codes(x, mids)
+        slow = C.nearest_codes(x, mids)
     finally:
-        P._COMPARE_MAX = old
+        C.COMPARE_MAX = old
     assert torch.equal(fast, slow)
 
 
@@ -232,20 +233,25 @@ def _adversarial(rng: np.random.Generator, kind: int, n: int) -> np.ndarray:
 @pytest.mark.parametrize("qset", PRUNED_SETS, ids=lambda q: q.spec)
 @pytest.mark.parametrize("kind", range(5))
 def test_pruned_search_same_minimiser_with_any_hint(qset, kind) -> None:
-    """The pruned CPU search (larger inputs than the hypothesis test reaches, adversarial value
-    patterns, several rows) returns theory's minimiser; a hint (exact, far off, zero, huge) only
-    speeds it up: the scale is the same bitwise. Tolerances: module docstring."""
-    from qopt import projection as P
+    """The certified CPU search (larger inputs than the hypothesis test reaches, adversarial
+    value patterns, several rows) returns theory's minimiser; a hint (exact, far off, zero, huge,
+    NaN) only changes the work: scale and codes are the same bitwise. Tolerances: module
+    docstring."""
+    from qopt.projection import project_rows
+    from qopt.projection.pruned import min_row
+    from qopt.projection.tables import symmetric_events
 
     rng = np.random.default_rng(kind)
-    w = np.stack([_adversarial(rng, kind, 3000) * s for s in (1.0, 1e-4, 1e3)])
+    n = min_row(len(symmetric_events(qset).mids)) + 1000  # rows that take the certified search
+    w = np.stack([_adversarial(rng, kind, n) * s for s in (1.0, 1e-4, 1e3)])
     ref = theory.project(w, qset, axis=0)
     got = project(torch.from_numpy(w), qset, axis=0)
     assert_same_minimiser(w, qset, 0, got, ref)
     rows = torch.from_numpy(w)
-    tb = P.tables(qset, torch.float64, "cpu")
-    base = P._pruned_alpha(rows, tb)
+    base_a, base_c = project_rows(rows, qset)
     exact = torch.from_numpy(np.asarray(ref.scale))
-    for hint in (exact, 3.0 * exact, torch.zeros(3, dtype=torch.float64),
-                 torch.full((3,), 1e30, dtype=torch.float64)):
-        assert torch.equal(P._pruned_alpha(rows, tb, hint), base)
+    for hint in (exact, 3.0 * exact, 1.0001 * exact, torch.zeros(3, dtype=torch.float64),
+                 torch.full((3,), 1e30, dtype=torch.float64),
+                 torch.full((3,), float("nan"), dtype=torch.float64)):
+        a, c = project_rows(rows, qset, hint)
+        assert torch.equal(a, base_a) and torch.equal(c, base_c)
