@@ -91,8 +91,21 @@ class SlurmBackend:
         self.submitit = require("submitit", "slurm")
         self.opts, self.folder, self.threads = opts, Path(folder), threads
         self.params = executor_parameters(opts, threads, study_name)
-        self._executor: Any = None
         self._running: dict[str, tuple[RunSpec, Any, Path]] = {}
+        try:
+            ex = self.submitit.AutoExecutor(folder=self.folder, cluster=opts.cluster,
+                                            slurm_max_num_timeout=opts.max_requeues,
+                                            local_max_num_timeout=opts.max_requeues)
+        except RuntimeError as exc:  # no srun: not on a SLURM cluster
+            raise BackendError(f"submitit cannot reach SLURM from here ({exc}); run on a "
+                               "login node, or set [backend.slurm] cluster = \"local\" to "
+                               "run the jobs as local processes") from None
+        try:
+            ex.update_parameters(**self.params)
+        except (NameError, AssertionError, ValueError) as exc:
+            raise BackendError(f"submitit refused the [backend.slurm] settings: "
+                               f"{' '.join(str(exc).split())}") from None
+        self._executor: Any = ex
 
     def describe(self) -> str:
         where = "SLURM" if self.opts.cluster == "slurm" else "local processes via submitit"
@@ -104,24 +117,14 @@ class SlurmBackend:
 
     def __enter__(self) -> SlurmBackend:
         (self.folder / "outcomes").mkdir(parents=True, exist_ok=True)
-        ex = self.submitit.AutoExecutor(folder=self.folder, cluster=self.opts.cluster,
-                                        slurm_max_num_timeout=self.opts.max_requeues,
-                                        local_max_num_timeout=self.opts.max_requeues)
-        try:
-            ex.update_parameters(**self.params)
-        except (NameError, AssertionError, ValueError) as exc:
-            raise BackendError(f"submitit refused the [backend.slurm] settings: {exc}") \
-                from None
-        self._executor = ex
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._executor = None
+        pass
 
     def submit(self, specs: list[RunSpec]) -> None:
         if not specs:
             return
-        assert self._executor is not None, "use the backend as a context manager"
         staged = [(s, self.folder / "outcomes" / f"{s.run_id}.{uuid.uuid4().hex[:12]}.json")
                   for s in specs]
         try:

@@ -1,0 +1,291 @@
+"""Study backends (issue 15 item 5): ``qopt study --backend local|slurm|ray``.
+
+The property that matters: WHERE runs execute does not change WHAT they compute. A tiny staged
+study (a float run, then a BCGD run initialised from it) runs on the local backend, through
+submitit's local executor (the slurm backend's code path, interrupted after the parent and
+resumed) and on an embedded Ray with 2 CPUs; the results tables, the curves and the trained
+weights (sha256 of ``model.pt``) must be identical. The slurm and ray tests need the extras
+(``pip install 'qopt[slurm]'`` / ``'qopt[ray]'``, both in ``qopt[test]``) and skip with a reason
+naming them otherwise. About 40-60 s of wall time on 2 shared cores, most of it process start-up
+(a submitit job or a Ray worker imports torch).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qopt.cli import main
+from qopt.study import parse_toml, run_study, study_from_dict
+from qopt.study.backends import BackendConfig, RunSpec, run_remote
+from qopt.study.backends.options import backend_from_table, parse_time_min, with_overrides
+from qopt.study.toml_out import to_toml
+from qopt.train.lock import RunLock
+from qopt.train.setup import file_sha256
+
+STAGED = """
+[study]
+name = "tiny"
+workers = 2
+threads_per_worker = 1
+
+[base]
+dataset = "digits"
+model = "mlp"
+model_args = { hidden = [16] }
+epochs = 1
+batch_size = 256
+lr = 0.05
+diag_every = 0
+log_every = 0
+
+[grid]
+method = ["float", "bcgd"]
+weights = ["binary"]
+seed = [0]
+
+[protocol]
+init_from = "float"
+"""
+
+SLURM_EXTRA = "needs the slurm extra: pip install 'qopt[slurm]'"
+RAY_EXTRA = "needs the ray extra: pip install 'qopt[ray]'"
+
+
+def _fingerprint(d: Path) -> dict:
+    """Everything a study computed, without wall-clock times."""
+    res = json.loads((d / "results.json").read_text())
+    with open(d / "results.csv") as fh:
+        header, *lines = [ln.rstrip("\n").split(",") for ln in fh]
+    keep = [i for i, h in enumerate(header) if not h.startswith("wall_s")]
+    return {
+        "csv": [[row[i] for i in keep] for row in [header, *lines]],
+        "rows": [{k: v for k, v in r.items() if not k.startswith("wall_s")}
+                 for r in res["rows"]],
+        "runs": res["runs"],
+        "curves": json.loads((d / "curves.json").read_text()),
+        "weights": {p.parent.name: file_sha256(p) for p in sorted(d.glob("runs/*/model.pt"))},
+    }
+
+
+@pytest.fixture(scope="module")
+def local_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    base = tmp_path_factory.mktemp("backends")
+    f = base / "staged.toml"
+    f.write_text(STAGED)
+    assert main(["study", str(f), "--out", str(base / "local"), "--backend", "local"]) == 0
+    fp = _fingerprint(base / "local")
+    assert len(fp["weights"]) == 2 and fp["rows"]
+    return f, fp
+
+
+# --- options: the [backend] table and the CLI flags ------------------------------------------
+
+@pytest.mark.parametrize("value,minutes", [
+    (90, 90), ("90", 90), ("1:30", 2), ("04:00:00", 240), ("1-12", 2160), ("1-12:30", 2190),
+    ("0-00:00:30", 1), ("2-00:00:00", 2880)])
+def test_slurm_time_forms_in_whole_minutes(value, minutes):
+    assert parse_time_min(value) == minutes
+
+
+@pytest.mark.parametrize("value", [0, -5, True, "", "abc", "1:2:3:4", "0:00", 1.5])
+def test_bad_slurm_times_are_errors(value):
+    with pytest.raises(ValueError, match="time"):
+        parse_time_min(value)
+
+
+@pytest.mark.parametrize("table,match", [
+    ({"name": "kubernetes"}, "name must be one of"),
+    ({"nodes": 2}, "unknown \\[backend\\] keys"),
+    ({"slurm": {"partiton": "gpu"}}, "unknown \\[backend.slurm\\] key 'partiton'"),
+    ({"slurm": {"gpus_per_run": -1}}, "gpus_per_run must be an int >= 0"),
+    ({"slurm": {"gpus_per_run": 0.5}}, "gpus_per_run must be an int"),
+    ({"slurm": {"cpus_per_run": 0}}, "cpus_per_run must be an int >= 1"),
+    ({"slurm": {"array_parallelism": "8"}}, "array_parallelism"),
+    ({"slurm": {"mem_gb": 0}}, "mem_gb"),
+    ({"slurm": {"cluster": "pbs"}}, "cluster must be one of"),
+    ({"slurm": {"setup": "module load cuda"}}, "setup must be a list"),
+    ({"slurm": {"additional": {"exclusive": True}}}, "additional"),
+    ({"slurm": {"partition": ""}}, "partition must be a non-empty string"),
+    ({"ray": {"address": "auto", "num_cpus": 4}}, "embedded"),
+    ({"ray": {"gpus_per_run": -1}}, "gpus_per_run"),
+    ({"ray": "auto"}, "\\[backend.ray\\] must be a table"),
+])
+def test_bad_backend_tables_fail_before_anything_runs(table, match):
+    with pytest.raises(ValueError, match=match):
+        backend_from_table(table)
+    with pytest.raises(ValueError, match=match):  # also through the study file
+        study_from_dict({**parse_toml(STAGED), "backend": table})
+
+
+def test_backend_table_round_trips_and_cli_flags_override_it():
+    text = STAGED + """
+[backend]
+name = "slurm"
+
+[backend.slurm]
+partition = "gpu"
+time = "01:30:00"
+setup = ["module load cuda"]
+additional = { exclude = "node3", nice = 10 }
+
+[backend.ray]
+num_cpus = 3
+"""
+    raw = parse_toml(text)
+    assert parse_toml(to_toml(raw)) == raw  # study.toml records it faithfully
+    st = study_from_dict(raw)
+    b = st.backend
+    assert (b.name, b.slurm.partition, b.slurm.time_min) == ("slurm", "gpu", 90)
+    assert b.slurm.setup == ("module load cuda",) and b.slurm.additional["nice"] == 10
+    assert b.ray.num_cpus == 3 and b.ray.address is None
+    # the CLI keeps the file's settings and replaces the ones it names
+    c = with_overrides(b, None, time="2:00:00", gpus_per_run=1, array_parallelism=4)
+    assert (c.slurm.partition, c.slurm.time_min, c.slurm.gpus_per_run) == ("gpu", 120, 1)
+    assert c.slurm.array_parallelism == 4 and c.slurm.setup == b.slurm.setup
+    r = with_overrides(b, "ray", num_cpus=2, gpus_per_run=0.5)
+    assert (r.name, r.ray.num_cpus, r.ray.gpus_per_run) == ("ray", 2, 0.5)
+    with pytest.raises(ValueError, match="--partition applies to --backend slurm, not ray"):
+        with_overrides(b, "ray", partition="gpu")
+    with pytest.raises(ValueError, match="--num-cpus applies to --backend ray, not slurm"):
+        with_overrides(b, None, num_cpus=2)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        with_overrides(b, "ray", address="auto")  # the file's num_cpus = 3
+    # --set reaches the table too
+    st2 = study_from_dict(raw, {"backend.slurm.qos": "high"})
+    assert st2.backend.slurm.qos == "high" and study_from_dict(parse_toml(STAGED)).backend \
+        == BackendConfig()
+
+
+def test_bad_backend_flags_exit_2_with_one_line(tmp_path, capsys):
+    f = tmp_path / "s.toml"
+    f.write_text(STAGED)
+    for argv, match in ((["--backend", "ray", "--partition", "gpu"], "--partition applies"),
+                        (["--backend", "slurm", "--time", "1:2:3:4"], "time"),
+                        (["--backend", "slurm", "--gpus-per-run", "0.5"], "gpus_per_run")):
+        assert main(["study", str(f), "--out", str(tmp_path / "o"), *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and match in err
+    assert not (tmp_path / "o").exists()
+
+
+# --- optional extras: lazy, and a clear error when missing -----------------------------------
+
+def test_importing_qopt_and_study_help_do_not_import_submitit_or_ray():
+    code = ("import sys\nimport qopt, qopt.study, qopt.study.runner, qopt.study.backends\n"
+            "from qopt.cli import main\n"
+            "try:\n    main(['study', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print('LOADED', sorted(m for m in ('submitit', 'ray') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "--backend {local,slurm,ray}" in out and "--address" in out
+    assert out.strip().endswith("LOADED []")
+
+
+@pytest.mark.parametrize("backend,module", [("slurm", "submitit"), ("ray", "ray")])
+def test_missing_extra_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, monkeypatch,
+                                                            backend, module):
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` raises ImportError
+    f = tmp_path / "s.toml"
+    f.write_text(STAGED)
+    assert main(["study", str(f), "--out", str(tmp_path / "o"), "--backend", backend]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"pip install 'qopt[{backend}]'" in err
+    assert not (tmp_path / "o").exists()
+
+
+# --- runs held by a live lock elsewhere are "in use", not failed ------------------------------
+
+def test_run_locked_elsewhere_is_in_use_not_failed_and_a_rerun_finishes_it(tmp_path, capsys,
+                                                                          local_study):
+    f, expected = local_study
+    out = tmp_path / "o"
+    st = study_from_dict(parse_toml(f.read_text()))
+    with RunLock(out / "runs" / "bcgd_binary_seed0"):  # e.g. a SLURM job of an earlier call
+        # the runner's check: not submitted
+        with open(tmp_path / "log", "w") as log:
+            summary = run_study(st, out, stream=log)
+        assert set(summary["in_use"]) == {"bcgd_binary_seed0"} and not summary["failed"]
+        assert summary["n_done"] == 1 and not (out / "runs/bcgd_binary_seed0/error.txt").exists()
+        assert "in use" in (tmp_path / "log").read_text()
+        # the job's own check (the lock taken between the runner's check and the job's start)
+        cell = st.cell("bcgd_binary_seed0")
+        cfg = cell.config.replace(init_from=str(out / "runs" / "float_none_seed0"))
+        res = run_remote(RunSpec(cell.run_id, cfg.to_dict(),
+                                 str(out / "runs" / cell.run_id), 1))
+        assert "in_use" in res and "in use by pid" in res["in_use"]
+    assert main(["study", str(f), "--out", str(out)]) == 0
+    assert "1 finished, 1 to run" in capsys.readouterr().out
+    assert _fingerprint(out) == expected
+
+
+# --- slurm through submitit ------------------------------------------------------------------
+
+def test_slurm_job_array_script_carries_the_requested_resources(tmp_path, monkeypatch):
+    """A fake ``sbatch``/``srun`` on PATH: the array script submitit writes for 3 runs."""
+    pytest.importorskip("submitit", reason=SLURM_EXTRA)
+    from qopt.study.backends import BackendError, make_backend
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text('#!/bin/sh\ncp "$1" "$(dirname "$0")/job.sh"\n'
+                                    'echo "Submitted batch job 4242"\n')
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    for p in bin_dir.iterdir():
+        p.chmod(0o755)
+    cfg = with_overrides(backend_from_table({"name": "slurm", "slurm": {
+        "partition": "gpu", "setup": ["module load cuda"], "additional": {"exclude": "n3"},
+        "mem_gb": 16}}), None, time="1:30:00", gpus_per_run=1, cpus_per_run=4,
+        array_parallelism=2)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(BackendError, match='cluster = "local"'):  # no srun: not SLURM
+        make_backend(cfg, tmp_path / "study", "tiny", 1, 1)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    be = make_backend(cfg, tmp_path / "study", "tiny", 1, 1)
+    with be:
+        be.submit([RunSpec(f"r{i}", {}, str(tmp_path / f"r{i}"), 1) for i in range(3)])
+        assert be.running() == 3
+    script = (bin_dir / "job.sh").read_text()
+    for line in ("--array=0-2%2", "--partition=gpu", "--time=90", "--gpus-per-node=1",
+                 "--cpus-per-task=4", "--mem=16GB", "--exclude=n3", "--job-name=qopt-tiny",
+                 "--signal=USR2"):
+        assert f"#SBATCH {line}" in script, (line, script)
+    assert "module load cuda" in script
+    assert str(tmp_path / "study" / "slurm") in script  # logs in the study directory
+
+
+def test_slurm_backend_matches_local_and_resumes(tmp_path, capsys, local_study):
+    """submitit's local executor: the parent run only (--max-runs 1), then the rerun submits
+    the child: the same numbers as the local backend."""
+    pytest.importorskip("submitit", reason=SLURM_EXTRA)
+    f, expected = local_study
+    out = tmp_path / "slurm"
+    args = ["study", str(f), "--out", str(out), "--backend", "slurm", "--set",
+            "backend.slurm.cluster=local", "--time", "10"]
+    assert main([*args, "--max-runs", "1"]) == 0
+    assert [p.parent.name for p in out.glob("runs/*/result.json")] == ["float_none_seed0"]
+    assert main(args) == 0
+    log = capsys.readouterr().out
+    assert "local processes via submitit" in log and "1 finished, 1 to run" in log
+    assert _fingerprint(out) == expected
+    assert len(list((out / "slurm" / "outcomes").glob("*.json"))) == 2
+    assert main(args) == 0  # a third call has nothing to do
+    assert "2 finished, 0 to run" in capsys.readouterr().out
+
+
+# --- ray -------------------------------------------------------------------------------------
+
+def test_ray_backend_on_an_embedded_2_cpu_ray_matches_local(tmp_path, capsys, local_study):
+    pytest.importorskip("ray", reason=RAY_EXTRA)
+    f, expected = local_study
+    out = tmp_path / "ray"
+    assert main(["study", str(f), "--out", str(out), "--backend", "ray", "--num-cpus", "2"]) == 0
+    assert "an embedded Ray with 2 CPU(s)" in capsys.readouterr().out
+    assert _fingerprint(out) == expected
+    import ray
+
+    assert not ray.is_initialized()  # the embedded Ray was stopped
