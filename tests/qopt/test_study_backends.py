@@ -289,3 +289,18 @@ def test_ray_backend_on_an_embedded_2_cpu_ray_matches_local(tmp_path, capsys, lo
     import ray
 
     assert not ray.is_initialized()  # the embedded Ray was stopped
+
+
+def test_every_backend_key_and_flag_is_documented():
+    """docs/formats.md names every [backend] key the loader accepts and every backend flag."""
+    import re
+
+    from qopt.study.backends.options import FLAGS, RAY_KEYS, SLURM_KEYS
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "formats.md").read_text()
+    documented = set(re.findall(r"`([^`\n]+)`", text))
+    missing = [k for k in ["[backend]", "[backend.slurm]", "[backend.ray]", *SLURM_KEYS,
+                           *RAY_KEYS] if k not in documented]
+    missing += [f"--{f.replace('_', '-')}" for f in FLAGS
+                if f"--{f.replace('_', '-')}" not in documented]
+    assert not missing, f"document {missing} in docs/formats.md (study.toml section)"
