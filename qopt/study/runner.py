@@ -27,6 +27,7 @@ runs finish in.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -209,6 +210,7 @@ def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine
     in_use: dict[str, str] = {}
     waiting = list(pending)
     started = finished = 0
+    cwd = os.getcwd()
 
     def say(line: str) -> None:
         print(line, file=stream, flush=True)
@@ -236,7 +238,7 @@ def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine
                 continue
             cfg = cell.config if cell.parent is None else cell.config.replace(
                 init_from=str(out / "runs" / cell.parent))
-            batch.append(RunSpec(cell.run_id, cfg.to_dict(), str(run_dir), threads))
+            batch.append(RunSpec(cell.run_id, cfg.to_dict(), str(run_dir), threads, cwd))
         if batch:
             engine.submit(batch)
             started += len(batch)

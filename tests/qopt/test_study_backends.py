@@ -223,6 +223,11 @@ def test_run_locked_elsewhere_is_in_use_not_failed_and_a_rerun_finishes_it(tmp_p
     assert _fingerprint(out) == expected
 
 
+def test_a_remote_run_outside_the_shared_file_system_fails_with_a_clear_message(tmp_path):
+    res = run_remote(RunSpec("r", {}, "runs/r", 1, str(tmp_path / "not-here")))
+    assert "shared" in res["error"] and "not-here" in res["error"]
+
+
 # --- slurm through submitit ------------------------------------------------------------------
 
 def test_slurm_job_array_script_carries_the_requested_resources(tmp_path, monkeypatch):
@@ -279,11 +284,14 @@ def test_slurm_backend_matches_local_and_resumes(tmp_path, capsys, local_study):
 
 # --- ray -------------------------------------------------------------------------------------
 
-def test_ray_backend_on_an_embedded_2_cpu_ray_matches_local(tmp_path, capsys, local_study):
+def test_ray_backend_on_an_embedded_2_cpu_ray_matches_local(tmp_path, capsys, monkeypatch,
+                                                            local_study):
+    """With a relative --out: the tasks resolve paths against the study's working directory."""
     pytest.importorskip("ray", reason=RAY_EXTRA)
     f, expected = local_study
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "ray"
-    assert main(["study", str(f), "--out", str(out), "--backend", "ray", "--num-cpus", "2"]) == 0
+    assert main(["study", str(f), "--out", "ray", "--backend", "ray", "--num-cpus", "2"]) == 0
     assert "an embedded Ray with 2 CPU(s)" in capsys.readouterr().out
     assert _fingerprint(out) == expected
     import ray

@@ -51,12 +51,15 @@ def require(module: str, extra: str) -> Any:
 @dataclass(frozen=True)
 class RunSpec:
     """One run to execute: its id, its config (``TrainConfig.to_dict()``, with ``init_from``
-    already pointing at its parent's directory), its run directory and its torch threads."""
+    already pointing at its parent's directory), its run directory, its torch threads, and the
+    working directory of the study's main process (``cwd``), against which relative paths
+    (``run_dir``, ``data_dir``, ``init_from``) are resolved where the run executes."""
 
     run_id: str
     config: dict[str, Any]
     run_dir: str
     threads: int
+    cwd: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,12 +129,21 @@ def set_threads(threads: int) -> None:
 
 
 def run_remote(spec: RunSpec) -> dict[str, Any]:
-    """The job of a remote backend (a SLURM job, a Ray task): set the threads, then train the
-    run (:func:`qopt.study.workers.run_cell`). A run whose ``result.json`` already exists (a
-    duplicate job: the study was rerun while a queued job waited) is not retrained. Returns
-    the outcome dict without the result (the runner reads ``result.json``)."""
+    """The job of a remote backend (a SLURM job, a Ray task): move to the study's working
+    directory, set the threads, then train the run (:func:`qopt.study.workers.run_cell`). A
+    run whose ``result.json`` already exists (a duplicate job: the study was rerun while a
+    queued job waited) is not retrained. Returns the outcome dict without the result (the
+    runner reads ``result.json``)."""
+    import os
+
     from qopt.study.workers import run_cell
 
+    if spec.cwd and os.getcwd() != spec.cwd:
+        if not os.path.isdir(spec.cwd):
+            return {"error": f"the study's working directory {spec.cwd!r} does not exist where "
+                             "this run executes; the study directory must be on a file system "
+                             "shared with the backend's nodes", "time": 0.0}
+        os.chdir(spec.cwd)
     if (Path(spec.run_dir) / "result.json").exists():
         return {"time": 0.0, "note": "already finished"}
     t0 = time.perf_counter()
