@@ -230,8 +230,9 @@ def test_a_remote_run_outside_the_shared_file_system_fails_with_a_clear_message(
 
 # --- slurm through submitit ------------------------------------------------------------------
 
-def test_slurm_job_array_script_carries_the_requested_resources(tmp_path, monkeypatch):
-    """A fake ``sbatch``/``srun`` on PATH: the array script submitit writes for 3 runs."""
+def test_slurm_job_array_script_carries_the_requested_resources(tmp_path, monkeypatch, capsys):
+    """A fake ``sbatch``/``srun`` on PATH: the array script submitit writes for 3 runs; leaving
+    with jobs still queued says they keep running."""
     pytest.importorskip("submitit", reason=SLURM_EXTRA)
     from qopt.study.backends import BackendError, make_backend
 
@@ -254,6 +255,8 @@ def test_slurm_job_array_script_carries_the_requested_resources(tmp_path, monkey
     with be:
         be.submit([RunSpec(f"r{i}", {}, str(tmp_path / f"r{i}"), 1) for i in range(3)])
         assert be.running() == 3
+    assert "3 submitted SLURM job(s) keep running (4242_0, 4242_1, 4242_2)" in \
+        capsys.readouterr().err
     script = (bin_dir / "job.sh").read_text()
     for line in ("--array=0-2%2", "--partition=gpu", "--time=90", "--gpus-per-node=1",
                  "--cpus-per-task=4", "--mem=16GB", "--exclude=n3", "--job-name=qopt-tiny",

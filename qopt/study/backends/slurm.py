@@ -27,6 +27,7 @@ executor: a way to try a study file (and the way the tests run this backend).
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -120,7 +121,22 @@ class SlurmBackend:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        pass
+        """Leaving early (an interrupt, an error): jobs of submitit's local executor are
+        cancelled (they are this machine's processes); SLURM jobs go on, and this says so."""
+        if not self._running:
+            return
+        jobs = [job for _, job, _ in self._running.values()]
+        self._running.clear()
+        if self.opts.cluster == "local":
+            for job in jobs:
+                try:
+                    job.cancel(check=False)
+                except Exception:  # noqa: BLE001 - already ended
+                    pass
+            return
+        ids = ", ".join(str(j.job_id) for j in jobs[:8]) + (" ..." if len(jobs) > 8 else "")
+        print(f"qopt study: {len(jobs)} submitted SLURM job(s) keep running ({ids}); rerun the "
+              "same command to collect them, or scancel them", file=sys.stderr, flush=True)
 
     def submit(self, specs: list[RunSpec]) -> None:
         if not specs:
