@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from qopt.study.aggregate import summary_table, write_results
-from qopt.study.backends import Backend, BackendConfig, RunSpec, make_backend
+from qopt.study.backends import Backend, BackendConfig, Outcome, RunSpec, make_backend
 from qopt.study.config import Cell, Study
 from qopt.study.toml_out import to_toml
 from qopt.train.identity import RunConflict, config_diff
@@ -161,7 +161,7 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
     n_workers = max(1, min(workers or study.workers, budget or 1))
     cfg = backend if backend is not None else study.backend
     engine = make_backend(cfg, out, study.name, n_workers, study.threads_per_worker,
-                          [c.config for c in pending[:budget]]) if budget else None
+                          [c.config for c in pending]) if budget else None
     (out / "runs").mkdir(parents=True, exist_ok=True)
     note = _write_study_file(study, out)
     if note:
@@ -248,9 +248,12 @@ def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine
         while engine.running():
             for spec, oc in engine.wait():
                 finished += 1
+                result = out / "runs" / spec.run_id / "result.json"
+                if oc.status == "done" and not result.exists():
+                    oc = Outcome("failed", f"the run ended without writing {result}", oc.time_s)
                 if oc.status == "done":
                     done.add(spec.run_id)
-                    msg = _result_line(read_json(Path(spec.run_dir) / "result.json"))
+                    msg = _result_line(read_json(result))
                 elif oc.status == "in_use":
                     in_use[spec.run_id] = oc.message
                     msg = f"in use, skipped: {oc.message}"

@@ -228,6 +228,75 @@ def test_a_remote_run_outside_the_shared_file_system_fails_with_a_clear_message(
     assert "shared" in res["error"] and "not-here" in res["error"]
 
 
+class ScriptedBackend:
+    """A backend whose runs end as scripted (no training): the runner's side of the protocol."""
+
+    name = "scripted"
+
+    def __init__(self, outcomes: dict) -> None:
+        self.outcomes, self.submitted, self._running = outcomes, [], []
+
+    def describe(self) -> str:
+        return "a scripted backend"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def submit(self, specs):
+        self.submitted.append([s.run_id for s in specs])
+        self._running += specs
+
+    def running(self):
+        return len(self._running)
+
+    def wait(self):
+        from qopt.study.backends import Outcome
+
+        done, self._running = self._running, []
+        return [(s, Outcome(*self.outcomes[s.run_id])) for s in done]
+
+
+def test_runner_handles_every_outcome_the_same_way_for_any_backend(tmp_path, monkeypatch):
+    """Parents are submitted before children (one batch per stage); a failed run gets its
+    error.txt and fails its children in one line; an in-use run is neither failed nor done; a
+    run reported done without a result.json is a failure, not a finished run."""
+    text = STAGED.replace('method = ["float", "bcgd"]', 'method = ["float", "bcgd", "binaryrelax"]'
+                          ).replace("seed = [0]", "seed = [0, 1]")
+    st = study_from_dict(parse_toml(text))
+    script = {"float_none_seed0": ("failed", "boom\nlast line"),
+              "float_none_seed1": ("done", "", 1.0),  # ... but no result.json
+              "bcgd_binary_seed0": ("done",), "binaryrelax_binary_seed0": ("done",),
+              "bcgd_binary_seed1": ("in_use", "pid 7 on host h"),
+              "binaryrelax_binary_seed1": ("in_use", "pid 8 on host h")}
+    fake = ScriptedBackend(script)
+    monkeypatch.setattr("qopt.study.runner.make_backend", lambda *a, **k: fake)
+    with open(tmp_path / "log", "w") as log:
+        summary = run_study(st, tmp_path / "o", stream=log)
+    assert fake.submitted == [["float_none_seed0", "float_none_seed1"]]  # children never ready
+    assert set(summary["failed"]) == set(script)  # both parents failed, so their children
+    assert summary["n_done"] == 0 and summary["in_use"] == {}
+    runs = tmp_path / "o" / "runs"
+    assert (runs / "float_none_seed0" / "error.txt").read_text() == "boom\nlast line\n"
+    assert "without writing" in (runs / "float_none_seed1" / "error.txt").read_text()
+    assert (runs / "bcgd_binary_seed0" / "error.txt").read_text() == \
+        "parent run float_none_seed0 failed\n"
+    log = (tmp_path / "log").read_text()
+    assert "a scripted backend" in log and "FAILED: last line" in log
+    # without a protocol: in use is reported, not failed, and nothing is written for it
+    flat = study_from_dict(parse_toml(text.replace('[protocol]\ninit_from = "float"', "")))
+    fake2 = ScriptedBackend(script)
+    monkeypatch.setattr("qopt.study.runner.make_backend", lambda *a, **k: fake2)
+    with open(tmp_path / "log2", "w") as log:
+        summary = run_study(flat, tmp_path / "o2", stream=log, max_runs=6)
+    assert len(fake2.submitted) == 1 and len(fake2.submitted[0]) == 6
+    assert set(summary["in_use"]) == {"bcgd_binary_seed1", "binaryrelax_binary_seed1"}
+    assert not (tmp_path / "o2" / "runs" / "bcgd_binary_seed1").exists()
+    assert "in use, skipped: pid 7 on host h" in (tmp_path / "log2").read_text()
+
+
 # --- slurm through submitit ------------------------------------------------------------------
 
 def test_slurm_job_array_script_carries_the_requested_resources(tmp_path, monkeypatch, capsys):
