@@ -180,6 +180,8 @@ class SlurmBackend:
                 return spec, Outcome.from_dict(read_json(path))
             except (OSError, ValueError) as exc:
                 return spec, Outcome("failed", f"unreadable job outcome {str(path)!r}: {exc}")
+        if (Path(spec.run_dir) / "result.json").exists():  # finished; the outcome file is
+            return spec, Outcome("done")  # not visible yet (a network file system's cache)
         state = getattr(job, "state", "UNKNOWN")
         log = Path(job.paths.stderr) if hasattr(job, "paths") else self.folder
         return spec, Outcome("failed", f"job {job.job_id} ended ({state}) without an outcome; "
