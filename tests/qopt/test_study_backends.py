@@ -354,6 +354,54 @@ def test_slurm_backend_matches_local_and_resumes(tmp_path, capsys, local_study):
     assert "2 finished, 0 to run" in capsys.readouterr().out
 
 
+FAKE_SBATCH = r"""#!{python}
+# A stand-in for SLURM's sbatch: runs each task of the submitted array as a detached local
+# process with the environment SLURM gives a job (what submitit's job code reads).
+import os, re, subprocess, sys
+from pathlib import Path
+here = Path(__file__).parent
+script = Path(sys.argv[-1]).read_text()
+counter = here / "next_id"
+job = int(counter.read_text()) if counter.exists() else 4242
+counter.write_text(str(job + 1))
+m = re.search(r"#SBATCH --array=0-(\d+)", script)
+for task in range(int(m.group(1)) + 1 if m else 1):
+    env = dict(os.environ, SLURM_JOB_ID=str(job), SLURM_NTASKS="1", SLURM_JOB_NUM_NODES="1",
+               SLURM_NODEID="0", SLURM_PROCID="0", SLURM_LOCALID="0",
+               SLURM_JOB_NODELIST="localhost")
+    if m:
+        env.update(SLURM_ARRAY_JOB_ID=str(job), SLURM_ARRAY_TASK_ID=str(task))
+    log = open(here / f"job{{job}}_{{task}}.log", "w")
+    subprocess.Popen(["bash", sys.argv[-1]], env=env, stdout=log, stderr=log,
+                     start_new_session=True)
+print(f"Submitted batch job {{job}}")
+"""
+FAKE_SRUN = "#!/bin/sh\nwhile [ \"${1#--}\" != \"$1\" ]; do case $1 in --output|--error) " \
+    "shift 2;; *) shift;; esac; done\nexec \"$@\"\n"
+
+
+@pytest.mark.slow
+def test_slurm_backend_through_a_fake_sbatch_matches_local(tmp_path, monkeypatch, local_study):
+    """The SLURM code path itself (cluster = "slurm": sbatch, job arrays, SLURM's job
+    environment) with stand-ins for sbatch and srun that run the jobs here; no sacct, so the
+    jobs are known to have ended by their outcome files alone."""
+    pytest.importorskip("submitit", reason=SLURM_EXTRA)
+    f, expected = local_study
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(FAKE_SBATCH.format(python=sys.executable))
+    (bin_dir / "srun").write_text(FAKE_SRUN)
+    for p in bin_dir.iterdir():
+        p.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setattr("qopt.study.backends.slurm.POLL_S", {"slurm": 0.5})
+    out = tmp_path / "fake-slurm"
+    assert main(["study", str(f), "--out", str(out), "--backend", "slurm"]) == 0
+    assert _fingerprint(out) == expected
+    assert sorted(p.name for p in (out / "slurm").glob("*_submission.sh")) == [
+        "4242_submission.sh", "4243_submission.sh"]  # one array per stage
+
+
 # --- ray -------------------------------------------------------------------------------------
 
 def test_ray_backend_on_an_embedded_2_cpu_ray_matches_local(tmp_path, capsys, monkeypatch,
