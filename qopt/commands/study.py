@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="study TOML file or preset name (default: quick)")
     parser.add_argument("--out", help="study directory (default: [study] out_dir, else "
                                       "./studies/<name>)")
-    parser.add_argument("--workers", type=int, help="parallel worker processes (default: "
-                                                    "[study] workers, else 1)")
+    parser.add_argument("--workers", type=int, help="parallel worker processes of the local "
+                                                    "backend (default: [study] workers, else 1)")
     parser.add_argument("--threads", type=int, help="torch threads per worker (default: "
                                                     "[study] threads_per_worker, else 1)")
     parser.add_argument("--data-dir", help="data directory for every run (CIFAR, ImageNet; "
