@@ -189,17 +189,27 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
             "wall_s": time.perf_counter() - t0}
 
 
-def lock_holder(run_dir: Path) -> str | None:
+#: how long (in all, per call) lock checks wait for a holder to let go: a process killed just
+#: before this call (kill -9 of an earlier study and its workers) releases its lock only when
+#: the kernel has torn it down, moments later
+LOCK_GRACE_S = 3.0
+
+
+def lock_holder(run_dir: Path, deadline: float = 0.0) -> str | None:
     """Who holds ``run_dir``'s lock (the :class:`RunLockedError` message), or None when it is
-    free or absent. Taken and released at once; the run's own lock stays the authority (a run
-    that becomes busy after this check reports ``in_use`` when it starts)."""
+    free or absent, asking again every 0.1 s until ``deadline`` (``time.monotonic()``) while it
+    is held. Taken and released at once; the run's own lock stays the authority (a run that
+    becomes busy after this check reports ``in_use`` when it starts)."""
     if not (run_dir / LOCK_FILE).exists():
         return None
-    try:
-        RunLock(run_dir).acquire().release()
-    except RunLockedError as exc:
-        return str(exc)
-    return None
+    while True:
+        try:
+            RunLock(run_dir).acquire().release()
+            return None
+        except RunLockedError as exc:
+            if time.monotonic() >= deadline:
+                return str(exc)
+        time.sleep(0.1)
 
 
 def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine: Backend,
@@ -211,6 +221,7 @@ def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine
     waiting = list(pending)
     started = finished = 0
     cwd = os.getcwd()
+    grace: list[float | None] = [None]  # the lock checks' shared deadline (LOCK_GRACE_S)
 
     def say(line: str) -> None:
         print(line, file=stream, flush=True)
@@ -231,7 +242,9 @@ def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine
                 continue
             waiting.remove(cell)
             run_dir = out / "runs" / cell.run_id
-            holder = lock_holder(run_dir)
+            if grace[0] is None and (run_dir / LOCK_FILE).exists():
+                grace[0] = time.monotonic() + LOCK_GRACE_S
+            holder = lock_holder(run_dir, grace[0] or 0.0)
             if holder is not None:
                 in_use[cell.run_id] = holder
                 say(f"  [=] {cell.run_id}: in use, skipped: {holder}")
