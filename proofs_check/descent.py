@@ -1,9 +1,9 @@
 r"""BCGD's sufficient-descent inequality, checked on random quadratics (numpy, theory.project).
 
-Claim (derived here, ``docs/math/bcgd.md#sufficient-descent``; the BCGD paper, Yin et al. 2019a,
-states a "sufficient descent property" whose constants were not checked against its text): for
-f with L-Lipschitz gradient, any closed Q with an exact projection, :math:`\rho \in [0, 1]`,
-:math:`\eta > 0`, and the BCGD iteration
+Claim (derived here, ``docs/math/bcgd.md#sufficient-descent``; the BCGD paper, Yin et al. 2019a, is
+recalled to prove a "sufficient descent property", not verified: its statement and constants were
+not checked against the paper's text): for f with L-Lipschitz gradient, any closed Q with an exact
+projection, :math:`\rho \in [0, 1]`, :math:`\eta > 0`, and the BCGD iteration
 
 .. math::
 
@@ -122,8 +122,8 @@ def sufficient_descent(seed: int = 4, trials: int = 40, steps: int = 60) -> Desc
 
 @claim("bcgd_sufficient_descent",
        "BCGD: f(u_{t+1}) <= f(u_t) - (rho/(2 eta) - L/2) ||u_{t+1} - u_t||^2 for exact P_Q",
-       "derived here (docs/math/bcgd.md#sufficient-descent); the BCGD paper's sufficient-"
-       "descent theorem (Yin et al. 2019a) not checked against its text",
+       "derived here (docs/math/bcgd.md#sufficient-descent); the BCGD paper's (Yin et al. "
+       "2019a) sufficient-descent theorem is from memory, not checked against its text",
        "random quadratics (binary, ternary Q)")
 def _claim_descent() -> Outcome:
     st = sufficient_descent()
