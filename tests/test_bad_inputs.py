@@ -203,6 +203,7 @@ CLI = [
     row("train/keep-float-unknown", [*TQ, "--keep-float", "['nope']"], 2, "nope"),
     row("train/device-cuda", [*T, "--device", "cuda"], 2, "CUDA is not available"),
     row("train/device-cuda-index", [*T, "--device", "cuda:7"], 2, "CUDA is not available"),
+    row("train/device-mps", [*T, "--device", "mps"], 2, "MPS is not available"),
     row("train/cifar-corrupt", [*T, "--dataset", "cifar10", "--data-dir", "{cifar_corrupt}"], 2,
         "not a valid CIFAR batch"),
     row("train/init-missing", [*T, "--init-from", "/nonexistent.pt"], 2, "no such file"),

@@ -70,7 +70,12 @@ EVAL_BATCH = 1000
 
 
 def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``."""
+    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``.
+
+    Raises:
+        ValueError: a CUDA device without CUDA or beyond ``torch.cuda.device_count()``, or
+            ``mps`` where this torch has no usable MPS backend.
+    """
     if spec == "auto":
         spec = "cuda" if torch.cuda.is_available() else "cpu"
     if spec == "cuda":
@@ -79,7 +84,16 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {spec!r} requested but CUDA is not available")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"device {spec!r} requested but this machine has {count} CUDA "
+                             f"device(s): cuda:0..cuda:{count - 1}")
         torch.cuda.set_device(dev)
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"device {spec!r} requested but MPS is not available "
+                             "(torch built without it, or not a Mac with Metal)")
     return dev
 
 
