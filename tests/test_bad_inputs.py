@@ -75,6 +75,7 @@ def files(tmp_path_factory):
     put("study_bad.toml", "[study\nname = 'x'\n")
     put("study_unknown.toml", "[study]\nname = 'x'\nbogus = 1\n")
     put("study_grid_bad.toml", "[study]\nname = 'x'\n[grid]\nlr = [-1.0]\n")
+    put("study_grid_dup.toml", "[study]\nname = 'x'\n[grid]\nseed = [0, 1, 0]\n")
     # quantizer files
     put("q.py", "import numpy as np\ndef f(w):\n"
                 "    return np.abs(w).mean() * np.where(w >= 0, 1.0, -1.0)\nX = 3\n")
@@ -224,6 +225,8 @@ CLI = [
     # -- study
     row("study/unknown", ["study", "/nonexistent.toml"], 2, "neither a study file nor a preset"),
     row("study/empty-file", ["study", "{empty_study_toml}", "--out", "{fresh}"], 2, "empty"),
+    row("study/grid-duplicate", ["study", "{study_grid_dup_toml}", "--out", "{fresh}"], 2,
+        "seed lists 0 twice"),
     row("study/bad-toml", ["study", "{study_bad_toml}", "--out", "{fresh}"], 2, "study_bad"),
     row("study/unknown-key", ["study", "{study_unknown_toml}", "--out", "{fresh}"], 2, "bogus"),
     row("study/grid-bad-value", ["study", "{study_grid_bad_toml}", "--out", "{fresh}"], 2,

@@ -149,6 +149,10 @@ def study_from_dict(d: dict, overrides: dict[str, Any] | None = None) -> Study:
     for k, vals in grid.items():
         if not isinstance(vals, list) or not vals:
             raise ValueError(f"[grid] {k} must be a non-empty list, got {vals!r}")
+        dup = [v for i, v in enumerate(vals) if v in vals[:i]]
+        if dup:
+            raise ValueError(f"[grid] {k} lists {dup[0]!r} twice (got {vals!r}): every value "
+                             "of a grid key must be distinct")
     methods = normalise_methods(d.get("methods", {}) or {})
     backend = backend_from_table(d.get("backend", {}))
     if not grid and not base:
