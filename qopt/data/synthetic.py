@@ -19,6 +19,16 @@ import torch
 from qopt.data.bundle import DataBundle
 
 
+def _check_int(name: str, v: object, minimum: int | None = None) -> None:
+    """TypeError unless ``v`` is an int (not a bool); ValueError if it is below ``minimum``."""
+    what = "an int" if minimum is None else ("a positive int" if minimum == 1
+                                            else f"an int >= {minimum}")
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name} must be {what}, got {type(v).__name__} {v!r}")
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be {what}, got {v!r}")
+
+
 def load_mnist1d(num_samples: int = 5000, train_split: float = 0.8, seed: int = 42,
                  **overrides: object) -> DataBundle:
     """MNIST-1D generated locally (default: the package's 4000/1000 split, seed 42).
@@ -33,8 +43,11 @@ def load_mnist1d(num_samples: int = 5000, train_split: float = 0.8, seed: int = 
     """
     from mnist1d.data import get_dataset_args, make_dataset
 
-    if not isinstance(num_samples, int) or num_samples < 20:
-        raise ValueError(f"num_samples must be an int >= 20, got {num_samples!r}")
+    _check_int("num_samples", num_samples, 20)
+    _check_int("seed", seed)
+    if isinstance(train_split, bool) or not isinstance(train_split, (int, float)):
+        raise TypeError(f"train_split must be a float in (0, 1), got "
+                        f"{type(train_split).__name__} {train_split!r}")
     if not 0.0 < float(train_split) < 1.0:
         raise ValueError(f"train_split must be in (0, 1), got {train_split!r}")
     args = get_dataset_args()
@@ -69,8 +82,8 @@ def load_teacher(m: int = 5, n: int = 4, n_train: int = 4096, n_test: int = 1024
                  seed: int = 0) -> DataBundle:
     """Samples of the two-layer Gaussian teacher (regression task; ``meta`` holds w*, v*)."""
     for name, v in (("m", m), ("n", n), ("n_train", n_train), ("n_test", n_test)):
-        if not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
+        _check_int(name, v, 1)
+    _check_int("seed", seed)
     g = torch.Generator().manual_seed(int(seed))
     w_star = torch.randn(n, generator=g, dtype=torch.float64)
     w_star /= w_star.norm()
