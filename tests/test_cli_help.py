@@ -176,3 +176,7 @@ def test_the_console_entry_point_help_imports_no_torch() -> None:
                 if line.startswith("import time:")}
     assert "qopt.cli" in imported  # the probe reads the right stream
     assert not {m for m in imported if m.split(".")[0] in HEAVY}
+    # the top-level help lists the commands without importing them (or anything they need)
+    assert not {m for m in imported if m.split(".")[0] in ("numpy", "theory", "proofs_check",
+                                                            "figures", "benchmarks")
+                or m.startswith(("qopt.commands", "qopt.train", "qopt.study"))}
