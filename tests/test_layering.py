@@ -39,6 +39,8 @@ APPLICATION = ("qopt.train", "qopt.study", "qopt.reproduce", "qopt.commands", "q
                "qopt.__main__")
 #: third-party packages theory must not import
 THEORY_FORBIDDEN_EXTERNAL = ("torch", "torchvision", "matplotlib")
+#: the only third-party packages theory may import (besides the standard library)
+THEORY_ALLOWED_EXTERNAL = ("numpy", "scipy", "sympy")
 
 
 def _module_name(path: Path) -> str:
@@ -147,6 +149,12 @@ def test_theory_imports_no_other_layer_and_no_torch() -> None:
     bad = _violations("theory", lambda t: _in(t, ("qopt", "proofs_check", "figures",
                                                   "benchmarks", *THEORY_FORBIDDEN_EXTERNAL)))
     assert not bad, "theory must stay the bottom layer:\n" + "\n".join(bad)
+
+
+def test_theory_imports_only_numpy_scipy_sympy_and_the_standard_library() -> None:
+    allowed = set(sys.stdlib_module_names) | {"theory", *THEORY_ALLOWED_EXTERNAL}
+    bad = _violations("theory", lambda t: t.split(".")[0] not in allowed)
+    assert not bad, "theory is numpy/scipy/sympy only:\n" + "\n".join(bad)
 
 
 def test_the_engine_imports_no_application_checker_figure_or_benchmark() -> None:
