@@ -6,9 +6,9 @@
   (``action.known``), or a TrainConfig field's ``choices`` metadata.
 * Those choices are the registries the commands validate against (asserted by identity of
   content, not by a second hand-written list).
-* Building and printing every help imports no torch, scipy, matplotlib, sympy, hypothesis or
-  multiprocessing (checked on ``sys.modules`` in a subprocess, not on wall time; numpy is
-  allowed: :mod:`theory`'s validation rules, which the method registry uses, are numpy code).
+* Building and printing every help imports none of :data:`HEAVY` (torch, scipy, matplotlib,
+  ray, submitit, ...), checked on ``sys.modules`` in a subprocess, not on wall time; numpy is
+  allowed: :mod:`theory`'s validation rules, which the method registry uses, are numpy code.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from qopt.cli import COMMANDS, build_parser
 ROOT = Path(__file__).resolve().parents[1]
 #: third-party packages no --help may import
 HEAVY = ("torch", "torchvision", "scipy", "matplotlib", "sympy", "hypothesis", "pandas",
-         "multiprocessing", "tensorboard")
+         "multiprocessing", "tensorboard", "ray", "submitit")
 FLAGS = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._VersionAction,
          argparse._HelpAction)
 
