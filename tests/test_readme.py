@@ -49,7 +49,7 @@ OPTIONAL_LINKS = {"reproduction/REPORT.md"}
 FAST_TIMEOUT, SLOW_TIMEOUT = 600, 3600  # seconds per command (a hung command fails the test)
 
 _FENCE = re.compile(r"^```(\w*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
-_DIRECTIVE = re.compile(r"<!--\s*readme-test:\s*(.*?)\s*-->\s*\Z", re.S)
+_DIRECTIVE = re.compile(r"<!--\s*readme-test:\s*((?:(?!-->).)*?)\s*-->\s*\Z", re.S)
 _EXIT = re.compile(r"\s#.*?\bexit (\d+)\b")
 
 
@@ -86,9 +86,13 @@ BLOCKS = readme_blocks()
 
 
 def _marks(b: Block) -> list:
+    """skip (with the README's reason), slow, or heavy: a block that runs is left out of the
+    quick subset (it trains, or starts processes)."""
     if b.skip_reason is not None:
         return [pytest.mark.skip(reason=f"README: {b.skip_reason}")]
-    return [pytest.mark.slow] if b.directive == "slow" else []
+    if b.directive == "slow":
+        return [pytest.mark.slow]
+    return [pytest.mark.heavy] if b.lang in ("python", "bash") else []
 
 
 def _params(langs: tuple[str, ...]) -> list:
@@ -255,6 +259,20 @@ def test_toml_block(block: Block) -> None:
         study = parse_toml(PRESETS["quick"])
         study["protocol"] = data["protocol"]
         study_from_dict(study)  # raises on an invalid protocol
+
+
+# ----------------------------------------------------------------------------- quick subset
+def test_quick_subset_is_configured():
+    """The README's quick subset (-m "not slow and not heavy"): the markers are registered and
+    every ``heavy_tests`` entry names an existing test file or directory (a renamed file must
+    not silently move its tests into the quick subset)."""
+    ini = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    markers = {m.split(":")[0] for m in ini["markers"]}
+    assert {"slow", "heavy"} <= markers
+    assert ini["heavy_tests"], "no heavy tests listed: the quick subset is the whole suite"
+    for entry in ini["heavy_tests"]:
+        assert (ROOT / entry.split("::")[0]).exists(), f"heavy_tests: {entry!r} not found"
+    assert '-m "not slow and not heavy"' in README.read_text(encoding="utf-8")
 
 
 # ----------------------------------------------------------------------------- links
