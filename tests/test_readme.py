@@ -271,7 +271,11 @@ def test_quick_subset_is_configured():
     assert {"slow", "heavy"} <= markers
     assert ini["heavy_tests"], "no heavy tests listed: the quick subset is the whole suite"
     for entry in ini["heavy_tests"]:
-        assert (ROOT / entry.split("::")[0]).exists(), f"heavy_tests: {entry!r} not found"
+        path, _, name = entry.partition("::")
+        assert (ROOT / path).exists(), f"heavy_tests: {entry!r} not found"
+        if name:
+            assert f"def {name}(" in (ROOT / path).read_text(encoding="utf-8"), \
+                f"heavy_tests: no test {name!r} in {path}"
     assert '-m "not slow and not heavy"' in README.read_text(encoding="utf-8")
 
 
