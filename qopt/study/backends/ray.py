@@ -16,6 +16,8 @@ run directory's ``result.json``, never through Ray's object store.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from qopt.study.backends.base import Outcome, RunSpec, require, run_remote
@@ -52,6 +54,12 @@ class RayBackend:
             if self.opts.address:
                 ray.init(address=self.opts.address, **kw)
             else:
+                # embedded Ray: its worker processes import the same qopt as this process
+                # (the directory above the package first on their path), not whatever an
+                # environment's site-packages holds
+                root = str(Path(__file__).resolve().parents[3])
+                path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+                kw["runtime_env"] = {"env_vars": {"PYTHONPATH": path}}
                 ray.init(num_cpus=self.num_cpus, **kw)
             self._owned = True
         self._task = ray.remote(run_remote).options(num_cpus=self.cpus,
