@@ -4,8 +4,9 @@ reported later.
 Per step (no host synchronisation):
 
 1. ``found`` (a 0-d bool tensor on the device) = some gradient of a parameter of the base
-   optimizer, or some latent weight, holds NaN or ±Inf (one ``_foreach_norm(·, inf)`` per
-   (device, dtype) group: the max-abs norm is finite iff every entry is);
+   optimizer, or some latent weight, holds NaN or ±Inf (one ``_foreach_norm`` per
+   (device, dtype) group: on CUDA the max-abs norm, finite iff every entry is; on CPU the faster
+   2-norm, confirmed entry by entry when it is not finite, see :func:`_finite_flags`);
 2. the step is skipped *on device* when ``found``: latent weights keep their value
    (``where(found, w_old, w_new)``), the float parameters and every tensor of the base optimizer's
    state (momentum buffers, Adam moments, on-device step counters) are restored from a snapshot
@@ -68,14 +69,23 @@ class NonFiniteError(FloatingPointError):
 
 
 def _finite_flags(tensors: list[Tensor]) -> Tensor:
-    """Bool vector: is each tensor entirely finite (one foreach norm per dtype group)."""
+    """Bool vector: is each tensor entirely finite (one foreach norm per dtype group).
+
+    CUDA: the max-abs norm, finite iff every entry is (no host read). CPU: the 2-norm, a fused
+    vectorised kernel (the max-abs one is ~20x slower there); it is non-finite when an entry is
+    NaN/Inf *or* the sum of squares overflows, so a non-finite norm is confirmed entry by entry
+    (``isfinite(t).all()``, read on the host: free on CPU). Both give the exact flag."""
     groups: dict[torch.dtype, list[int]] = {}
     for i, t in enumerate(tensors):
         groups.setdefault(t.dtype, []).append(i)
     flags: list[Tensor | None] = [None] * len(tensors)
     for idx in groups.values():
-        norms = torch._foreach_norm([tensors[i] for i in idx], float("inf"))
+        ts = [tensors[i] for i in idx]
+        cpu = ts[0].device.type == "cpu"
+        norms = torch._foreach_norm(ts, 2.0 if cpu else float("inf"))
         ok = torch.isfinite(torch.stack(norms))
+        if cpu and not bool(ok.all()):  # overflow or a true NaN/Inf: decide exactly
+            ok = torch.stack([torch.isfinite(t).all() for t in ts])
         for j, i in enumerate(idx):
             flags[i] = ok[j]
     return torch.stack(flags)  # type: ignore[arg-type]
