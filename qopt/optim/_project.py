@@ -9,8 +9,8 @@ Paths (same minimiser as :func:`qopt.project`, see :mod:`qopt.projection` for th
 
 * one-scale ``Binary`` tensors in float32/float64, grouped by (device, dtype): with foreach ops,
   :math:`\alpha = \|w\|_1/n` (``_foreach_norm(·, 1)``), :math:`q = \alpha\,\mathrm{sign}(w)` with
-  sign(0) = +1 (the tie rule), as :math:`\alpha(1 - 2[w < 0])` (four passes); codes are read off the latent's
-  sign when asked;
+  sign(0) = +1 (the tie rule), as :math:`\alpha(1 - 2[w < 0])` (four passes); codes are read
+  off the latent's sign when asked;
 * every other tensor: one :func:`qopt.projection.project_group` call per (set, axis, dtype,
   device) group (contract C3), which writes :math:`q = \alpha\cdot\text{levels}[codes]` into
   the parameters and returns the scales and codes kept here; warm-started with the previous
