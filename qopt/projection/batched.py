@@ -78,14 +78,15 @@ class GroupProjection(NamedTuple):
 
 
 def scales_flat(blocks: list, starts: np.ndarray, qset: QuantSet, hint: np.ndarray | None,
-                ws: Workspace) -> tuple[np.ndarray, ProjectionStats, object]:
+                ws: Workspace, top: np.ndarray | None = None
+                ) -> tuple[np.ndarray, ProjectionStats, object]:
     """Sweep scale (float64) of every row by the certified search (symmetric set, long rows,
-    in range); ``ws["u"]`` holds |w| (flat)."""
+    in range); ``ws["u"]`` holds |w| (flat); ``top``: the rows' maxima of u, if known."""
     from qopt.projection.pruned import certified_scales
 
     R = len(starts) - 1
     u = ws.get("u", int(starts[-1]), np.float64)
-    alpha, rec = certified_scales(u, starts, symmetric_events(qset), hint, ws)
+    alpha, rec = certified_scales(u, starts, symmetric_events(qset), hint, ws, top=top)
     st = ProjectionStats(rows=R, searched=R, certified=int(rec.held.sum()),
                          extracted=int(rec.extracted))
     return alpha, st, rec
@@ -101,7 +102,9 @@ def _values(codes: np.ndarray, starts: np.ndarray, alpha: np.ndarray, c, q: np.n
         if c.kind == "generic":
             np.take((dt(alpha[r]) * c.levels.astype(dt)).astype(dt), codes[a:b], out=q[a:b])
         else:  # levels (code - (k-1)/2) d: exact small multiples of d, one rounding
-            np.subtract(codes[a:b], (k - 1) / 2.0, out=q[a:b], casting="unsafe")
+            # the offset in q's dtype: the int8 codes then take the float32 loop directly
+            # (a Python float would select the float64 loop and a buffered cast; same values)
+            np.subtract(codes[a:b], dt((k - 1) / 2.0), out=q[a:b], casting="unsafe")
             np.multiply(q[a:b], dt(alpha[r]) * dt(c.d), out=q[a:b])
 
 
@@ -243,7 +246,8 @@ def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None,
         if hint is not None:
             hint = np.ldexp(hint, -scale_e)
     with np.errstate(invalid="ignore"):  # non-finite rows (check=False): zeroed below
-        alpha, stats, rec = scales_flat(blocks, starts, qset, hint, workspace)
+        alpha, stats, rec = scales_flat(blocks, starts, qset, hint, workspace,
+                                        top=None if scale_e.any() else top)
     alpha = np.where(bad, 0.0, alpha)
     cnp = torch.empty(0, dtype=cdt).numpy().dtype
     codes_flat = np.empty(N, dtype=cnp)  # returned: its own memory (1 byte per weight)
