@@ -1,6 +1,7 @@
 r"""Projection error of the exact projections vs the approximate quantizers, across bit widths.
 
-For weights w (per tensor, one free scale per tensor as in the released codes, papers.md §A3) and
+For weights w (per tensor, one free scale per tensor as in the released codes,
+``docs/math/released-protocols.md#quantization-scope``) and
 a quantizer returning q, the plotted error is the relative squared error
 :math:`\sum_T \|w_T - q_T\|^2 / \sum_T \|w_T\|^2` over the tensors T, recomputed here from q.
 Top row: that error against the bit width b; bottom row: its ratio to the **exact** projection

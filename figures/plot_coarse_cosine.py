@@ -1,6 +1,7 @@
 r"""Expected coarse gradient vs true gradient in the two-linear-layer model: cosine against θ.
 
-Model (papers.md §C2, :class:`theory.twolayer.TwoLayerTeacher`): :math:`y = v^\top\sigma(Zw)`,
+Model (STE paper, Yin et al. 2019b; ``docs/math/two-layer-model.md#model``;
+:class:`theory.twolayer.TwoLayerTeacher`): :math:`y = v^\top\sigma(Zw)`,
 σ the binary step, f the population loss. For each STE proxy μ ∈ {identity, ReLU, clipped ReLU}
 the curve is the closed form
 :math:`\cos\angle(E_Z[g_\mu], \partial f/\partial w)` (``TwoLayerTeacher.coarse_cosine``) along

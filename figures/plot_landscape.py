@@ -1,7 +1,8 @@
 r"""Loss landscape of the two-linear-layer model, Proposition 1's stationary points, and
 coarse-gradient-descent trajectories for each STE proxy.
 
-**Reduced landscape [derived here].** By Lemma 1 (papers.md §C2) f depends on w only through
+**Reduced landscape [derived here].** By Lemma 1 of the STE paper (Yin et al. 2019b;
+``docs/math/two-layer-model.md#lemma-1``) f depends on w only through
 θ = ∠(w, w*): :math:`f = \tfrac18[v^\top Av - 2v^\top b(\theta) + v^{*\top}Av^*]` with
 :math:`A = I + 11^\top`, :math:`b(\theta) = (1-\tfrac{2\theta}\pi)v^* + (1^\top v^*)1`. Every
 stationary point of Proposition 1 has v on the line where ∂f/∂v = 0 and is characterised by

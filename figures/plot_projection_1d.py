@@ -7,7 +7,8 @@ weight w, one row per set shows
 * the Moreau envelope of the indicator, :math:`e_{1/\lambda}\chi_Q(w) =
   \tfrac\lambda2\operatorname{dist}(w,Q)^2` (piecewise parabolas, kinks at the midpoints), and
 * the relaxed prox :math:`\operatorname{prox}(w) = (w + \lambda P_Q(w))/(1+\lambda)`
-  (BinaryRelax's pseudo-quantized weight; papers.md §B): slope :math:`1/(1+\lambda)` between the
+  (BinaryRelax's pseudo-quantized weight, Yin et al. 2018; derived in
+  ``docs/math/binaryrelax.md#prox``): slope :math:`1/(1+\lambda)` between the
   jumps, tending to :math:`P_Q` as λ → ∞ and to the identity as λ → 0,
 
 at several λ. All values come from :mod:`theory` (``project``, ``moreau_envelope``, ``prox``);

@@ -1,7 +1,7 @@
 r"""BinaryRelax's λ continuation and the fraction of weights that changed code, from a study.
 
-Reads the ``"type": "diag"`` records of every run (``runs/<id>/metrics.jsonl``; keys in API.md
-"Diagnostics keys"):
+Reads the ``"type": "diag"`` records of every run (``runs/<id>/metrics.jsonl``; keys in
+``docs/formats.md#diag-records``):
 
 * panel (a): λ against step for the BinaryRelax runs (global key ``lam``; log scale), in
   BinaryRelax's colour, one line style per weight set; steps where ``phase`` = 2 (exact

@@ -3,7 +3,8 @@
 Each entry is a :class:`FigureSpec` whose ``build(ctx)`` calls one ``plot_*`` function. Kinds:
 
 * ``theory`` — needs nothing but :mod:`theory` (seconds each, no training);
-* ``study``  — reads a study directory (API.md "Study directory"; default ``studies/quick``);
+* ``study``  — reads a study directory (``docs/formats.md#study-directory``; default
+  ``studies/quick``);
 * ``bench``  — reads the JSON written next to BENCHMARKS.md by ``qopt bench``.
 
 A figure whose input is absent raises :class:`MissingInput` (the CLI reports it and skips the

@@ -1,4 +1,4 @@
-"""Read a study directory (API.md "Study directory") for the study figures.
+"""Read a study directory (``docs/formats.md#study-directory``) for the study figures.
 
 * :func:`load_curves` — ``STUDY_DIR/curves.json``: run id -> {"keys", "epoch", metric lists}.
 * :func:`load_diag` — every run's ``runs/<id>/metrics.jsonl`` ``"type": "diag"`` records.

@@ -9,9 +9,10 @@ Source, in order of preference:
    10 epochs of SGD (lr 0.02, momentum 0.9, batch 64; one torch thread, so that a loaded
    machine does not oversubscribe) — 94 % test accuracy.
 
-Either way the result is every floating tensor of the state dict with ≥ 2 dimensions whose name
-ends in ``weight`` (conv and linear weights — the tensors the released codes quantize, papers.md
-§A3), as float64 numpy arrays, plus a one-line description of where they came from.
+Either way the result is every floating tensor of the state dict with ≥ 2 dimensions whose name ends
+in ``weight`` (conv and linear weights — the tensors the released codes quantize,
+``docs/math/released-protocols.md#quantization-scope``), as float64 numpy arrays, plus a one-line
+description of where they came from.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ def _inputs(rng: np.random.Generator, n: int) -> list[np.ndarray]:
 
 @claim("projection_exact",
        "theory.project attains min_{a>=0, z in L^n} ||w - a z||^2 (per tensor and per slice)",
-       "papers.md A1-A3 (binary mean|w|, ternary top-t scan); the sweep derived in "
-       "theory/projection.py", "brute force")
+       "binary mean|w|: released BinaryRelax/BCGD code quantize_bw; ternary top-t scan and the "
+       "sweep: derived here (docs/math/quantization-sets.md#projection)", "brute force")
 def projection_exact() -> Outcome:
     """|dist2(project) − dist2(brute force)| over 8 sets × n = 1..6 (at most 5000 codes) × 5
     input kinds × 6 seeds,
@@ -60,7 +60,8 @@ def projection_exact() -> Outcome:
 
 @claim("cone_orthogonality",
        "for a free-scale set (a cone): <w - P(w), P(w)> = 0 and dist^2 = ||w||^2 - ||P(w)||^2",
-       "papers.md A1 'cone facts' (RECON); first-order condition of the scale", "random inputs")
+       "derived here: first-order condition of the scale "
+       "(docs/math/quantization-sets.md#cone-facts)", "random inputs")
 def cone_orthogonality() -> Outcome:
     """max |<w-P(w), P(w)>| / ||w||² and the Pythagoras residual over the cones of
     SETS_UNDER_TEST, n in {1, 7, 64, 1000}, per tensor and per slice; bound 1e-12."""
@@ -91,7 +92,8 @@ def _objective(u: np.ndarray, w: np.ndarray, qset: QuantSet, lam: float) -> floa
 
 @claim("prox_closed_form",
        "argmin_u 1/2||u-w||^2 + lam/2 dist(u,Q)^2 = (w + lam P(w))/(1+lam), and P(prox(w)) = P(w)",
-       "papers.md B (BinaryRelax relaxed point; RECON, derivation in theory/envelope.py)",
+       "BinaryRelax relaxed point (Yin et al. 2018); closed form derived here "
+       "(docs/math/binaryrelax.md#prox-proof, theory/envelope.py)",
        "numerical minimisation (Nelder-Mead, brute-force dist)")
 def prox_closed_form() -> Outcome:
     """For 5 sets, n in {2, 3}, lam in {0.3, 1, 5}: Nelder-Mead from 6 starts (w, 0, random)

@@ -24,19 +24,22 @@ _PDF = 1.0 / np.sqrt(2.0 * np.pi)
 
 
 def uniq_weight(x: float, d: float, bits: int) -> float:
-    """UniQ weights: Δ·(clip(round(x/Δ + M/2), 0, M) − M/2), M = 2^b − 1 (papers.md §D)."""
+    """UniQ weights: Δ·(clip(round(x/Δ + M/2), 0, M) − M/2), M = 2^b − 1 (released UniQ code;
+    ``docs/math/uniq.md#weight-quantizer``)."""
     m = 2**bits - 1
     return d * (min(max(np.floor(x / d + m / 2 + 0.5), 0), m) - m / 2)
 
 
 def uniq_activation(x: float, d: float, bits: int) -> float:
-    """UniQ activations on ReLU(x): Δ·clip(round(x/Δ), 0, M) (papers.md §D)."""
+    """UniQ activations on ReLU(x): Δ·clip(round(x/Δ), 0, M) (released UniQ code;
+    ``docs/math/uniq.md#activation-quantizer``)."""
     m = 2**bits - 1
     return d * min(max(np.floor(max(x, 0.0) / d + 0.5), 0), m)
 
 
 def bcgd_ceil(x: float, a: float, bits: int) -> float:
-    """BCGD's σ(x, α): 0 for x <= 0, kα on ((k−1)α, kα], Mα above (papers.md §A4)."""
+    """BCGD's σ(x, α): 0 for x <= 0, kα on ((k−1)α, kα], Mα above (released BCGD code;
+    ``docs/math/activation-quantizers.md#bcgd-quantizer``)."""
     m = 2**bits - 1
     return 0.0 if x <= 0 else a * min(np.ceil(x / a), m)
 
@@ -68,8 +71,8 @@ def optimal_step_quad(q: Callable[[float, float, int], float], bits: int, relu: 
 
 @claim("uniq_gaussian_steps",
        "UniQ's c_w[b], c_a[b] are the MSE-optimal steps for N(0,1) / ReLU(N(0,1)), b = 1..4",
-       "UniQ released code (UniQQuantizer.delta_normal / delta_positive_normal); papers.md D "
-       "(RECON num)", "quadrature")
+       "UniQ released code (UniQQuantizer.delta_normal / delta_positive_normal); optimality "
+       "derived here (docs/math/uniq.md#constants)", "quadrature")
 def _uniq() -> Outcome:
     from theory import gaussian_steps as gs
 
@@ -91,8 +94,9 @@ def _uniq() -> Outcome:
 @claim("bcgd_gaussian_steps",
        "BCGD ceil-quantizer optimum alpha(b) for ReLU(N(0,1)) is 0.7979, 0.4866, 0.1666 "
        "(b = 1, 2, 4); the released bit_alpha is the round-to-nearest optimum c_a instead",
-       "BCGD released code (nets/quant_uni_type.py bit_alpha); papers.md A4 (RECON num), "
-       "open question 6", "quadrature")
+       "BCGD released code (nets/quant_uni_type.py bit_alpha); optima derived here; whether "
+       "the mismatch is intended is not known (docs/math/activation-quantizers.md#bit-alpha)",
+       "quadrature")
 def _bcgd() -> Outcome:
     from theory import gaussian_steps as gs
 

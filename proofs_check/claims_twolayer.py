@@ -1,4 +1,5 @@
-r"""Claims of the STE theory on the two-linear-layer Gaussian model (papers.md §C2).
+r"""Claims of the STE theory on the two-linear-layer Gaussian model (STE paper, Yin et al. 2019b;
+``docs/math/two-layer-model.md``).
 
 Closed forms of :class:`theory.twolayer.TwoLayerTeacher` checked by independent routes:
 sympy derivations (:mod:`theory.symbolic`), Monte Carlo over Z (``TwoLayerTeacher.sample``
@@ -15,7 +16,7 @@ from proofs_check.claims import Outcome, claim
 
 __all__ = ["POINTS", "teacher"]
 
-SRC = "ICLR'19 STE submission (papers.md C2)"
+SRC = "STE paper (Yin et al. 2019b, ICLR 2019 submission)"
 #: (v, w) evaluation points for m = 5, n = 4: generic, near θ = π/2, small and large ||w||
 POINTS = (
     (np.array([0.5, -1.0, 0.3, 0.8, -0.2]), np.array([0.3, -0.4, 1.0, 0.2])),
@@ -89,7 +90,8 @@ def _lemma2_fd() -> Outcome:
 
 @claim("coarse_gradients_monte_carlo",
        "E[dl/dv] = df/dv (Lemma 4) and E g_mu in closed form for identity, ReLU, clipped ReLU",
-       SRC + ", Lemmas 4, 5, 7; clipped ReLU papers.md C2 (RECON)", "Monte Carlo")
+       SRC + ", Lemmas 4, 5, 7; clipped ReLU derived here "
+       "(docs/math/two-layer-model.md#clipped-relu-ste)", "Monte Carlo")
 def _coarse_mc() -> Outcome:
     t, rng = teacher(), np.random.default_rng(6)
     z = 0.0
@@ -113,7 +115,8 @@ def _inner_sym() -> Outcome:
 
 @claim("positive_correlation",
        "<E g_mu, df/dw> > 0 for theta in (0, pi), v.v* != 0: identity, ReLU, clipped ReLU",
-       SRC + ", Lemmas 5, 8 (clipped: papers.md C2 RECON)",
+       SRC + ", Lemmas 5, 8; clipped ReLU derived here "
+       "(docs/math/two-layer-model.md#correlation)",
        "closed forms on a grid: 25 angles x 6 norms x 4 v")
 def _positive() -> Outcome:
     t = teacher()
@@ -148,7 +151,8 @@ def _positive() -> Outcome:
 @claim("prop1_stationary_points",
        "Prop. 1: saddles at theta_s and spurious minima at theta = pi are stationary; "
        "the spurious ones are local minima; f(v*, w*) = 0",
-       SRC + ", Prop. 1 (theta_s re-derived, papers.md C2)",
+       SRC + ", Prop. 1; theta_s re-derived here "
+       "(docs/math/two-layer-model.md#proposition-1)",
        "finite differences + random local perturbations")
 def _prop1() -> Outcome:
     from theory.twolayer import TwoLayerTeacher

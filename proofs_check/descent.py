@@ -1,8 +1,9 @@
 r"""BCGD's sufficient-descent inequality, checked on random quadratics (numpy, theory.project).
 
-Claim (papers.md §C1, RECON; BCGD paper's "sufficient descent property", constants RECALL): for
-f with L-Lipschitz gradient, any closed Q with an exact projection, :math:`\rho \in [0, 1]`,
-:math:`\eta > 0`, and the BCGD iteration
+Claim (derived here, ``docs/math/bcgd.md#sufficient-descent``; the BCGD paper, Yin et al. 2019a, is
+recalled to prove a "sufficient descent property", not verified: its statement and constants were
+not checked against the paper's text): for f with L-Lipschitz gradient, any closed Q with an exact
+projection, :math:`\rho \in [0, 1]`, :math:`\eta > 0`, and the BCGD iteration
 
 .. math::
 
@@ -14,11 +15,11 @@ every step satisfies
 
     f(u_{t+1}) \le f(u_t) - \Big(\frac{\rho}{2\eta} - \frac L2\Big)\|u_{t+1} - u_t\|^2 .
 
-*Proof sketch* (papers.md): optimality of :math:`u_{t+1}` for :math:`w_{t+1}` against the
-candidate :math:`u_t` gives :math:`\|\Delta\|^2 \le 2\langle(1-\rho)(w_t-u_t) - \eta\nabla f(u_t),
-\Delta\rangle`; optimality of :math:`u_t` for :math:`w_t` gives
-:math:`2\langle w_t-u_t,\Delta\rangle \le \|\Delta\|^2`; so :math:`\langle\nabla f(u_t),\Delta
-\rangle \le -\frac{\rho}{2\eta}\|\Delta\|^2`, and the descent lemma adds
+*Proof sketch* (derived here; ``docs/math/bcgd.md#derivation``): optimality of :math:`u_{t+1}` for
+:math:`w_{t+1}` against the candidate :math:`u_t` gives :math:`\|\Delta\|^2 \le
+2\langle(1-\rho)(w_t-u_t) - \eta\nabla f(u_t), \Delta\rangle`; optimality of :math:`u_t` for
+:math:`w_t` gives :math:`2\langle w_t-u_t,\Delta\rangle \le \|\Delta\|^2`; so :math:`\langle\nabla
+f(u_t),\Delta \rangle \le -\frac{\rho}{2\eta}\|\Delta\|^2`, and the descent lemma adds
 :math:`\frac L2\|\Delta\|^2`. It holds for every η (for η < ρ/L it is a descent).
 
 The check runs the iteration on :math:`f(u) = \tfrac12 u^\top A u - b^\top u` (A random PSD,
@@ -121,7 +122,8 @@ def sufficient_descent(seed: int = 4, trials: int = 40, steps: int = 60) -> Desc
 
 @claim("bcgd_sufficient_descent",
        "BCGD: f(u_{t+1}) <= f(u_t) - (rho/(2 eta) - L/2) ||u_{t+1} - u_t||^2 for exact P_Q",
-       "papers.md C1 (RECON num; BCGD paper's sufficient-descent theorem, constants RECALL)",
+       "derived here (docs/math/bcgd.md#sufficient-descent); the BCGD paper's (Yin et al. "
+       "2019a) sufficient-descent theorem is from memory, not checked against its text",
        "random quadratics (binary, ternary Q)")
 def _claim_descent() -> Outcome:
     st = sufficient_descent()

@@ -28,14 +28,15 @@ input's scale are ties (:mod:`proofs_check.tolerance`: within ``r·max|w|``, or 
 below the dtype's smallest normal number ``tiny``).
 
 Sources: cone orthogonality and the prox closed form :math:`\min F = \tfrac{\lambda}{2(1+\lambda)}
-d(w,Q)^2`, attained at ``theory.prox``, papers.md §A1 and §B (RECON, checked by ``qopt verify
-theory``). prox_invariance holds for ANY closed set (derived here): if q is a nearest point of w
-then for u strictly inside the segment [w, q], :math:`\|u - x\| \ge \|w - x\| - \|w - u\| \ge
-\|w - q\| - \|w - u\| = \|u - q\|` for every x in Q, with equality only for x = q, so q is the
-unique nearest point of u. *Ties*: where the exact projection is not unique (e.g. Binary at
-w_i = 0, |w_i| equal at a ternary threshold) the equivariance and symmetry checks accept two
-different outputs when they approximate the transformed input equally well (equal squared error
-within tolerance): they then differ only in how a tie was broken.
+d(w,Q)^2`, attained at ``theory.prox``, derived here (``docs/math/quantization-sets.md#cone-facts``,
+``docs/math/binaryrelax.md#prox-proof``; checked by ``qopt verify theory``). prox_invariance holds
+for ANY closed set (derived here): if q is a nearest point of w then for u strictly inside the
+segment [w, q], :math:`\|u - x\| \ge \|w - x\| - \|w - u\| \ge \|w - q\| - \|w - u\| = \|u - q\|`
+for every x in Q, with equality only for x = q, so q is the unique nearest point of u. *Ties*: where
+the exact projection is not unique (e.g. Binary at w_i = 0, |w_i| equal at a ternary threshold) the
+equivariance and symmetry checks accept two different outputs when they approximate the transformed
+input equally well (equal squared error within tolerance): they then differ only in how a tie was
+broken.
 """
 
 from __future__ import annotations

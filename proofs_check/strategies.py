@@ -1,6 +1,7 @@
 """Hypothesis strategies for quantizer tests: weights with their edge cases, and sets.
 
-Domain-named strategies in the style of astropy's ``test_precision.py`` (style.md §4): they
+Domain-named strategies in the style of astropy's ``test_precision.py`` (astropy/astropy
+``astropy/time/tests/test_precision.py``): they
 deliberately include the inputs where quantizers break, and shrink to obvious counterexamples
 (small integers, few entries):
 

@@ -243,7 +243,7 @@ CLI = [
     row("study/out-is-a-file", ["study", "quick", "--max-runs", "0", "--out", "{plainfile}"], 2,
         "plainfile"),
     # -- verify quantizer
-    row("verify/no-what", ["verify"], 2, "quantizer, theory or run"),
+    row("verify/no-what", ["verify"], 2, "quantizer, theory, run or certificate"),
     row("vq/missing-file", ["verify", "quantizer", "/nonexistent.py:f", "--set", "binary"], 2,
         "does not exist"),
     row("vq/no-colon", ["verify", "quantizer", "{q_py}", "--set", "binary"], 2, "PATH.py:FUNC"),

@@ -15,7 +15,7 @@ function                       set Q             ratio   source
 =============================  ================  ======  ========================================
 ``twn``                        Ternary()         1.007   TWN (Li & Liu 2016): Δ = 0.7 mean|w|
 ``binaryrelax_ternary``        Ternary()         1.758   BinaryRelax/BCGD code ``quantize_tnn``
-``bcgd_fbit``                  Uniform(4)        2.452   BCGD code ``quantize_fbit`` (§A3)
+``bcgd_fbit``                  Uniform(4)        2.452   BCGD code ``quantize_fbit``
 ``lloyd``                      Uniform(4)        1.688   Lloyd alternation, max init, 10 iters
 ``lloyd``                      Ternary()         1.000   (ratio 1.0000004)
 ``parq_uniform`` (b = 2)       Symmetric(2)      1.014   PARQ ``UnifQuantizer`` (mean scale)
@@ -23,8 +23,13 @@ function                       set Q             ratio   source
 ``parq_lsbq_ternary``          Ternary()         1.844   PARQ ``LSBQuantizer(optimal=True)``, b=0
 =============================  ================  ======  ========================================
 
-Exact relative errors on this input: ternary 0.1919, Uniform(4) 0.01307. ``bcgd_fbit`` depends
-on n through max|w| (papers.md's 0.0224 = 1.76x was not at n = 10^5).
+Exact relative errors :math:`\operatorname{dist}^2/\|w\|^2` on this input: ternary 0.1919,
+Uniform(4) 0.01307. ``bcgd_fbit`` depends on n through max|w|: its ratio is 1.82 at n = 2·10^4,
+2.452 at 10^5 and 2.487 at 10^6 (same generator and seed). Population values (n → ∞, exact
+Gaussian cell integrals with :func:`theory.gaussian_steps.cell_mse`, derived here and pinned by
+``tests/docs/test_population_numbers.py``): relative error 0.1902 for the exact ternary
+projection, 0.1916 for ``twn``, 0.3366 for ``binaryrelax_ternary``
+(``docs/math/approximate-quantizers.md#ratios``).
 """
 
 from __future__ import annotations
@@ -79,8 +84,10 @@ def twn(w: object, axis: int | None = None) -> Projection:
 
     :math:`\Delta = 0.7\,\mathrm{mean}|w|`, :math:`I = \{i: |w_i| > \Delta\}`,
     :math:`\alpha = \mathrm{mean}_{i \in I}|w_i|`, :math:`q = \alpha\,\mathrm{sign}(w)\,1_I`.
-    Set: ``Ternary()``. Source: Li & Liu 2016 (TWN), papers.md §A2 (its Gaussian relative error
-    0.1930 vs 0.1916 exact). Measured ratio to the exact projection: 1.007 (module table).
+    Set: ``Ternary()``. Source: Li & Liu 2016 (TWN); ``docs/math/approximate-quantizers.md#twn``. On
+    Gaussian weights its population relative error is 0.1916 against 0.1902 for the exact
+    projection (exact Gaussian integrals, derived here). Measured ratio to the exact projection:
+    1.007 (module table).
     """
     rows, shape, dtype, ax = _rows(w, axis)
     a = np.abs(rows)
@@ -96,8 +103,10 @@ def binaryrelax_ternary(w: object, axis: int | None = None) -> Projection:
     Code-faithful port of ``penhunt/binaryrelax`` ``util/quant.py`` (also BCGD ``quant=2``):
     ``delta = min(0.7*|w|.mean(), 100)``, ``index = |w| >= delta``,
     ``scale = (|w|*index).mean()`` — the sum over the kept entries divided by **n**, not by their
-    count, so the scale is too small by the factor |I|/n (papers.md §A2). Set: ``Ternary()``.
-    Measured ratio: 1.758 (module table; papers.md reports relative error 0.337 vs 0.1916).
+    count, so the scale is too small by the factor |I|/n (0.5765 for Gaussian weights).
+    Set: ``Ternary()``. Measured ratio: 1.758 (module table); population relative error 0.3366
+    against 0.1902 exact, ratio 1.770 (exact Gaussian integrals, derived here;
+    ``docs/math/approximate-quantizers.md#quantize-tnn``).
     """
     rows, shape, dtype, ax = _rows(w, axis)
     a = np.abs(rows)
@@ -113,9 +122,11 @@ def bcgd_fbit(w: object, axis: int | None = None) -> Projection:
     Set ``Uniform(4)`` = :math:`\alpha\{-7..7\}`. With :math:`\delta = \max|w|/15`:
     :math:`k_i = 0` if :math:`|w_i| \le \delta`, :math:`k` if :math:`(2k-1)\delta < |w_i| \le
     (2k+1)\delta` (k = 1..6), 7 if :math:`|w_i| > 13\delta`; then one least-squares refit
-    :math:`\alpha = \sum |w_i| k_i / \sum k_i^2` (no iteration). Source: BCGD released code,
-    papers.md §A3 (relative error 0.0224 vs 0.0127 exact there). Measured ratio at n = 10^5: 2.452
-    (the step 2 max|w|/15 grows with n).
+    :math:`\alpha = \sum |w_i| k_i / \sum k_i^2` (no iteration). Source: BCGD released code
+    (penhunt/full-quantization-DNN ``BCGD_cifar/util/quant.py``, ``quant=4``;
+    ``docs/math/approximate-quantizers.md#quantize-fbit``). Measured on N(0, 1) weights (seed 0):
+    relative error 0.0320 against 0.01307 exact at n = 10^5 (ratio 2.452), 0.0238 against 0.01307 at
+    n = 2·10^4 (ratio 1.82): the ratio grows with n because the step 2 max|w|/15 does.
     """
     rows, shape, dtype, ax = _rows(w, axis)
     a = np.abs(rows)
@@ -136,9 +147,10 @@ def lloyd(w: object, qset: QuantSet, axis: int | None = None, iters: int = 10) -
     From :math:`\alpha_0 = \max|w| / \max|L|` ("max" init) repeat ``iters`` times:
     :math:`z \leftarrow` nearest levels of :math:`w/\alpha` (the projection's tie rule),
     :math:`\alpha \leftarrow \langle w,z\rangle_+/\|z\|^2`. Each step lowers the error, but the
-    fixed point can be a local minimum. Source: the STE paper's "variant of Lloyd's algorithm"
-    (papers.md §A3, what this author group uses). Measured ratio on the module's Gaussian input:
-    1.688 for ``Uniform(4)`` (the max init stalls at a poor fixed point), 1.0000004 for
+    fixed point can be a local minimum. Source: the STE paper's "variant of Lloyd's algorithm" (Yin
+    et al. 2019b, citing Lloyd 1982; which variant and initialisation is not stated in what was
+    read; ``docs/math/approximate-quantizers.md#lloyd``). Measured ratio on the module's Gaussian
+    input: 1.688 for ``Uniform(4)`` (the max init stalls at a poor fixed point), 1.0000004 for
     ``Ternary()``.
 
     Args:
@@ -170,9 +182,9 @@ def parq_uniform(w: object, bits: int, axis: int | None = None) -> Projection:
     ``int_shift = zero_point = 0.5``, no centering): :math:`q_{max} = \min(b\,\mathrm{mean}|w|,
     \max|w|)`, clamp w to :math:`[-q_{max}, q_{max}]`, step :math:`s = q_{max}/(2^{b-1}-\tfrac12)`,
     :math:`q = s(\mathrm{round}(w/s - \tfrac12) + \tfrac12)` with round-half-to-even (torch.round).
-    Set: ``Symmetric(bits)`` (half-integer levels), scale = s. peers.md (c)1 reports its error
-    1.02/1.12/1.31x (median) the best grid-searched scale for b = 2/3/4. Measured: 1.014 (b=2),
-    1.305 (b=4).
+    Set: ``Symmetric(bits)`` (half-integer levels), scale = s. Measured ratio to the exact
+    projection (module table): 1.014 (b=2), 1.305 (b=4);
+    ``docs/math/approximate-quantizers.md#parq-uniform``.
     """
     bits = check_int(bits, "bits", 1, 16)
     rows, shape, dtype, ax = _rows(w, axis)
@@ -196,8 +208,8 @@ def parq_lsbq_ternary(w: object) -> Projection:
     each is scored with **levels ±v and thresholds ±v/2** (``torch.bucketize``, right=False:
     :math:`-v/2 < w \le v/2 \mapsto 0`), and the best (strictly below ||w||, else q = 0) is kept.
     The optimum for this threshold would use levels ±2v (as its per-channel branch does), so the
-    levels are half the least-squares scale (papers.md §F, peers.md (c)1). Set ``Ternary()``,
-    scale = v. Measured ratio: 1.844.
+    levels are half the least-squares scale (``docs/math/approximate-quantizers.md#parq-lsbq``).
+    Set ``Ternary()``, scale = v. Measured ratio: 1.844.
     """
     arr = as_float_array(w, "w")
     p = arr.astype(np.float64).ravel()

@@ -1,8 +1,8 @@
 r"""The clipped-ReLU integrals p(θ, ‖w‖), q(θ, ‖w‖) of the two-layer STE model, in closed form.
 
-In the two-linear-layer Gaussian model of :mod:`theory.twolayer` (ICLR'19 STE submission,
-papers.md §C2), the expected coarse gradient of the clipped-ReLU proxy
-:math:`\mu'(x) = 1\{0 < x < 1\}` needs, for :math:`z \sim N(0, I_n)`,
+In the two-linear-layer Gaussian model of :mod:`theory.twolayer` (STE paper, Yin et al. 2019b;
+``docs/math/two-layer-model.md#clipped-relu-ste``), the expected coarse gradient of the clipped-ReLU
+proxy :math:`\mu'(x) = 1\{0 < x < 1\}` needs, for :math:`z \sim N(0, I_n)`,
 
 .. math::
 
@@ -55,9 +55,10 @@ def _p_cartesian_quad(theta: float, t: float) -> float:
 
 
 def clipped_pq(theta: float, norm_w: float) -> tuple[float, float]:
-    r"""The clipped-ReLU integrals p(θ, ‖w‖), q(θ, ‖w‖) of papers.md §C2, in closed form.
+    r"""The clipped-ReLU integrals p(θ, ‖w‖), q(θ, ‖w‖) of the clipped-ReLU STE, in closed form.
 
-    Definition [paper integrals, papers.md §C2, RECON there]: with t = 1/‖w‖,
+    Definition [the polar form expected in the later arXiv version's lemma, which was not read:
+    unverified; ``docs/math/two-layer-model.md#clipped-relu-ste``]: with t = 1/‖w‖,
     :math:`p = \frac1{2\pi}\int_{\theta-\pi/2}^{\pi/2}\cos\varphi\,\xi(t\sec\varphi)d\varphi`,
     :math:`q = \frac1{2\pi}\int_{\theta-\pi/2}^{\pi/2}\sin\varphi\,\xi(t\sec\varphi)d\varphi`,
     :math:`\xi(x) = \int_0^x r^2e^{-r^2/2}dr`; equivalently
@@ -100,7 +101,8 @@ def clipped_pq(theta: float, norm_w: float) -> tuple[float, float]:
 
 
 def clipped_pq_paper_quad(theta: float, norm_w: float) -> tuple[float, float]:
-    r"""p, q by ``scipy.integrate.quad`` of the paper's polar integrals (papers.md §C2), with
+    r"""p, q by ``scipy.integrate.quad`` of the polar integrals above (the form expected in the
+    paper's later version, not read), with
     :math:`\xi(x) = \sqrt{\pi/2}\,\mathrm{erf}(x/\sqrt2) - xe^{-x^2/2}`. An independent reference
     for :func:`clipped_pq` (absolute accuracy ~1e-16)."""
     theta = check_positive_scalar(theta, "theta", allow_zero=True)

@@ -7,17 +7,19 @@ For the indicator :math:`\chi_Q` of a closed set Q and :math:`\lambda > 0`,
     e_{1/\lambda}\chi_Q(w) = \min_x \chi_Q(x) + \tfrac{\lambda}{2}\|w - x\|^2
         = \tfrac{\lambda}{2}\operatorname{dist}(w, Q)^2 ,
 
-the relaxation BinaryRelax trains with (Yin et al. 2018, §2; papers.md §B, standard). Its prox
+the relaxation BinaryRelax trains with (Yin et al. 2018; the identity is standard, Moreau
+1965; ``docs/math/binaryrelax.md#moreau-envelope``). Its prox
 
 .. math::
 
     \operatorname{prox}(w) = \arg\min_u \tfrac12\|u - w\|^2 + \tfrac{\lambda}{2}
         \operatorname{dist}(u, Q)^2 = \frac{w + \lambda P_Q(w)}{1 + \lambda}
 
-is BinaryRelax's relaxed ("pseudo-quantized") point. *Derivation* (papers.md §B, RECON): minimise
-jointly over (u, q ∈ Q); for fixed q the minimiser is u = (w + λq)/(1 + λ) with value
-λ‖w − q‖²/(2(1 + λ)), which is smallest at q = P_Q(w). Where P_Q is single-valued (off the tie
-set, a null set), :math:`\nabla \tfrac{\lambda}{2}\operatorname{dist}^2(w) = \lambda(w - P_Q(w))`.
+is BinaryRelax's relaxed ("pseudo-quantized") point. *Derivation* (derived here;
+``docs/math/binaryrelax.md#prox-proof``): minimise jointly over (u, q ∈ Q); for fixed q the
+minimiser is u = (w + λq)/(1 + λ) with value λ‖w − q‖²/(2(1 + λ)), which is smallest at q = P_Q(w).
+Where P_Q is single-valued (off the tie set, a null set),
+:math:`\nabla \tfrac{\lambda}{2}\operatorname{dist}^2(w) = \lambda(w - P_Q(w))`.
 
 With ``axis`` the set is the product of one set per slice; all quantities are then taken over the
 product set (the envelope sums over slices).

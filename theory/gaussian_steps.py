@@ -24,15 +24,17 @@ Monte Carlo of the quantizers of :mod:`theory.proxies` agrees with the MSE).
 Quantizers (M = 2^b − 1):
 
 * :func:`uniq_weight_step` ``c_w[b]``: symmetric mid-rise, levels ±Δ/2..±MΔ/2, round to nearest,
-  data N(0,1) (UniQ weights, papers.md §D);
+  data N(0,1) (UniQ weights, ``docs/math/uniq.md#constants``);
 * :func:`uniq_activation_step` ``c_a[b]``: levels {0, Δ, .., MΔ}, round to nearest, data
-  ReLU(N(0,1)) (UniQ activations, §D);
-* :func:`bcgd_ceil_step`: BCGD's ceil-type σ(x, α) of §A4 against ReLU(x), x ~ N(0,1).
+  ReLU(N(0,1)) (UniQ activations);
+* :func:`bcgd_ceil_step`: BCGD's ceil-type σ(x, α) against ReLU(x), x ~ N(0,1)
+  (``docs/math/activation-quantizers.md#gaussian-steps``).
 
 Released tables (data, with source): :data:`UNIQ_C_W`, :data:`UNIQ_C_A`, :data:`BCGD_BIT_ALPHA`.
-Finding [RECON num in papers.md, reproduced in the tests]: c_w and c_a are these optima (c_w to
+Finding [derived here, reproduced in the tests]: c_w and c_a are these optima (c_w to
 ~1e-15, c_a to the 8 printed digits); BCGD's ``bit_alpha`` is within 1% of the *round-to-nearest*
-optimum c_a, not of its own ceil quantizer's optimum (papers.md open question 6).
+optimum c_a, not of its own ceil quantizer's optimum; whether that was intended is not
+known (``docs/math/activation-quantizers.md#bit-alpha``).
 """
 
 from __future__ import annotations
@@ -147,17 +149,18 @@ def optimal_step(cells: Cells) -> float:
 
 def uniq_weight_step(bits: int) -> float:
     """c_w[b]: optimal Δ of the 2^b-level symmetric mid-rise quantizer for N(0,1) (c_w[1] =
-    2√(2/π)); reproduces UniQ's ``delta_normal`` (papers.md §D)."""
+    2√(2/π)); reproduces UniQ's ``delta_normal`` (``docs/math/uniq.md#constants``)."""
     return optimal_step(uniq_weight_cells(bits))
 
 
 def uniq_activation_step(bits: int) -> float:
     """c_a[b]: optimal Δ of round-to-nearest {0..M}Δ for ReLU(N(0,1)); reproduces UniQ's
-    ``delta_positive_normal`` (papers.md §D)."""
+    ``delta_positive_normal`` (``docs/math/uniq.md#constants``)."""
     return optimal_step(uniq_activation_cells(bits))
 
 
 def bcgd_ceil_step(bits: int) -> float:
     """Optimal α of BCGD's ceil quantizer σ(x, α) against ReLU(x), x ~ N(0,1) (α = √(2/π) for
-    b = 1); papers.md §A4 quotes 0.7979, 0.4866, 0.1666 for b = 1, 2, 4."""
+    b = 1); 0.7979, 0.4866, 0.1666 for b = 1, 2, 4
+    (``docs/math/activation-quantizers.md#gaussian-steps``)."""
     return optimal_step(bcgd_ceil_cells(bits))

@@ -1,9 +1,9 @@
 r"""Straight-through-estimator (STE) proxies and activation quantizers, in float64 numpy.
 
-**The binary step and its three STE proxies** (the ICLR'19 STE submission, papers.md §C2, and the
-BCGD code ``bfun`` option, §C "Activation STE"). The forward is
-:math:`\sigma(x) = 1\{x > 0\}`; backward replaces :math:`\sigma'` (zero a.e.) by the derivative
-:math:`\mu'` of a proxy :math:`\mu`:
+**The binary step and its three STE proxies** (the STE paper, Yin et al. 2019b, read in its ICLR
+2019 submission, and the released BCGD code's ``bfun`` option;
+``docs/math/activation-quantizers.md#stes``). The forward is :math:`\sigma(x) = 1\{x > 0\}`;
+backward replaces :math:`\sigma'` (zero a.e.) by the derivative :math:`\mu'` of a proxy :math:`\mu`:
 
 =================  =============================  ==============================  ============
 name               :math:`\mu(x)`                 :math:`\mu'(x)`                 BCGD ``bfun``
@@ -13,12 +13,13 @@ name               :math:`\mu(x)`                 :math:`\mu'(x)`               
 ``clipped_relu``   :math:`\min(\max(x,0), c)`     :math:`1\{0 < x \le c\}`        ``inplt``
 =================  =============================  ==============================  ============
 
-with clip level :math:`c = 1` in the two-layer model (§C2) and :math:`c = (2^b-1)\alpha` in BCGD.
-The boundary convention :math:`x = c \Rightarrow \mu' = 1` is the BCGD code's (``input > a*level``
-is zeroed); it is a null set for every Gaussian expectation.
+with clip level :math:`c = 1` in the two-layer model (``docs/math/two-layer-model.md#model``) and
+:math:`c = (2^b-1)\alpha` in BCGD. The boundary convention :math:`x = c \Rightarrow \mu' = 1` is the
+BCGD code's (``input > a*level`` is zeroed); it is a null set for every Gaussian expectation.
 
-**BCGD b-bit quantized ReLU** [SAW papers.md §A4: SIAM News eq. (1) and BCGD
-``nets/quant_uni_type.py`` ``QtUniFunction``], a *ceil*-type quantizer, M = 2^b - 1:
+**BCGD b-bit quantized ReLU** (released BCGD code, penhunt/full-quantization-DNN
+``nets/quant_uni_type.py`` ``QtUniFunction``, and J. Xin's SIAM News article;
+``docs/math/activation-quantizers.md#bcgd-quantizer``), a *ceil*-type quantizer, M = 2^b - 1:
 
 .. math::
 
@@ -33,7 +34,8 @@ Its α-gradient variants (``gd_type`` in the code), each as a function of x:
 * ``min``: 1 on :math:`(0, M\alpha]`, M above;
 * ``pact``: M above :math:`M\alpha`, 0 elsewhere.
 
-**Round-to-nearest uniform quantizers** (UniQ, papers.md §D, ``quantizer/uniq.py``), step Δ:
+**Round-to-nearest uniform quantizers** (released UniQ code, phuocphn/uniq ``quantizer/uniq.py``;
+``docs/math/uniq.md#activation-quantizer``, ``docs/math/uniq.md#weight-quantizer``), step Δ:
 
 * unsigned (activations): :math:`\hat a = \Delta\,\mathrm{round}(\mathrm{clip}(x/\Delta, 0, M))`,
   :math:`\partial\hat a/\partial x = 1\{0 \le x \le M\Delta\}`,
@@ -90,14 +92,16 @@ def _levels(bits: object) -> int:
 
 
 def binary_step(x: np.ndarray) -> np.ndarray:
-    r"""The binary activation :math:`\sigma(x) = 1\{x > 0\}` (float64; σ(0) = 0). Source: §C2."""
+    r"""The binary activation :math:`\sigma(x) = 1\{x > 0\}` (float64; σ(0) = 0). Source: the STE
+    paper (Yin et al. 2019b; ``docs/math/two-layer-model.md#model``)."""
     x = as_float_array(x, "x", allow_empty=True)
     return (x > 0).astype(np.float64)
 
 
 def proxy_value(x: np.ndarray, proxy: str, clip: float = 1.0) -> np.ndarray:
     r"""The proxy function :math:`\mu(x)`: ``identity`` x, ``relu`` max(x,0), ``clipped_relu``
-    min(max(x,0), clip). Source: the ICLR'19 STE submission (papers.md §C2)."""
+    min(max(x,0), clip). Source: the STE paper (Yin et al. 2019b;
+    ``docs/math/activation-quantizers.md#stes``)."""
     x = as_float_array(x, "x", allow_empty=True).astype(np.float64, copy=False)
     check_proxy(proxy)
     clip = check_positive_scalar(clip, "clip")
@@ -110,7 +114,7 @@ def proxy_value(x: np.ndarray, proxy: str, clip: float = 1.0) -> np.ndarray:
 
 def proxy_derivative(x: np.ndarray, proxy: str, clip: float = 1.0) -> np.ndarray:
     r"""The STE backward factor :math:`\mu'(x)`: ``identity`` 1, ``relu`` 1{x>0},
-    ``clipped_relu`` 1{0 < x <= clip} (BCGD ``bfun`` = idnty / relu / inplt; §C)."""
+    ``clipped_relu`` 1{0 < x <= clip} (released BCGD code ``bfun`` = idnty / relu / inplt)."""
     x = as_float_array(x, "x", allow_empty=True)
     check_proxy(proxy)
     clip = check_positive_scalar(clip, "clip")
@@ -122,7 +126,8 @@ def proxy_derivative(x: np.ndarray, proxy: str, clip: float = 1.0) -> np.ndarray
 
 
 def quantized_relu(x: np.ndarray, alpha: float, bits: int) -> np.ndarray:
-    r"""BCGD's ceil-type b-bit quantized ReLU :math:`\sigma(x,\alpha)` (papers.md §A4, [SAW]):
+    r"""BCGD's ceil-type b-bit quantized ReLU :math:`\sigma(x,\alpha)` (released BCGD code;
+    ``docs/math/activation-quantizers.md#bcgd-quantizer``):
     0 for x <= 0, :math:`\lceil x/\alpha\rceil\alpha` on :math:`(0,(M-1)\alpha]`, Mα above."""
     x = as_float_array(x, "x", allow_empty=True).astype(np.float64, copy=False)
     alpha = check_positive_scalar(alpha, "alpha")
@@ -134,7 +139,8 @@ def quantized_relu(x: np.ndarray, alpha: float, bits: int) -> np.ndarray:
 def quantized_relu_grad_x(x: np.ndarray, alpha: float, bits: int,
                           proxy: str = "clipped_relu") -> np.ndarray:
     r"""STE for :math:`\partial\sigma(x,\alpha)/\partial x`: the proxy derivative with clip level
-    :math:`M\alpha` (default ``clipped_relu`` = BCGD ``inplt``, §C [SAW])."""
+    :math:`M\alpha` (default ``clipped_relu`` = the released BCGD code's
+    ``inplt``)."""
     alpha = check_positive_scalar(alpha, "alpha")
     return proxy_derivative(x, proxy, clip=_levels(bits) * alpha)
 
@@ -142,7 +148,8 @@ def quantized_relu_grad_x(x: np.ndarray, alpha: float, bits: int,
 def quantized_relu_grad_alpha(x: np.ndarray, alpha: float, bits: int,
                               variant: str = "mean") -> np.ndarray:
     r"""Per-entry :math:`\partial\sigma(x,\alpha)/\partial\alpha` surrogate of BCGD (``gd_type``,
-    papers.md §C [SAW BCc ``QtUniFunction.backward``]); see the module docstring for the four
+    released BCGD code ``QtUniFunction.backward``;
+    ``docs/math/activation-quantizers.md#alpha-gradients``); see the module docstring for the four
     variants. ``ae`` is the exact a.e. derivative (checked by finite differences in the tests)."""
     x = as_float_array(x, "x", allow_empty=True).astype(np.float64, copy=False)
     alpha = check_positive_scalar(alpha, "alpha")
@@ -163,7 +170,8 @@ def quantized_relu_grad_alpha(x: np.ndarray, alpha: float, bits: int,
 def uniform_round(x: np.ndarray, step: float, bits: int) -> np.ndarray:
     r"""Unsigned round-to-nearest quantizer
     :math:`\Delta\,\mathrm{rint}(\mathrm{clip}(x/\Delta,0,M))`
-    with levels {0, Δ, ..., MΔ} (UniQ activations, papers.md §D [SAW UQc])."""
+    with levels {0, Δ, ..., MΔ} (UniQ activations, released UniQ code;
+    ``docs/math/uniq.md#activation-quantizer``)."""
     x = as_float_array(x, "x", allow_empty=True).astype(np.float64, copy=False)
     step = check_positive_scalar(step, "step")
     big_m = _levels(bits)
@@ -173,7 +181,7 @@ def uniform_round(x: np.ndarray, step: float, bits: int) -> np.ndarray:
 def uniform_round_grads(x: np.ndarray, step: float, bits: int) -> tuple[np.ndarray, np.ndarray]:
     r"""(∂â/∂x, ∂â/∂Δ) of :func:`uniform_round` through the straight-through round: ∂â/∂x =
     1{0 <= x/Δ <= M}; ∂â/∂Δ = rint(x/Δ) - x/Δ inside, M above, 0 below (derived here from the
-    autograd graph of UniQ's ``round_pass``; papers.md §D)."""
+    autograd graph of UniQ's ``round_pass``; ``docs/math/uniq.md#gradients``)."""
     x = as_float_array(x, "x", allow_empty=True).astype(np.float64, copy=False)
     step = check_positive_scalar(step, "step")
     big_m = _levels(bits)
@@ -186,7 +194,8 @@ def uniform_round_grads(x: np.ndarray, step: float, bits: int) -> tuple[np.ndarr
 
 def symmetric_midrise(w: np.ndarray, step: float, bits: int) -> np.ndarray:
     r"""UniQ's symmetric weight quantizer :math:`\Delta\,\mathrm{rint}(\mathrm{clip}(w/\Delta+M/2,
-    0, M)) - \Delta M/2`, 2^b levels ±Δ/2, ..., ±MΔ/2 (papers.md §D [SAW UQc])."""
+    0, M)) - \Delta M/2`, 2^b levels ±Δ/2, ..., ±MΔ/2 (released UniQ code;
+    ``docs/math/uniq.md#weight-quantizer``)."""
     w = as_float_array(w, "w", allow_empty=True).astype(np.float64, copy=False)
     step = check_positive_scalar(step, "step")
     big_m = _levels(bits)
@@ -197,7 +206,7 @@ def symmetric_midrise_grads(w: np.ndarray, step: float,
                             bits: int) -> tuple[np.ndarray, np.ndarray]:
     r"""(∂ŵ/∂w, ∂ŵ/∂Δ) of :func:`symmetric_midrise` through the straight-through round:
     ∂ŵ/∂w = 1 inside; ∂ŵ/∂Δ = rint(y) - y inside (y = w/Δ + M/2), +M/2 above, -M/2 below
-    (derived here from UniQ's autograd graph; papers.md §D)."""
+    (derived here from UniQ's autograd graph; ``docs/math/uniq.md#gradients``)."""
     w = as_float_array(w, "w", allow_empty=True).astype(np.float64, copy=False)
     step = check_positive_scalar(step, "step")
     big_m = _levels(bits)

@@ -145,7 +145,8 @@ class Binary(QuantSet):
     r"""Scaled binary set :math:`\{\alpha s: s \in \{-1,+1\}^n\}`.
 
     Projection (free scale): :math:`\alpha = \|w\|_1/n`, :math:`P(w) = \alpha\,\mathrm{sign}(w)`
-    with sign(0) = +1 [BinaryRelax / BCGD released code ``quantize_bw``; papers.md §A1].
+    with sign(0) = +1 [BinaryRelax / BCGD released code ``quantize_bw``;
+    ``docs/math/quantization-sets.md#binary``].
     """
 
     @property
@@ -170,8 +171,8 @@ class Ternary(QuantSet):
     r"""Scaled ternary set :math:`\{\alpha z: z \in \{-1,0,+1\}^n\}`.
 
     Exact projection: sort |w| decreasingly, :math:`S_t` = sum of the t largest, then
-    :math:`t^* = \arg\max_t S_t^2/t`, :math:`\alpha = S_{t^*}/t^*` [papers.md §A2; derived
-    here, checked against brute force].
+    :math:`t^* = \arg\max_t S_t^2/t`, :math:`\alpha = S_{t^*}/t^*` [derived
+    here, checked against brute force; ``docs/math/quantization-sets.md#ternary``].
     """
 
     @property
@@ -192,7 +193,7 @@ class Uniform(QuantSet):
     r"""Symmetric uniform grid with zero: :math:`\alpha\{-K,\dots,K\}^n`, :math:`K = 2^{b-1}-1`.
 
     ``bits`` = b in [2, MAX_BITS]; 2 bits is ternary (K = 1), 4 bits has 15 levels as in the BCGD
-    code's ``quantize_fbit`` [papers.md §A3].
+    code's ``quantize_fbit`` (``docs/math/quantization-sets.md#sets``).
     """
 
     bits: int = 2
@@ -222,7 +223,8 @@ class Symmetric(QuantSet):
     \pm\tfrac{2^b-1}{2}\}^n`.
 
     ``bits`` = b in [1, MAX_BITS]; b = 1 gives :math:`\{\pm\alpha/2\}`, i.e. binarization
-    [UniQ released code, papers.md §D]. With UniQ's step Δ the levels are Δ·L, so Δ = scale.
+    [UniQ released code; ``docs/math/uniq.md#weight-quantizer``]. With UniQ's step Δ the levels
+    are Δ·L, so Δ = scale.
     """
 
     bits: int = 1

@@ -4,9 +4,10 @@ r"""The optimal free scale of the projection onto a cone :math:`Q = \{\alpha z :
 
     \alpha^* \in \arg\min_{\alpha \ge 0}\; \min_{z \in L^n} \|w - \alpha z\|^2 .
 
-**The breakpoint sweep** (derived here; checked against brute force over all code vectors in
-``tests/theory/test_projection.py``). For a fixed :math:`\alpha > 0` the best codes are the
-nearest levels of :math:`w/\alpha` (:mod:`theory.coding`). As :math:`\alpha` decreases from
+**The breakpoint sweep** (derived here, ``docs/math/quantization-sets.md#multi-bit``; checked
+against brute force over all code vectors in ``tests/theory/test_projection.py``). For a
+fixed :math:`\alpha > 0` the best codes are the nearest levels of :math:`w/\alpha`
+(:mod:`theory.coding`). As :math:`\alpha` decreases from
 :math:`+\infty` to 0, :math:`x_i = w_i/\alpha` moves monotonically away from 0, so code
 :math:`z_i` changes exactly when :math:`x_i` crosses a midpoint :math:`m_j` of the same sign as
 :math:`w_i`, i.e. at the breakpoint (*event*) :math:`\alpha = |w_i|/|m_j|` (its *key*); it then
@@ -25,10 +26,11 @@ for :math:`\alpha \to \infty`), applies all events in decreasing key order (one 
 events of one entry are listed innermost midpoint first, so equal keys keep the order in which
 the codes must move) and keeps the first state of largest value, i.e. the largest scale among
 equal values (the tie convention of :mod:`theory.projection`). Special cases: ``Binary`` has no
-event and gives :math:`\alpha = \|w\|_1/n` (Yin et al. 2018, BinaryRelax, the closed form of the
-binary projection); ``Ternary`` has one event per entry and gives the top-t scan
-:math:`\max_t S_t^2/t` over the sums :math:`S_t` of the t largest :math:`|w_i|` (Yin et al. 2018,
-the exact ternary projection).
+event and gives :math:`\alpha = \|w\|_1/n` (the released BinaryRelax/BCGD code's ``quantize_bw``;
+``docs/math/quantization-sets.md#binary``); ``Ternary`` has one event per entry and gives the
+top-t scan :math:`\max_t S_t^2/t` over the sums :math:`S_t` of the t largest :math:`|w_i|`
+(derived here; attributed in the literature to Yin et al. 2016, not checked;
+``docs/math/quantization-sets.md#ternary``).
 
 **Range.** :func:`theory.projection.project` calls the sweep on rows and levels multiplied by
 powers of two into (-1, 1) (:func:`pow2_exponent`). Scaling by a power of two is exact (the keys,

@@ -1,8 +1,9 @@
 r"""Symbolic (sympy) derivations of the two-layer model's closed forms.
 
 Everything here starts from Gaussian integrals in polar coordinates of the plane spanned by two
-unit vectors at angle θ and *derives* the statements of the ICLR'19 STE submission (papers.md
-§C2); each ``check_*`` compares the derivation with the paper's (or papers.md's) formula and
+unit vectors at angle θ and *derives* the statements of the STE paper (Yin et al. 2019b, read in its
+ICLR 2019 submission; ``docs/math/two-layer-model.md``); each ``check_*`` compares the derivation
+with the paper's (or our re-derived) formula and
 returns the residual (0 when sympy proves equality; otherwise the largest absolute difference at
 fixed rational points with 40-digit evaluation). :func:`check_all` runs all of them.
 
@@ -84,7 +85,8 @@ def lemma1_loss(m: int = 3) -> sp.Expr:
 
 
 def lemma1_paper(m: int = 3) -> sp.Expr:
-    r"""Lemma 1 as stated [paper, ICLR'19 STE submission; papers.md §C2]:
+    r"""Lemma 1 as stated [paper, STE paper (Yin et al. 2019b), ICLR 2019 submission, Lemma 1;
+    ``docs/math/two-layer-model.md#lemma-1``]:
     :math:`\frac18[v^\top(I+11^\top)v - 2v^\top((1-\frac{2\theta}\pi)I+11^\top)v^* +
     v^{*\top}(I+11^\top)v^*]`."""
     m = check_int(m, "m", 1, 12)

@@ -1,9 +1,9 @@
 r"""The two-linear-layer Gaussian model of the STE theory, in closed form (float64).
 
 Source: the **ICLR 2019 double-blind submission** of the STE paper ("Understanding straight-through
-estimator in training activation quantized neural nets", openreview Skh4jRcKQ), as transcribed in
-papers.md §C2. Statements tagged *[paper, Lemma k]* are that submission's; statements tagged
-*[derived here]* were derived for this module and carry their check (test file
+estimator in training activation quantized neural nets", openreview Skh4jRcKQ; Yin et al. 2019b);
+``docs/math/two-layer-model.md``. Statements tagged *[paper, Lemma k]* are that submission's;
+statements tagged *[derived here]* were derived for this module and carry their check (test file
 ``tests/theory/test_twolayer.py`` and :mod:`theory.symbolic`).
 
 **Model.** :math:`Z \in \mathbb R^{m\times n}` with i.i.d. N(0,1) entries,
@@ -87,7 +87,8 @@ class SampleStats:
 
 @dataclass(frozen=True)
 class StationaryPoints:
-    r"""The landscape of Proposition 1 [paper, ICLR'19 STE submission, Prop. 1; papers.md §C2].
+    r"""The landscape of Proposition 1 [paper, ICLR'19 STE submission, Prop. 1;
+    ``docs/math/two-layer-model.md#proposition-1``].
 
     Attributes:
         condition: :math:`(1^\top v^*)^2 < \frac{m+1}{2}\|v^*\|^2` (saddles and spurious minima
@@ -153,9 +154,9 @@ def _teacher_vec(x: object, name: str, dim_name: str) -> np.ndarray:
 class TwoLayerTeacher:
     r"""Teacher (v*, w*) of the two-linear-layer model; m = len(v*), n = len(w*).
 
-    Every method documents its source: *[paper, Lemma k]* = the ICLR'19 STE submission (papers.md
-    §C2), *[derived here]* = this module (with its check). w* may have any non-zero norm (see the
-    module docstring: nothing depends on ‖w*‖).
+    Every method documents its source: *[paper, Lemma k]* = the ICLR'19 STE submission (Yin et al.
+    2019b; ``docs/math/two-layer-model.md``), *[derived here]* = this module (with its check). w*
+    may have any non-zero norm (see the module docstring: nothing depends on ‖w*‖).
     """
 
     def __init__(self, v_star: np.ndarray, w_star: np.ndarray) -> None:
@@ -297,7 +298,7 @@ class TwoLayerTeacher:
           [paper, Lemma 5, with :math:`\cos(\theta/2)(\hat w+u)/\|\hat w+u\| = (\hat w+u)/2`];
         * clipped_relu:
           :math:`E g = \frac h2 p(0,w)\hat w - (v^\top v^*)(p\,\hat w + q\,e_\perp)`
-          (papers.md §C2 [RECON]; re-derived here: for any proxy
+          (derived here, ``docs/math/two-layer-model.md#clipped-relu-ste``: for any proxy
           :math:`E g = \|v\|^2 b + ((1^\top v)^2-\|v\|^2)\frac a2 - (v^\top v^*)c -
           ((1^\top v)(1^\top v^*) - v^\top v^*)\frac a2` with :math:`a = E[z\mu'(z^\top w)]`,
           :math:`b = E[z\mu'\sigma(z^\top w)]`, :math:`c = E[z\mu'\sigma(z^\top u)]`; checked by
@@ -311,7 +312,8 @@ class TwoLayerTeacher:
         return self.grad(v, w)[0], alpha * wh + beta * e
 
     def coarse_correlation(self, v: np.ndarray, w: np.ndarray, proxy: str) -> float:
-        r"""⟨E g_μ, ∂f/∂w⟩ [paper, Lemmas 5 and 8; clipped: papers.md §C2, re-derived here]:
+        r"""⟨E g_μ, ∂f/∂w⟩ [paper, Lemmas 5 and 8; clipped: derived here,
+        ``docs/math/two-layer-model.md#correlation``]:
         identity :math:`\frac{\sin\theta(v^\top v^*)^2}{(2\pi)^{3/2}\|w\|}`, relu half of that,
         clipped :math:`\frac{q(\theta,w)(v^\top v^*)^2}{2\pi\|w\|}`; computed exactly as β·γ in
         the orthonormal pair (ŵ, e⊥), never by a cancelling dot product. 0 at θ ∈ {0, π}
@@ -340,9 +342,9 @@ class TwoLayerTeacher:
     def sample(self, v: np.ndarray, w: np.ndarray, proxy: str, n_samples: int,
                rng: np.random.Generator, *, chunk_size: int | None = None) -> SampleStats:
         r"""Unbiased Monte Carlo of ℓ, ∂ℓ/∂v = σ(Zw)(y - y*) and g_μ over ``n_samples`` i.i.d.
-        draws of Z (definitions of papers.md §C2; w = 0 allowed). Vectorised in chunks of
-        ``chunk_size`` draws (default ~2^20 normals per chunk): Zw and Zw* by one GEMM, g_μ by
-        one einsum; shifted sums give the means and the standard errors."""
+        draws of Z (definitions of ``docs/math/two-layer-model.md#model``; w = 0 allowed).
+        Vectorised in chunks of ``chunk_size`` draws (default ~2^20 normals per chunk): Zw and Zw*
+        by one GEMM, g_μ by one einsum; shifted sums give the means and the standard errors."""
         v, w = self._v(v), self._w(w, nonzero=False)
         proxy = check_proxy(proxy)
         n_samples = check_int(n_samples, "n_samples", 1, 10**12)
@@ -394,9 +396,10 @@ class TwoLayerTeacher:
 
     # ------------------------------------------------------------------ landscape and descent
     def stationary_points(self) -> StationaryPoints:
-        r"""Proposition 1 [paper, ICLR'19 STE submission; θ_s and vᵀv* = 0 re-derived in
-        papers.md and here]. With S = 1ᵀv*, N = ‖v*‖²: if :math:`S^2 < \frac{m+1}2N`, the saddles
-        are :math:`v = (I+11^\top)^{-1}(-\frac{S^2}{(m+1)N-S^2}I + 11^\top)v^*`, θ_s =
+        r"""Proposition 1 [paper, ICLR'19 STE submission; θ_s and vᵀv* = 0 re-derived
+        here; ``docs/math/two-layer-model.md#proposition-1``]. With S = 1ᵀv*, N = ‖v*‖²: if
+        :math:`S^2 < \frac{m+1}2N`, the saddles are
+        :math:`v = (I+11^\top)^{-1}(-\frac{S^2}{(m+1)N-S^2}I + 11^\top)v^*`, θ_s =
         :math:`\frac\pi2\frac{(m+1)N}{(m+1)N-S^2}` (need n >= 2) and the spurious minimizers
         θ = π, :math:`v = (I+11^\top)^{-1}(11^\top - I)v^*`; otherwise neither exists.
         Derivation: ∂f/∂v = 0 gives v = c v* + (1-c)S/(m+1)·1 with c = 1 - 2θ/π, and ∂f/∂w = 0

@@ -5,7 +5,10 @@ BinaryRelax vs BCGD at binary / ternary / 2-bit weights, 3 seeds). Rerunning the
 continues an interrupted study; finished runs are never recomputed. ``--set`` edits the study
 before it is validated (``--set lr=0.05``, ``--set methods.bcgd.rho=0.01``,
 ``--set 'method_args={rho=0.01}'``, ``--set study.last_k=3``; see
-:mod:`qopt.study.overrides`); ``--show`` prints the study as it would run.
+:mod:`qopt.study.overrides`); ``--show`` prints the study as it would run. ``--backend``
+chooses where the runs execute: ``local`` worker processes (default), ``slurm`` (one job per
+run through submitit, ``pip install 'qopt[slurm]'``) or ``ray`` (Ray tasks, ``'qopt[ray]'``);
+see :mod:`qopt.study.backends`.
 
 Exit codes: 0 every run finished, 1 some run failed (its ``runs/<id>/error.txt``), 2 a bad study
 or a study directory holding runs of a different configuration (nothing written).
@@ -29,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="study TOML file or preset name (default: quick)")
     parser.add_argument("--out", help="study directory (default: [study] out_dir, else "
                                       "./studies/<name>)")
-    parser.add_argument("--workers", type=int, help="parallel worker processes (default: "
-                                                    "[study] workers, else 1)")
+    parser.add_argument("--workers", type=int, help="parallel worker processes of the local "
+                                                    "backend (default: [study] workers, else 1)")
     parser.add_argument("--threads", type=int, help="torch threads per worker (default: "
                                                     "[study] threads_per_worker, else 1)")
     parser.add_argument("--data-dir", help="data directory for every run (CIFAR, ImageNet; "
@@ -46,12 +49,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "applied) and exit (default: off)")
     parser.add_argument("--list", action="store_true", help="list the built-in presets "
                                                             "(default: off)")
+    b = parser.add_argument_group("backend (where the runs execute; also the study file's "
+                                  "[backend] table)")
+    b.add_argument("--backend", choices=("local", "slurm", "ray"),
+                   help="local worker processes, SLURM jobs via submitit (qopt[slurm]) or Ray "
+                        "tasks (qopt[ray]) (default: [backend] name, else local)")
+    b.add_argument("--partition", help="slurm: partition (default: the cluster's)")
+    b.add_argument("--time", help="slurm: time limit per job, minutes or [D-]HH:MM:SS "
+                                  "(default: 240)")
+    b.add_argument("--gpus-per-run", type=_number, help="slurm, ray: GPUs per run (default: 0)")
+    b.add_argument("--cpus-per-run", type=int, help="slurm, ray: CPUs per run (default: the "
+                                                    "torch threads per run)")
+    b.add_argument("--array-parallelism", type=int, help="slurm: jobs of one array running at "
+                                                         "once (default: 256)")
+    b.add_argument("--address", help="ray: cluster address, e.g. auto or ray://HOST:10001 "
+                                     "(default: an embedded local Ray)")
+    b.add_argument("--num-cpus", type=int, help="ray: CPUs of the embedded Ray (default: "
+                                                "workers x cpus per run)")
+
+
+def _number(text: str) -> int | float:
+    """An int where the text is one, else a float (``--gpus-per-run 1``, ``0.5`` for Ray)."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from qopt.study import PRESETS, StudyConflict, parse_toml, run_study, study_from_dict
+    from qopt.study.backends import BackendError
+    from qopt.study.backends.options import with_overrides
     from qopt.study.overrides import apply_sets
     from qopt.study.toml_out import to_toml
 
@@ -86,12 +116,18 @@ def run(args: argparse.Namespace) -> int:
         if args.max_runs is not None and args.max_runs < 0:
             raise ValueError(f"--max-runs must be >= 0 (0: validate and refresh the results "
                              f"only), got {args.max_runs}")
+        backend = with_overrides(study.backend, args.backend, partition=args.partition,
+                                 time=args.time, gpus_per_run=args.gpus_per_run,
+                                 cpus_per_run=args.cpus_per_run,
+                                 array_parallelism=args.array_parallelism,
+                                 address=args.address, num_cpus=args.num_cpus)
     except (ValueError, TypeError) as exc:
         print(f"qopt study: error: {exc}", file=sys.stderr)
         return 2
     try:
-        summary = run_study(study, args.out, workers=args.workers, max_runs=args.max_runs)
-    except StudyConflict as exc:
+        summary = run_study(study, args.out, workers=args.workers, max_runs=args.max_runs,
+                            backend=backend)
+    except (StudyConflict, BackendError) as exc:
         print(f"qopt study: error: {exc}", file=sys.stderr)
         return 2
     print()
@@ -99,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(summary["out_dir"])
     print(f"\n{summary['n_done']}/{summary['n_runs']} runs finished "
           f"({summary['wall_s']:.0f} s this call)")
+    if summary["in_use"]:
+        print(f"{len(summary['in_use'])} run(s) in use by another process (not failed): "
+              + ", ".join(summary["in_use"]))
     if summary["n_done"] < summary["n_runs"] and not summary["failed"]:
         print("rerun the same command to continue the study")
     print(f"results: {out / 'results.csv'} (+ results.json, curves.json, runs/)")

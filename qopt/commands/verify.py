@@ -167,5 +167,6 @@ def run(args: argparse.Namespace) -> int:
     handlers = {"quantizer": _quantizer, "theory": _theory, "run": _run,
                 "certificate": _certificate}
     if getattr(args, "what", None) not in handlers:
-        return _err("say what to verify: quantizer, theory, run or certificate (see qopt verify --help)")
+        return _err("say what to verify: quantizer, theory, run or certificate "
+                    "(see qopt verify --help)")
     return handlers[args.what](args)

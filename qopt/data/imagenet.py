@@ -4,7 +4,8 @@ Optional: only when ``torchvision`` is importable (``ImageFolder`` + standard tr
 RandomResizedCrop(224) + flip for training, Resize(256) + CenterCrop(224) for evaluation,
 ImageNet mean/std). Batches come from a ``DataLoader`` with a ``DistributedSampler`` under DDP.
 
-SOURCE: the UniQ released code's ImageNet pipeline (papers.md §D, torchvision defaults).
+SOURCE: the UniQ released code's ImageNet pipeline (phuocphn/uniq ``main.py``, torchvision
+defaults; ``docs/math/released-protocols.md#uniq``).
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ MNIST-1D (Greydanus 2020) is generated with the ``mnist1d`` package's ``make_dat
 ``get_dataset``, which downloads): 10 one-dimensional digit templates, randomly padded,
 translated, scaled, sheared and corrupted with correlated + iid noise; length 40.
 
-Teacher (STE paper, papers.md §C2): :math:`Z_{ij}\sim\mathcal N(0,1)`, :math:`w^*` uniform on the
-unit sphere, :math:`v^*\sim\mathcal N(0, I_m)`, labels :math:`y^* = v^{*\top}\mathbf 1\{Zw^*>0\}`.
+Teacher (STE paper, Yin et al. 2019b; ``docs/math/two-layer-model.md#model``):
+:math:`Z_{ij}\sim\mathcal N(0,1)`, :math:`w^*` uniform on the unit sphere,
+:math:`v^*\sim\mathcal N(0, I_m)`, labels :math:`y^* = v^{*\top}\mathbf 1\{Zw^*>0\}`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ r"""Small 2-D CNN for 8x8 digits and 28x28 MNIST (LeNet-like, with batch norm).
 Blocks ``Conv3x3 - BN - ReLU - (MaxPool2)``; the number of pools is chosen so the feature map
 stays at least 2x2; then global average pooling and a linear classifier.
 
-SOURCE: LeNet-5-style network of the STE paper's MNIST experiment (BN added, papers.md §C);
+SOURCE: LeNet-5-style network of the STE paper's MNIST experiment (Yin et al. 2019b, BN
+added; ``docs/math/released-protocols.md#ste-experiments``);
 sizes chosen here for CPU speed.
 """
 

@@ -12,9 +12,10 @@ with the shortcut :math:`S` = identity, or on a shape change option **A** (strid
 and zero channel padding, parameter-free) or option **B** (1x1 conv + BN).
 
 SOURCE: BCGD released code ``nets/resnet_type_cifar.py`` (``DownsampleA``, conv init
-:math:`\mathcal N(0, 2/(k^2 c_{out}))`, papers.md §C, §F). Deviation: that code reuses ONE
-activation module twice per block; here every activation is its own ``nn.ReLU`` module so that
-each gets its own quantizer (and its own α) under :func:`qopt.quantize_model`.
+:math:`\mathcal N(0, 2/(k^2 c_{out}))`; ``docs/math/released-protocols.md#data-and-models``).
+Deviation: that code reuses ONE activation module twice per block; here every activation is its
+own ``nn.ReLU`` module so that each gets its own quantizer (and its own α) under
+:func:`qopt.quantize_model`.
 """
 
 from __future__ import annotations

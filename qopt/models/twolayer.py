@@ -1,4 +1,4 @@
-r"""The two-linear-layer Gaussian model of the STE paper (papers.md §C2) as an ``nn.Module``.
+r"""The two-linear-layer Gaussian model of the STE paper (Yin et al. 2019b) as an ``nn.Module``.
 
 Input :math:`Z \in \mathbb{R}^{m\times n}` (one sample), parameters :math:`w\in\mathbb{R}^n`,
 :math:`v\in\mathbb{R}^m`:
@@ -15,9 +15,11 @@ trained with :math:`\ell = \tfrac12 (y - y^*)^2`. The coarse gradient replaces
 n -> 1 applied to each row of Z; ``v_layer``: m -> 1), so :func:`qopt.quantize_model` can mark
 them for weight quantization like any other layer.
 
-SOURCE: STE paper (ICLR'19 submission) §2, papers.md §C2. :math:`\sigma` with its STE is BCGD's
+SOURCE: STE paper (Yin et al. 2019b, ICLR 2019 submission) §2;
+``docs/math/two-layer-model.md#model``. :math:`\sigma` with its STE is BCGD's
 quantized ReLU at 1 bit with α = 1 (ceil forward: levels {0, α}, x > 0 -> α), i.e.
-``qopt.nn.QuantReLU(bits=1, alpha=1.0, forward="ceil", ste=ste)`` (papers.md §A4).
+``qopt.nn.QuantReLU(bits=1, alpha=1.0, forward="ceil", ste=ste)``
+(``docs/math/activation-quantizers.md#bcgd-quantizer``).
 """
 
 from __future__ import annotations

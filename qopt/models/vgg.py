@@ -4,8 +4,10 @@ Feature extractor: 3x3 conv - BN - ReLU blocks and 2x2 max pools following the c
 lists below; after five pools a 32x32 image is 1x1x512, and the classifier is ONE linear layer
 512 -> classes.
 
-SOURCE: BinaryRelax / BCGD released code (``nets/vgg_type.py``, papers.md §B table: "VGG-11
-(BN, FC 512->10)"); conv layers have a bias there, kept here (``bias=True``).
+SOURCE: BinaryRelax / BCGD released code (penhunt/full-quantization-DNN ``nets/vgg_type.py``; VGG-11
+with BN and one FC 512->10 in the BinaryRelax notebook,
+``docs/math/released-protocols.md#data-and-models``); conv layers have a bias there, kept here
+(``bias=True``).
 """
 
 from __future__ import annotations

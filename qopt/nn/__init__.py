@@ -4,10 +4,10 @@
 name                            what
 ==============================  ===========================================================
 :class:`QuantReLU`              b-bit quantized ReLU, ceil (BCGD) or round forward, STE and
-                                α-gradient variants (papers.md §A4, §C)
+                                α-gradient variants (docs/math/activation-quantizers.md)
 :func:`quant_relu`              its functional form (``torch.autograd.Function``)
-:class:`UniQWeight`             learnable symmetric weight quantizer, LSQ step gradient (§D)
-:class:`UniQActivation`         learnable unsigned activation quantizer (§D)
+:class:`UniQWeight`             learnable symmetric weight quantizer, LSQ step gradient (UniQ)
+:class:`UniQActivation`         learnable unsigned activation quantizer (UniQ)
 :class:`UniQConv1d`/``2d``,     layers quantizing their weight (and optionally input) in
 :class:`UniQLinear`             the forward pass; ``from_float``, ``qopt_export``
 :func:`calibrate_uniq`          UniQ's Gaussian-optimal calibration over data batches

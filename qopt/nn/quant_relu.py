@@ -5,7 +5,9 @@ step α: a buffer when fixed, an ``nn.Parameter`` named ``alpha`` when learned (
 :func:`qopt.param_groups` can exempt it from weight decay with ``no_decay=("alpha",)``, as UniQ's
 ``add_weight_decay`` and BCGD's separate ``optimizer_a``).
 
-SOURCE: BCGD code ``nets/quant_uni_type.py`` (``QtUni``, ``QtUniFunction``), papers.md §A4, §C.
+SOURCE: BCGD code ``nets/quant_uni_type.py`` (``QtUni``, ``QtUniFunction``);
+``docs/math/activation-quantizers.md#bcgd-quantizer`` and
+``docs/math/activation-quantizers.md#alpha-gradients``.
 Deliberate deviations from that code: (1) when α is *not* learned, BCGD's backward overwrites α
 with ``max|x| / M`` after every batch (a quirk; α is then data-driven, not fixed) — here a fixed α
 stays fixed; (2) no upper clamp at 5 on α; (3) the α-gradient rate defaults to 1 and is not
@@ -37,7 +39,8 @@ class QuantReLU(nn.Module):
         bits: b in 1..16; levels :math:`\{0, \alpha, \dots, (2^b-1)\alpha\}`.
         alpha: initial (or fixed) step α > 0; None = the Gaussian-optimal constant for ``bits``
             chosen by ``init`` (:func:`qopt.nn.constants.quant_relu_alpha`).
-        forward: ``"ceil"`` (BCGD, papers.md §A4) or ``"round"`` (round to nearest).
+        forward: ``"ceil"`` (BCGD, ``docs/math/activation-quantizers.md#bcgd-quantizer``) or
+            ``"round"`` (round to nearest).
         ste: x-gradient proxy ``"clipped_relu"`` (1{0 < x <= Mα}), ``"relu"`` or ``"identity"``.
         alpha_grad: α-gradient surrogate ``"mean"``, ``"ae"``, ``"min"``, ``"pact"``, ``"lsq"``;
             None = ``"mean"`` for ceil, ``"lsq"`` for round. Used only when ``learn_alpha``.

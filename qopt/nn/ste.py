@@ -2,8 +2,9 @@ r"""Quantized ReLU with straight-through (coarse) gradients, as one ``torch.auto
 
 Forward (M = 2^b − 1, one step α > 0 per tensor):
 
-* ``"ceil"`` — BCGD's quantizer [SAW papers.md §A4: SIAM News eq. (1); BCGD code
-  ``QtUniFunction.forward``]:
+* ``"ceil"`` — BCGD's quantizer (released BCGD code, penhunt/full-quantization-DNN
+  ``nets/quant_uni_type.py`` ``QtUniFunction.forward``, and J. Xin's SIAM News article;
+  ``docs/math/activation-quantizers.md#bcgd-quantizer``):
 
   .. math::
 
@@ -12,9 +13,11 @@ Forward (M = 2^b − 1, one step α > 0 per tensor):
         M\alpha & x > (M-1)\alpha \end{cases}
 
 * ``"round"`` — round to nearest, :math:`\alpha\,\min(\max(\mathrm{round}(x/\alpha), 0), M)`
-  (ties half-to-even, ``torch.round``; the unsigned quantizer of UniQ/LSQ, papers.md §D).
+  (ties half-to-even, ``torch.round``; the unsigned quantizer of UniQ/LSQ,
+  ``docs/math/uniq.md#activation-quantizer``).
 
-Backward, x (the STE; BCGD ``bfun``; the three STEs of the STE paper, papers.md §C):
+Backward, x (the STE; BCGD ``bfun``; the three STEs of the STE paper, Yin et al. 2019b;
+``docs/math/activation-quantizers.md#stes``):
 
 ===================  ============================================  ============
 ``ste``              :math:`\partial\sigma/\partial x \approx`      BCGD ``bfun``
@@ -33,12 +36,13 @@ Backward, α (``alpha_grad``; BCGD ``gd_type``; per element, then
 * ``"min"``: 1 on :math:`(0, M\alpha]`, M above, 0 below;
 * ``"pact"``: M above :math:`M\alpha`, 0 elsewhere;
 * ``"lsq"``: :math:`d = q(x/\alpha) - x/\alpha` on :math:`(0, M\alpha]`, M above, 0 below (the
-  LSQ/UniQ straight-through-round derivative, papers.md §D; derived from UniQ's ``round_pass``).
+  LSQ/UniQ straight-through-round derivative, derived here from UniQ's ``round_pass``;
+  ``docs/math/uniq.md#gradients``).
 
-``ae``/``mean``/``min``/``pact`` are BCGD's code [SAW ``QtUniFunction.backward``]; there the sum
-is multiplied by ``rate_factor`` r = 0.01 and clamped to [−1, 1] (``alpha_grad_rate=0.01,
-alpha_grad_clip=1.0`` here). α is clamped from below by ``alpha_min`` (BCGD: 1e-3) in the
-forward only; the gradient passes to α straight through the clamp (as BCGD's in-place clamp).
+``ae``/``mean``/``min``/``pact`` are the released BCGD code (``QtUniFunction.backward``); there the
+sum is multiplied by ``rate_factor`` r = 0.01 and clamped to [−1, 1] (``alpha_grad_rate=0.01,
+alpha_grad_clip=1.0`` here). α is clamped from below by ``alpha_min`` (BCGD: 1e-3) in the forward
+only; the gradient passes to α straight through the clamp (as BCGD's in-place clamp).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 r"""UniQ quantizer modules: learnable step Δ, LSQ gradient scale, Gaussian-optimal calibration.
 
 SOURCE: phuocphn/uniq ``quantizer/uniq.py`` (``UniQQuantizer``) and ``main.py``
-(``simple_initialization``), papers.md §D. Forward/backward formulas:
+(``simple_initialization``); ``docs/math/uniq.md``. Forward/backward formulas:
 :mod:`qopt.nn.uniq_functions`.
 
-Initialisation (papers.md §D):
+Initialisation (released UniQ code; ``docs/math/uniq.md#initialisation``):
 
 * weights: :math:`\Delta = \mathrm{std}(W)\,c_w[b]` (unbiased std; per output channel when
   ``per_channel``) — :meth:`UniQWeight.init_from`, called when a layer is built from a float one;
@@ -39,7 +39,7 @@ __all__ = ["UniQActivation", "UniQWeight", "calibrate_uniq", "uniq_calibration"]
 
 
 class UniQWeight(nn.Module):
-    r"""Learnable symmetric weight quantizer :math:`\hat w = \Delta(k - M/2)` (UniQ, §D).
+    r"""Learnable symmetric weight quantizer :math:`\hat w = \Delta(k - M/2)` (UniQ).
 
     Args:
         bits: b in 1..16 (2^b levels ±Δ/2..±(2^b−1)Δ/2; b = 1 = binarization ±Δ/2).
@@ -118,7 +118,7 @@ class UniQWeight(nn.Module):
 
 class UniQActivation(nn.Module):
     r"""Learnable unsigned activation quantizer :math:`\hat a = \Delta\,\mathrm{clip}(
-    \mathrm{round}(x/\Delta), 0, 2^b-1)` (UniQ, §D), one Δ per tensor.
+    \mathrm{round}(x/\Delta), 0, 2^b-1)` (UniQ), one Δ per tensor.
 
     Args:
         bits: b in 1..16.

@@ -1,23 +1,25 @@
-r"""UniQ's quantizers as ``torch.autograd.Function``\ s with the LSQ step gradient (papers.md §D).
+r"""UniQ's quantizers as ``torch.autograd.Function``\ s with the LSQ step gradient
+(``docs/math/uniq.md``).
 
 M = 2^b − 1, step Δ > 0 (per tensor, or per output channel for weights: Δ has shape (C,) and
 broadcasts along axis 0).
 
 **Weights** (symmetric mid-rise, 2^b levels :math:`\pm\Delta/2,\dots,\pm M\Delta/2`; b = 1 is
-sign binarization with scale Δ/2) [SAW UniQ ``UniQQuantizer.forward``]:
+sign binarization with scale Δ/2) (released UniQ code, ``UniQQuantizer.forward``):
 
 .. math::
 
     y = w/\Delta + M/2,\quad k = \min(\max(\mathrm{round}(y), 0), M),\quad
     \hat w = \Delta\,(k - M/2).
 
-Backward (derived here from UniQ's ``round_pass``/``grad_scale`` autograd graph; papers.md §D):
+Backward (derived here from UniQ's ``round_pass``/``grad_scale`` autograd graph;
+``docs/math/uniq.md#gradients``):
 :math:`\partial\hat w/\partial w = 1\{0 \le y \le M\}`;
 :math:`\partial\hat w/\partial\Delta = \mathrm{round}(y) - y` inside, :math:`+M/2` above,
 :math:`-M/2` below; the Δ-gradient is multiplied by
 :math:`g = 1/\sqrt{N\,Q_p}`, :math:`Q_p = \max(2^{b-1}-1, 1)`, N = numel(W) per tensor and
 **numel(W)/C per output channel** (LSQ paper; UniQ ``kernel_wise``; a common LSQ reimplementation
-wrongly keeps numel(W), peers.md §5).
+wrongly keeps numel(W); ``docs/math/uniq.md#gradient-scale``).
 
 **Activations** (unsigned, after a ReLU): :math:`\hat a = \Delta\min(\max(\mathrm{round}(x/\Delta),
 0), M)`, :math:`\partial\hat a/\partial x = 1\{0 \le x/\Delta \le M\}`,

@@ -9,7 +9,7 @@ with :math:`\hat w` = :class:`~qopt.nn.uniq.UniQWeight` (per tensor or per outpu
 :math:`\hat a` = :class:`~qopt.nn.uniq.UniQActivation` when ``act_bits`` is set (UniQ quantizes the
 *input* of every layer, which follows a ReLU in its pre-activation ResNets), else the identity.
 
-SOURCE: phuocphn/uniq ``quantizer/uniq.py`` (``UniQConv2d``, ``UniQLinear``); papers.md §D.
+SOURCE: phuocphn/uniq ``quantizer/uniq.py`` (``UniQConv2d``, ``UniQLinear``); ``docs/math/uniq.md``.
 The latent float weight stays the module's ``weight`` Parameter (trained by the base optimizer);
 the steps are ``weight_quantizer.delta`` and ``act_quantizer.delta``.
 :meth:`from_float` reuses the float layer's ``weight``/``bias`` Parameter objects (no copy), so an
@@ -44,7 +44,8 @@ class UniQLayer:
         self.init_weight_step()
 
     def init_weight_step(self) -> None:
-        """Δ_w ← std(W)·c_w[b] from the current weight (UniQ initialisation, papers.md §D)."""
+        """Δ_w ← std(W)·c_w[b] from the current weight (UniQ initialisation,
+        ``docs/math/uniq.md#initialisation``)."""
         self.weight_quantizer.init_from(self.weight)
 
     def quantized_weight(self) -> torch.Tensor:

@@ -1,6 +1,6 @@
 r"""Study configuration (TOML): tables, validation and the resolved runs.
 
-A study file has up to five tables::
+A study file has up to six tables::
 
     [study]                  # how to run and report
     name = "quick"
@@ -24,6 +24,9 @@ A study file has up to five tables::
     [protocol]               # optional staged protocol (qopt.study.protocol)
     init_from = "float"
 
+    [backend]                # optional: where the runs execute (qopt.study.backends.options)
+    name = "slurm"           # local (default) | slurm | ray; [backend.slurm] / [backend.ray]
+
 How the grid resolves (conflicts, routing of ``method_args``, float runs, run ids):
 :mod:`qopt.study.grid`; ``--set`` edits: :mod:`qopt.study.overrides`; the staged protocol:
 :mod:`qopt.study.protocol`. Every run's :class:`~qopt.train.config.TrainConfig` is validated
@@ -39,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qopt.study.backends.options import BackendConfig, backend_from_table
 from qopt.study.grid import expand, normalise_methods, run_id_of
 from qopt.study.overrides import apply_sets
 from qopt.study.protocol import link_parents, parse_protocol
@@ -51,7 +55,7 @@ else:  # pragma: no cover
 
 __all__ = ["Cell", "Study", "load_study_file", "parse_toml", "run_id_of", "study_from_dict"]
 
-TABLES = ("study", "base", "grid", "methods", "protocol")
+TABLES = ("study", "base", "grid", "methods", "protocol", "backend")
 STUDY_KEYS = ("name", "workers", "threads_per_worker", "out_dir", "description", "last_k")
 DEFAULT_LAST_K = 5
 
@@ -80,6 +84,7 @@ class Study:
     description: str = ""
     raw: dict = field(default_factory=dict, repr=False)
     last_k: int = DEFAULT_LAST_K
+    backend: BackendConfig = field(default_factory=BackendConfig)
 
     def default_out_dir(self) -> Path:
         return Path(self.out_dir) if self.out_dir else Path("studies") / self.name
@@ -145,6 +150,7 @@ def study_from_dict(d: dict, overrides: dict[str, Any] | None = None) -> Study:
         if not isinstance(vals, list) or not vals:
             raise ValueError(f"[grid] {k} must be a non-empty list, got {vals!r}")
     methods = normalise_methods(d.get("methods", {}) or {})
+    backend = backend_from_table(d.get("backend", {}))
     if not grid and not base:
         raise ValueError("the study is empty: it defines no runs; give a [grid] (and/or "
                          "[base])")
@@ -154,4 +160,4 @@ def study_from_dict(d: dict, overrides: dict[str, Any] | None = None) -> Study:
     cells = [Cell(c.run_id, c.keys, c.config, links.get(c.run_id)) for c in cells]
     return Study(st.get("name", "study"), tuple(grid), tuple(cells), st.get("workers", 1),
                  st.get("threads_per_worker", 1), st.get("out_dir"), st.get("description", ""),
-                 d, st.get("last_k", DEFAULT_LAST_K))
+                 d, st.get("last_k", DEFAULT_LAST_K), backend)

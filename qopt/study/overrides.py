@@ -8,8 +8,9 @@
                                     grid's and the per-method tables' method arguments
 ``--set methods.M.KEY=V``           ``[methods.M].KEY = V`` (a TrainConfig field or an argument
                                     of method M, e.g. ``methods.bcgd.rho=0.01``)
-``--set study.KEY=V`` (also         that table's entry (``grid.seed=[0,1]``, ``study.last_k=3``)
-``base.``, ``grid.``, ``protocol.``)
+``--set study.KEY=V`` (also         that table's entry (``grid.seed=[0,1]``, ``study.last_k=3``,
+``base.``, ``grid.``, ``protocol.``, ``backend.slurm.qos=high``)
+``backend.``)
 =================================  ==============================================================
 
 The edited study is what runs and what ``study.toml`` records, so a study directory always says
@@ -25,7 +26,7 @@ from qopt.train.config import config_fields
 from qopt.train.fields import ALIASES
 from qopt.train.options import field_value
 
-TABLE_KEYS = ("study", "base", "grid", "methods", "protocol")
+TABLE_KEYS = ("study", "base", "grid", "methods", "protocol", "backend")
 
 
 def apply_sets(study: dict[str, Any], sets: dict[str, Any]) -> dict[str, Any]:

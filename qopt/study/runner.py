@@ -1,4 +1,4 @@
-"""Run a study: every pending run in parallel worker processes, resumably, stages in order.
+"""Run a study: every pending run on an execution backend, resumably, stages in order.
 
 The study directory is the only state:
 
@@ -6,6 +6,9 @@ The study directory is the only state:
   read back (``result.json`` is written last and atomically, so it is complete or absent);
 - an unfinished run with a ``checkpoint.pt`` continues from its last completed epoch (the
   trainer's bit-exact resume), so a killed study continues where it stopped;
+- a run whose directory lock (:class:`~qopt.train.lock.RunLock`) is held by a live process —
+  another call of the same study, a SLURM job still running from an earlier call — is IN USE:
+  neither started nor marked failed (a later call picks it up);
 - before anything is written, every run directory is compared with the run the study asks
   for (:mod:`qopt.train.identity`): a directory made by a different configuration — the study
   file changed — stops the study with :class:`StudyConflict` naming the runs and fields, and
@@ -14,44 +17,33 @@ The study directory is the only state:
 - staged protocols (:mod:`qopt.study.protocol`): a run starts when its parent has finished;
   the parent's run directory becomes its ``init_from``; a failed parent fails its children.
 
-Workers are processes (``concurrent.futures.ProcessPoolExecutor``; forked on Linux, spawned
-elsewhere or once CUDA is initialised), each with ``threads_per_worker`` torch threads, exiting
-when the main process dies (:mod:`qopt.study.workers`). Each run is a pure function of its
-config, so the results do not depend on the number of workers or the order runs finish in.
+Where runs execute is the backend's business (:mod:`qopt.study.backends`: local worker
+processes, SLURM jobs through submitit, Ray tasks); this module decides what runs, reports
+progress and builds the results table, the same code for every backend. Each run is a pure
+function of its config (trained with the study's ``threads_per_worker`` torch threads
+everywhere), so the results do not depend on the backend, the number of workers or the order
+runs finish in.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, TextIO
 
 from qopt.study.aggregate import summary_table, write_results
+from qopt.study.backends import Backend, BackendConfig, Outcome, RunSpec, make_backend
 from qopt.study.config import Cell, Study
 from qopt.study.toml_out import to_toml
-from qopt.study.workers import init_worker, run_cell
 from qopt.train.identity import RunConflict, config_diff
 from qopt.train.io import atomic_write_text, read_json
+from qopt.train.lock import LOCK_FILE, RunLock, RunLockedError
 
 
 class StudyConflict(ValueError):
     """The study directory holds runs of a different configuration."""
-
-
-def _start_method() -> str:
-    """``fork`` where available and safe (Linux, CUDA not initialised in this process: a
-    forked child cannot use an inherited CUDA context) — much faster than re-importing torch in
-    every worker; else ``spawn``."""
-    import torch
-
-    if "fork" in mp.get_all_start_methods() and sys.platform.startswith("linux") \
-            and not torch.cuda.is_initialized():
-        return "fork"
-    return "spawn"
 
 
 def run_dir_conflicts(cell: Cell, run_dir: Path) -> list[str]:
@@ -133,22 +125,28 @@ def _write_study_file(study: Study, out: Path) -> str | None:
 
 
 def run_study(study: Study, out_dir: str | Path | None = None, workers: int | None = None,
-              max_runs: int | None = None, stream: TextIO | None = None) -> dict[str, Any]:
+              max_runs: int | None = None, stream: TextIO | None = None,
+              backend: BackendConfig | None = None) -> dict[str, Any]:
     """Run (or continue) ``study`` in ``out_dir``; returns a summary dict.
 
     Args:
         study: a validated study.
         out_dir: study directory (default ``./studies/<name>``).
-        workers: parallel worker processes (default ``study.workers``).
+        workers: parallel worker processes of the local backend, and the default CPU count
+            of an embedded Ray (default ``study.workers``).
         max_runs: start at most this many pending runs (then stop; rerun to continue); 0
             validates and rewrites the results files only.
         stream: where progress lines go (default stdout).
+        backend: where the runs execute (default ``study.backend``: the study file's
+            ``[backend]``, else local worker processes); :mod:`qopt.study.backends`.
 
-    Returns ``{"out_dir", "rows", "table", "n_runs", "n_done", "n_ran", "failed", "wall_s"}``;
-    the results files and the table cover the FINISHED runs.
+    Returns ``{"out_dir", "rows", "table", "n_runs", "n_done", "n_ran", "failed", "in_use",
+    "wall_s"}``; the results files and the table cover the FINISHED runs.
 
     Raises:
         StudyConflict: the directory holds runs of another configuration (nothing written).
+        MissingExtra: the backend's optional dependency is not installed (nothing written).
+        BackendError: the backend refused the runs (e.g. ``sbatch`` failed).
     """
     out = Path(out_dir) if out_dir is not None else study.default_out_dir()
     stream = stream or sys.stdout
@@ -156,19 +154,29 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
         raise ValueError(f"study directory {str(out)!r} exists and is not a directory")
     if max_runs is not None and max_runs < 0:
         raise ValueError(f"max_runs must be >= 0, got {max_runs}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     done, pending = plan(study, out)
+    budget = len(pending) if max_runs is None else min(max_runs, len(pending))
+    n_workers = max(1, min(workers or study.workers, budget or 1))
+    cfg = backend if backend is not None else study.backend
+    engine = make_backend(cfg, out, study.name, n_workers, study.threads_per_worker,
+                          [c.config for c in pending]) if budget else None
     (out / "runs").mkdir(parents=True, exist_ok=True)
     note = _write_study_file(study, out)
     if note:
         print(note, file=stream, flush=True)
-    budget = len(pending) if max_runs is None else min(max_runs, len(pending))
-    n_workers = max(1, min(workers or study.workers, budget or 1))
     staged = sum(c.parent is not None for c in study.cells)
+    where = engine.describe() if engine is not None else f"{cfg.name} backend"
     print(f"study {study.name}: {len(study.cells)} runs"
           f"{f' ({staged} start from a parent run)' if staged else ''}, {len(done)} finished, "
-          f"{budget} to run on {n_workers} worker(s) -> {out}", file=stream, flush=True)
+          f"{budget} to run on {where} -> {out}", file=stream, flush=True)
     t0 = time.perf_counter()
-    failed = _execute(study, out, done, pending, budget, n_workers, stream) if budget else {}
+    failed: dict[str, str] = {}
+    in_use: dict[str, str] = {}
+    if engine is not None:
+        failed, in_use = _execute(out, done, pending, budget, engine, study.threads_per_worker,
+                                  stream)
     runs = []
     for c in study.cells:
         p = out / "runs" / c.run_id / "result.json"
@@ -177,85 +185,101 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
     rows = write_results(out, study.name, study.grid_keys, runs, study.last_k) if runs else []
     table = summary_table(study.grid_keys, rows, study.last_k) if rows else "(no finished runs)"
     return {"out_dir": str(out), "rows": rows, "table": table, "n_runs": len(study.cells),
-            "n_done": len(runs), "n_ran": budget, "failed": failed,
+            "n_done": len(runs), "n_ran": budget, "failed": failed, "in_use": in_use,
             "wall_s": time.perf_counter() - t0}
 
 
-def _warm_up(cells: list[Cell]) -> None:
-    """Load, once in this process, the data sets of ``cells`` and torch's optimizer machinery:
-    forked workers inherit them instead of each generating / reading the data (MNIST-1D: ~10 s
-    of CPU per worker). Only with the ``fork`` start method."""
-    import torch
-
-    from qopt.data import load_data
-
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    seen = set()
-    for c in cells:
-        cfg = c.config
-        key = (cfg.dataset, cfg.data_dir, repr(sorted(cfg.dataset_args.items())))
-        if key not in seen and cfg.dataset != "imagenet":
-            seen.add(key)
-            load_data(cfg.dataset, cfg.data_dir, **cfg.dataset_args)
+#: how long (in all, per call) lock checks wait for a holder to let go: a process killed just
+#: before this call (kill -9 of an earlier study and its workers) releases its lock only when
+#: the kernel has torn it down, moments later
+LOCK_GRACE_S = 3.0
 
 
-def _execute(study: Study, out: Path, done: set[str], pending: list[Cell], budget: int,
-             n_workers: int, stream: TextIO) -> dict[str, str]:
-    """Run up to ``budget`` pending cells, parents before children; returns failures."""
+def lock_holder(run_dir: Path, deadline: float = 0.0) -> str | None:
+    """Who holds ``run_dir``'s lock (the :class:`RunLockedError` message), or None when it is
+    free or absent, asking again every 0.1 s until ``deadline`` (``time.monotonic()``) while it
+    is held. Taken and released at once; the run's own lock stays the authority (a run that
+    becomes busy after this check reports ``in_use`` when it starts)."""
+    if not (run_dir / LOCK_FILE).exists():
+        return None
+    while True:
+        try:
+            RunLock(run_dir).acquire().release()
+            return None
+        except RunLockedError as exc:
+            if time.monotonic() >= deadline:
+                return str(exc)
+        time.sleep(0.1)
+
+
+def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine: Backend,
+             threads: int, stream: TextIO) -> tuple[dict[str, str], dict[str, str]]:
+    """Run up to ``budget`` pending cells on ``engine``, parents before children; returns
+    (failed, in use) run ids with their messages."""
     failed: dict[str, str] = {}
+    in_use: dict[str, str] = {}
     waiting = list(pending)
     started = finished = 0
-    method = _start_method()
-    if method == "fork":
-        _warm_up(pending)
-    ctx = mp.get_context(method)
-    with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=init_worker,
-                             initargs=(study.threads_per_worker, os.getpid())) as pool:
-        running: dict[Future, Cell] = {}
+    cwd = os.getcwd()
+    grace: list[float | None] = [None]  # the lock checks' shared deadline (LOCK_GRACE_S)
 
-        def submit_ready() -> None:
-            nonlocal started
-            for cell in list(waiting):
-                if started >= budget:
-                    return
-                if cell.parent is not None and cell.parent in failed:
+    def say(line: str) -> None:
+        print(line, file=stream, flush=True)
+
+    def submit_ready() -> None:
+        nonlocal started
+        batch = []
+        for cell in list(waiting):
+            if started + len(batch) >= budget:
+                break
+            if cell.parent is not None and (cell.parent in failed or cell.parent in in_use):
+                if cell.parent in failed:
                     waiting.remove(cell)
-                    msg = _fail(cell, f"parent run {cell.parent} failed", out, failed)
-                    print(f"  [-] {cell.run_id}: {msg}", file=stream, flush=True)
-                    continue
-                if cell.parent is not None and cell.parent not in done:
-                    continue
-                waiting.remove(cell)
-                cfg = cell.config if cell.parent is None else cell.config.replace(
-                    init_from=str(out / "runs" / cell.parent))
-                running[pool.submit(run_cell, cfg.to_dict(), str(out / "runs" / cell.run_id))] \
-                    = cell
-                started += 1
+                    say(f"  [-] {cell.run_id}: "
+                        f"{_fail(cell.run_id, f'parent run {cell.parent} failed', out, failed)}")
+                continue
+            if cell.parent is not None and cell.parent not in done:
+                continue
+            waiting.remove(cell)
+            run_dir = out / "runs" / cell.run_id
+            if grace[0] is None and (run_dir / LOCK_FILE).exists():
+                grace[0] = time.monotonic() + LOCK_GRACE_S
+            holder = lock_holder(run_dir, grace[0] or 0.0)
+            if holder is not None:
+                in_use[cell.run_id] = holder
+                say(f"  [=] {cell.run_id}: in use, skipped: {holder}")
+                continue
+            cfg = cell.config if cell.parent is None else cell.config.replace(
+                init_from=str(out / "runs" / cell.parent))
+            batch.append(RunSpec(cell.run_id, cfg.to_dict(), str(run_dir), threads, cwd))
+        if batch:
+            engine.submit(batch)
+            started += len(batch)
 
+    with engine:
         submit_ready()
-        while running:
-            finished_now, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for fut in finished_now:
-                cell = running.pop(fut)
+        while engine.running():
+            for spec, oc in engine.wait():
                 finished += 1
-                try:
-                    res = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a worker died (OOM, signal)
-                    res = {"error": f"worker process failed: {exc!r}", "time": 0.0}
-                if "error" in res:
-                    msg = _fail(cell, res["error"], out, failed)
+                result = out / "runs" / spec.run_id / "result.json"
+                if oc.status == "done" and not result.exists():
+                    oc = Outcome("failed", f"the run ended without writing {result}", oc.time_s)
+                if oc.status == "done":
+                    done.add(spec.run_id)
+                    msg = _result_line(read_json(result))
+                elif oc.status == "in_use":
+                    in_use[spec.run_id] = oc.message
+                    msg = f"in use, skipped: {oc.message}"
                 else:
-                    done.add(cell.run_id)
-                    msg = _result_line(res["result"])
-                print(f"  [{finished}/{budget}] {cell.run_id}: {msg} ({res['time']:.1f} s)",
-                      file=stream, flush=True)
+                    msg = _fail(spec.run_id, oc.message, out, failed)
+                say(f"  [{finished}/{budget}] {spec.run_id}: {msg} ({oc.time_s:.1f} s)")
             submit_ready()
-    return failed
+    return failed, in_use
 
 
-def _fail(cell: Cell, error: str, out: Path, failed: dict[str, str]) -> str:
-    failed[cell.run_id] = error
-    atomic_write_text(out / "runs" / cell.run_id / "error.txt", error.rstrip() + "\n")
+def _fail(run_id: str, error: str, out: Path, failed: dict[str, str]) -> str:
+    failed[run_id] = error
+    atomic_write_text(out / "runs" / run_id / "error.txt", error.rstrip() + "\n")
     return "FAILED: " + error.strip().splitlines()[-1]
 
 

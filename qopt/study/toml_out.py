@@ -1,7 +1,7 @@
 """A minimal TOML writer for study dicts (``study.toml`` in a study directory, ``--show``).
 
-Top-level tables become ``[name]`` sections; tables of tables (``methods``) become
-``[methods.name]`` sections; other tables are written inline. ``None`` is written as the
+Top-level tables become ``[name]`` sections; tables of tables (``methods``, ``backend``)
+become ``[methods.name]`` sections; other tables are written inline. ``None`` is written as the
 string ``"none"``, which every nullable config field reads back as None. A test checks that
 every preset round-trips (``parse_toml(to_toml(d)) == d``).
 """
@@ -49,9 +49,9 @@ def to_toml(d: dict[str, Any]) -> str:
     for name, tab in d.items():
         if not isinstance(tab, dict):
             raise TypeError(f"top-level entry {name!r} must be a table")
-        scalars = {k: v for k, v in tab.items()
-                   if not (isinstance(v, dict) and name == "methods")}
-        subs = {k: v for k, v in tab.items() if isinstance(v, dict) and name == "methods"}
+        nested = name in ("methods", "backend")
+        scalars = {k: v for k, v in tab.items() if not (isinstance(v, dict) and nested)}
+        subs = {k: v for k, v in tab.items() if isinstance(v, dict) and nested}
         if scalars or not subs:
             parts.append(f"[{_key(name)}]\n" + "".join(f"{_key(k)} = {value(v)}\n"
                                                        for k, v in scalars.items()))

@@ -63,17 +63,22 @@ def watch_parent(parent_pid: int) -> None:
 
 
 def run_cell(cfg_dict: dict, run_dir: str) -> dict[str, Any]:
-    """Worker entry point: train one run (resuming it if it has a checkpoint). User-level
-    failures (a diverged run, a conflicting run directory) are one line; anything else keeps
-    its traceback."""
+    """Train one run (resuming it if it has a checkpoint); the entry point of every study
+    backend. Returns ``{"result", "time"}``, ``{"error", "time"}`` or, when another live
+    process holds the run directory's lock (:class:`~qopt.train.lock.RunLock`),
+    ``{"in_use", "time"}``. User-level failures (a diverged run, a conflicting run directory)
+    are one line; anything else keeps its traceback."""
     from qopt.train.config import TrainConfig
     from qopt.train.divergence import TrainingDiverged
     from qopt.train.identity import RunConflict
+    from qopt.train.lock import RunLockedError
     from qopt.train.trainer import train
 
     t0 = time.perf_counter()
     try:
         res = train(TrainConfig.from_dict(cfg_dict), run_dir, resume=True, progress=False)
+    except RunLockedError as exc:
+        return {"in_use": str(exc), "time": time.perf_counter() - t0}
     except (TrainingDiverged, RunConflict) as exc:
         return {"error": str(exc), "time": time.perf_counter() - t0}
     except Exception:  # noqa: BLE001 - reported per run, the study goes on

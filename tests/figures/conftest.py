@@ -1,4 +1,5 @@
-"""Fixtures for the figure tests: a tiny synthetic study directory in the API.md format."""
+"""Fixtures for the figure tests: a tiny synthetic study directory in the format of
+``docs/formats.md#study-directory``."""
 
 from __future__ import annotations
 

@@ -41,11 +41,14 @@ def test_exact_projection_is_never_beaten(result):
 def test_gaussian_values_match_closed_forms(result):
     g = result.data["gaussian"]
     # binary: E|w|^2 / E w^2 = 2/pi, so the relative error is 1 - 2/pi (derived here);
-    # n = 2e4 samples: sampling sd ~ 0.005, tolerance 0.02
+    # n = 2e4 samples: sampling sd 0.002 (measured over 40 seeds), tolerance 0.02
     assert g["exact, no zero"][1] == pytest.approx(1 - 2 / np.pi, abs=0.02)
-    # exact ternary on N(0,1): 0.1916 (papers.md §A2, RECON num); TWN 0.1930
-    assert g["exact, with zero"][2] == pytest.approx(0.1916, abs=0.01)
-    assert g["TWN"][2] == pytest.approx(0.1930, abs=0.01)
+    # population relative errors on N(0,1), exact Gaussian cell integrals (derived here;
+    # docs/math/approximate-quantizers.md#ratios, pinned in tests/docs/test_population_numbers.py):
+    # exact ternary 0.1902, TWN 0.1916. This sample (n = 2e4, seed 0) gives 0.1917 and 0.1927;
+    # sampling sd 0.0018 for both (40 seeds), tolerance 0.01 (> 5 sd)
+    assert g["exact, with zero"][2] == pytest.approx(0.1902, abs=0.01)
+    assert g["TWN"][2] == pytest.approx(0.1916, abs=0.01)
     # errors fall with the bit width for the exact projections
     e = g["exact, no zero"]
     assert all(e[b + 1] < e[b] for b in (1, 2, 3))

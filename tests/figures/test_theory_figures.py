@@ -29,7 +29,8 @@ def test_projection_1d_plots_envelope_and_prox_formulas(tmp_path):
         np.testing.assert_allclose(np.abs(w - proj), nearest, rtol=0, atol=1e-15)
         assert np.all(np.diff(proj) >= 0)
         for lam in lams:
-            # envelope = (λ/2)(w - P(w))², prox = (w + λP(w))/(1 + λ), per element (papers §B);
+            # envelope = (λ/2)(w - P(w))², prox = (w + λP(w))/(1 + λ), per element
+            # (docs/math/binaryrelax.md#prox);
             # tolerance: a few ulps of float64 arithmetic on O(1) numbers
             np.testing.assert_allclose(d["envelope"][lam], 0.5 * lam * (w - proj) ** 2,
                                        rtol=1e-12, atol=1e-15)
@@ -37,7 +38,8 @@ def test_projection_1d_plots_envelope_and_prox_formulas(tmp_path):
             np.testing.assert_allclose(prox, (w + lam * proj) / (1 + lam), rtol=1e-12,
                                        atol=1e-15)
             assert np.all(np.diff(prox) > 0)  # strictly increasing (slope 1/(1+λ) + jumps)
-            # BinaryRelax invariance P_Q(prox(w)) = P_Q(w) (papers §B)
+            # BinaryRelax invariance P_Q(prox(w)) = P_Q(w)
+            # (docs/math/binaryrelax.md#prox-invariance)
             back = levels[np.abs(prox[:, None] - levels[None, :]).argmin(axis=1)]
             off_tie = np.abs(np.abs(w[:, None] - levels[None, :]).min(axis=1)
                              - np.sort(np.abs(w[:, None] - levels[None, :]), axis=1)[:, 1]) > 1e-9

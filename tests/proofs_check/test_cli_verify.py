@@ -128,7 +128,7 @@ def test_torch_backend_per_channel(tmp_path, capsys):
 
 def test_no_subcommand_is_usage_error(capsys):
     assert verify() == 2
-    assert "quantizer, theory or run" in capsys.readouterr().err
+    assert "quantizer, theory, run or certificate" in capsys.readouterr().err
 
 
 def test_theory_subset_exits_0_and_json(tmp_path, capsys):

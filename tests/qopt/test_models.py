@@ -40,7 +40,7 @@ def test_resnet_parameter_counts_match_he_et_al(depth, count):
 
 
 def test_vgg11_parameter_count_matches_released_code():
-    # BRc/BCc VGG-11: conv layers with bias, BN, one FC 512 -> 10
+    # released BinaryRelax/BCGD code's VGG-11: conv layers with bias, BN, one FC 512 -> 10
     assert n_params(build_model("vgg11", (3, 32, 32), 10)) == 9_231_114
 
 

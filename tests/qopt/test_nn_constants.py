@@ -3,7 +3,8 @@ implementation of the same cell integrals) and against first principles.
 
 Tolerances: derived entries are stored with 12 significant digits and both sides root-find the
 derivative, hence 1e-9 relative. UniQ's released c_a comes from a coarser optimisation: it
-agrees to 1.2e-5 for b <= 5 and only to 3.3e-4 at b = 9 (measured; papers.md §D checked b <= 4).
+agrees to 1.2e-5 for b <= 5 and only to 3.3e-4 at b = 9 (measured here;
+``docs/math/uniq.md#constants``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def test_tables_complete_and_decreasing() -> None:
 
 
 def test_bcgd_bit_alpha_is_round_not_ceil_optimum() -> None:
-    """papers.md open question 6: released bit_alpha are round-to-nearest optima (within 0.7%)."""
+    """Released bit_alpha are round-to-nearest optima (within 0.7%), not ceil optima; whether that
+    was intended is not known (``docs/math/activation-quantizers.md#bit-alpha``)."""
     for b, a in BCGD_BIT_ALPHA.items():
         assert a == pytest.approx(ROUND_OPTIMAL_ALPHA[b], rel=7e-3)
         assert abs(a / CEIL_OPTIMAL_ALPHA[b] - 1) > 0.15

@@ -21,7 +21,8 @@ BITS = (1, 2, 3, 4)
 
 
 def np_ceil_relu(x: np.ndarray, a: float, bits: int) -> np.ndarray:
-    """papers.md §A4 by cases: 0 (x<=0); k a on ((k-1)a, ka], k < M; M a for x > (M-1)a."""
+    """``docs/math/activation-quantizers.md#bcgd-quantizer`` by cases: 0 (x<=0); k a on
+    ((k-1)a, ka], k < M; M a for x > (M-1)a."""
     big_m = 2 ** bits - 1
     conds = [x <= 0] + [((k - 1) * a < x) & (x <= k * a) for k in range(1, big_m)]
     conds.append(x > (big_m - 1) * a)

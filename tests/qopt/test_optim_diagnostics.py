@@ -1,4 +1,5 @@
-"""QuantOptimizer.diagnostics(): the keys of API.md and their values against float64 formulas
+"""QuantOptimizer.diagnostics(): the keys of
+``docs/formats.md#diag-records`` and their values against float64 formulas
 computed independently here (theory.project for P). Tolerance 1e-10 relative: float64 sums of
 O(10^2) terms in different orders."""
 

@@ -1,4 +1,6 @@
-"""QuantOptimizer methods: the update rules of papers.md §B-C, schedules, exactness, errors.
+"""QuantOptimizer methods: the update rules of
+``docs/math/binaryrelax.md#algorithm`` and ``docs/math/bcgd.md#update``, schedules, exactness,
+errors.
 
 Tolerances: float64 parameters; one-step identities are compared to 1e-12 (a few roundings of
 O(1) numbers), the relaxed point to theory.prox to 1e-12 relative to max|w|.

@@ -200,10 +200,11 @@ def test_bad_configs_raise_before_training(tmp_path, bad, match):
 
 
 def test_uniq_run_calibrates_activation_steps_from_data(tmp_path):
-    """UniQ's simple_initialization (papers.md §D): before training, every activation step is
-    max over calibration batches of sqrt(2 E[x^2]) * c_a[b]. With a negligible lr (1e-12) the
-    saved steps equal an independent recomputation (fresh model from the same seed, calibrated
-    on the same unshuffled batches) to 1e-6 relative, and differ from the data-free default."""
+    """UniQ's simple_initialization (``docs/math/uniq.md#initialisation``): before training, every
+    activation step is max over calibration batches of sqrt(2 E[x^2]) * c_a[b]. With a negligible lr
+    (1e-12) the saved steps equal an independent recomputation (fresh model from the same seed,
+    calibrated on the same unshuffled batches) to 1e-6 relative, and differ from the data-free
+    default."""
     from qopt.data import load_data
     from qopt.nn import UniQActivation, calibrate_uniq
     from qopt.nn.constants import uniq_activation_constant

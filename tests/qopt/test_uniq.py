@@ -32,7 +32,8 @@ def np_symmetric(w: np.ndarray, d: float, bits: int) -> np.ndarray:
 
 
 def np_lsq_dq(w: np.ndarray, d: float, bits: int) -> np.ndarray:
-    """papers.md §D: round(y) - y inside (y = w/d + M/2 in [0, M]), +-M/2 when clipped."""
+    """``docs/math/uniq.md#gradients``: round(y) - y inside (y = w/d + M/2 in [0, M]), +-M/2 when
+    clipped."""
     big_m = 2 ** bits - 1
     y = w / d + big_m / 2
     return np.where(y > big_m, big_m / 2, np.where(y < 0, -big_m / 2, np.rint(y) - y))
@@ -85,8 +86,9 @@ def test_weight_lsq_gradients(bits: int) -> None:
 
 @pytest.mark.parametrize("bits", (1, 2, 3, 5))
 def test_weight_grad_scale_per_tensor_and_per_channel(bits: int) -> None:
-    """g = 1/sqrt(N Qp), Qp = max(2^(b-1)-1, 1); per channel N = numel/C (NOT numel: the LSQ
-    reimplementation bug of peers.md §5 would make every channel's gradient sqrt(C) smaller)."""
+    """g = 1/sqrt(N Qp), Qp = max(2^(b-1)-1, 1); per channel N = numel/C (NOT numel: a common LSQ
+    reimplementation bug, ``docs/math/uniq.md#gradient-scale``, would make every channel's gradient
+    sqrt(C) smaller)."""
     c = 8
     w = torch.tensor(np.random.default_rng(2).normal(size=(c, 3, 3, 3)))
     gout = torch.tensor(np.random.default_rng(3).normal(size=w.shape))

@@ -61,20 +61,23 @@ def test_prox_equals_1d_brute_force(qset, w, lam):
 
 
 @pytest.mark.parametrize("qset", SETS_2D, ids=set_id)
-@settings(max_examples=20)
+@settings(max_examples=8)
 @given(seed=st.integers(0, 2**31), lam=LAMS)
 def test_prox_equals_grid_and_local_minimisation_2d(qset, seed, lam):
-    """n = 2 (non-convex objective): a 201x201 grid around w, then Nelder-Mead from the best
-    grid point; the closed form must be at least as good."""
+    """n = 2 (non-convex objective): a 61x61 grid around w, then Nelder-Mead from each of the
+    three best grid points; the closed form must be at least as good. (The grid is evaluated
+    with the plain row-by-row reference projection, ~0.3 ms a row: 61x61 keeps an example near
+    one second; the Nelder-Mead starts make up for the coarser grid.)"""
     w = np.random.default_rng(seed).standard_normal(2)
     p = prox(w, qset, lam)
     f_p = objective(p, w, qset, lam)
-    a = np.linspace(-3, 3, 201)
+    a = np.linspace(-3, 3, 61)
     U = w + np.stack(np.meshgrid(a, a, indexing="ij"), axis=-1).reshape(-1, 2)
     vals = grid_objective(U, w, qset, lam)
-    r = minimize(objective, U[int(np.argmin(vals))], args=(w, qset, lam), method="Nelder-Mead",
-                 options={"xatol": 1e-12, "fatol": 1e-12})
-    best = min(r.fun, vals.min())
+    starts = U[np.argsort(vals, kind="stable")[:3]]
+    local = [minimize(objective, u0, args=(w, qset, lam), method="Nelder-Mead",
+                      options={"xatol": 1e-12, "fatol": 1e-12}).fun for u0 in starts]
+    best = min(min(local), vals.min())
     assert f_p <= best + 1e-9 * (1 + best)
     assert f_p >= best - 0.05 * (1 + best)  # and the grid is fine enough to come close
 

@@ -27,7 +27,7 @@ def test_uniq_activation_constants_reproduced(bits):
 def test_closed_form_special_cases():
     assert G.uniq_weight_step(1) == pytest.approx(2 * np.sqrt(2 / np.pi), rel=1e-14)
     assert G.bcgd_ceil_step(1) == pytest.approx(np.sqrt(2 / np.pi), rel=1e-14)
-    # papers.md §A4 quotes the ceil optima 0.7979, 0.4866, 0.1666
+    # the ceil optima 0.7979, 0.4866, 0.1666 of docs/math/activation-quantizers.md#gaussian-steps
     for b, val in {1: 0.7979, 2: 0.4866, 4: 0.1666}.items():
         assert G.bcgd_ceil_step(b) == pytest.approx(val, abs=6e-5)
 

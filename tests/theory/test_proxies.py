@@ -114,7 +114,7 @@ def test_round_to_nearest_quantizers_pick_nearest_levels(x, step, bits):
 
 
 def test_uniq_binary_weight_conventions():
-    # b = 1: levels +-step/2; w = 0 rounds half to even -> -step/2 (papers.md §D)
+    # b = 1: levels +-step/2; w = 0 rounds half to even -> -step/2 (docs/math/uniq.md#ties)
     assert symmetric_midrise(np.array([0.0, 0.3, -0.3]), 2.0, 1).tolist() == [-1.0, 1.0, -1.0]
     assert uniform_round(np.array([0.5, 1.5, 2.5]), 1.0, 2).tolist() == [0.0, 2.0, 2.0]
 
