@@ -17,8 +17,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from figures.style import FigureResult
+if TYPE_CHECKING:  # matplotlib is imported by the builds only: ``qopt figures --help`` lists
+    from figures.style import FigureResult  # the registry without it
 
 __all__ = ["BuildContext", "FIGURES", "FigureSpec", "MissingInput", "build_figure"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from proofs_check.report import Check, Report
 
-__all__ = ["CLAIMS", "Claim", "Outcome", "claim", "verify_theory"]
+__all__ = ["CLAIMS", "Claim", "Outcome", "all_claims", "claim", "verify_theory"]
 
 #: modules defining claims, imported by :func:`verify_theory` (each registers on import)
 CLAIM_MODULES = ("proofs_check.claims_sets", "proofs_check.descent",
@@ -68,6 +68,13 @@ def claim(name: str, statement: str, source: str, method: str
 def _load() -> None:
     for mod in CLAIM_MODULES:
         importlib.import_module(mod)
+
+
+def all_claims() -> dict[str, Claim]:
+    """Every registered claim, name -> :class:`Claim` (imports the claim modules; ``qopt verify
+    theory --list``)."""
+    _load()
+    return dict(CLAIMS)
 
 
 def verify_theory(only: Sequence[str] | None = None, *,

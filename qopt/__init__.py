@@ -1,10 +1,11 @@
 """qopt: the PyTorch engine.
 
 Sets in use, the exact projection, training methods, ``QuantOptimizer``, quantized modules,
-models, data and export; the application (trainer, studies, CLI) sits above it and is reached
-lazily (``qopt.TrainConfig``, ``qopt.run_study``). ``import qopt`` imports nothing heavy: each
-public name is resolved on first use (PEP 562), so ``import qopt.methods.registry`` works without
-torch.
+models, data and export. The application (trainer, studies, reproduction, CLI) sits above it
+in its own subpackages and is imported by name (``from qopt.train import TrainConfig``,
+``from qopt.study import run_study``): the engine, this namespace included, never refers to it
+(tests/test_layering.py). ``import qopt`` imports nothing heavy: each public name is resolved on
+first use (PEP 562), so ``import qopt.methods.registry`` works without torch.
 
 Device-agnostic: every tensor op runs on CPU or CUDA. May import :mod:`theory` for the shared
 vocabulary (quantization sets, validation), never to compute its own answers.
@@ -38,8 +39,6 @@ _LAZY: dict[str, str] = {
     "load_quantized": "qopt.export",
     "param_groups": "qopt.quantize",
     "quantize_model": "qopt.quantize",
-    "TrainConfig": "qopt.train",
-    "run_study": "qopt.study",
 }
 
 _METHOD_CLASSES = ("BCGD", "BinaryConnect", "BinaryRelax", "PARQ", "ProxQuant")
@@ -57,8 +56,7 @@ def __getattr__(name: str) -> Any:
     if name in by_class:
         globals()[name] = by_class[name]
         return by_class[name]
-    if name in ("nn", "methods", "optim", "projection", "export", "quantize", "models", "data",
-                "train", "study"):
+    if name in ("nn", "methods", "optim", "projection", "export", "quantize", "models", "data"):
         return importlib.import_module(f"qopt.{name}")
     raise AttributeError(f"module 'qopt' has no attribute {name!r}")
 

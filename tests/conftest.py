@@ -57,3 +57,18 @@ def _restore_torch_globals():
     if _torch is not None:
         _torch.set_num_threads(_TORCH_GLOBALS[0])
         _torch.use_deterministic_algorithms(_TORCH_GLOBALS[1])
+
+
+def pytest_addoption(parser):
+    parser.addini("heavy_tests", "node-id prefixes marked 'heavy': default-run tests that train, "
+                  "build figures or run the CLI end to end (the quick subset, -m 'not slow and "
+                  "not heavy', leaves them out)", type="linelist", default=[])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests listed in ``[tool.pytest.ini_options] heavy_tests`` (pyproject.toml)."""
+    prefixes = tuple(config.getini("heavy_tests"))
+    for item in items:
+        if prefixes and item.nodeid.startswith(prefixes):
+            item.add_marker(pytest.mark.heavy)

@@ -17,7 +17,21 @@ Modules:
 from theory.envelope import dist2, envelope_grad, moreau_envelope, prox
 from theory.projection import Projection, code_dtype, nearest_codes, project
 from theory.sets import MAX_BITS, Binary, Grid, QuantSet, Symmetric, Ternary, Uniform, parse_qset
-from theory.twolayer import TwoLayerTeacher, clipped_pq
+
+#: names whose modules need scipy, imported on first access (PEP 562): ``import theory`` (and
+#: every ``theory.<module>`` import, e.g. the validation rules qopt's configs use) loads numpy only
+_LAZY = {"TwoLayerTeacher": "theory.twolayer", "clipped_pq": "theory.twolayer"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'theory' has no attribute {name!r}")
+
 
 __all__ = [
     "MAX_BITS",

@@ -304,6 +304,12 @@ def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
+#: the spec forms :func:`parse_qset` accepts (its error message and ``qopt verify quantizer
+#: --help`` list these)
+SPEC_FORMS = ("binary", "ternary", "uniform:B", "symmetric:B", "grid:l1,l2,...",
+              "scaled:l1,l2,...")
+
+
 def parse_qset(spec: str) -> QuantSet:
     """Parse a text spec into a set (inverse of ``QuantSet.spec``).
 
@@ -329,7 +335,7 @@ def parse_qset(spec: str) -> QuantSet:
         if not math.isfinite(scale) or scale <= 0:
             raise ValueError(f"spec {spec!r}: scale after '@' must be finite and > 0")
     kind, _, arg = text.partition(":")
-    kinds = "binary, ternary, uniform:B, symmetric:B, grid:l1,l2,..., scaled:l1,l2,..."
+    kinds = ", ".join(SPEC_FORMS)
     if kind in ("binary", "ternary"):
         if arg:
             raise ValueError(f"spec {spec!r}: '{kind}' takes no parameter")

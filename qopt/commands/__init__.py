@@ -1,9 +1,44 @@
-"""Subcommands of the ``qopt`` CLI, one module each (see :mod:`qopt.cli`)."""
+"""Subcommands of the ``qopt`` CLI, one module each (see :mod:`qopt.cli`).
+
+Help convention (every option of every subcommand, checked by ``tests/test_cli_help.py``): a
+one-line description, then ``(default: X; choices: a | b | c)``, the default being the value the
+command really uses and the choices coming from the registry the command validates against
+(:func:`described`, :func:`add_names_option`). Building a parser imports no torch, scipy or
+matplotlib: ``add_arguments`` reads only torch-free registries; everything heavy is imported in
+``run``.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterable
+from typing import Any
+
+
+def described(text: str, default: object = None, choices: Iterable[object] | None = None, *,
+              required: bool = False) -> str:
+    """``text (default: D; choices: a | b)`` (``text (required; ...)`` for a required
+    argument), ``%`` escaped for argparse. ``default``: the value (``None`` reads ``none``) or a
+    string saying what happens without the option."""
+    extra = ["required" if required else f"default: {'none' if default is None else default}"]
+    if choices is not None:
+        extra.append("choices: " + " | ".join(map(str, choices)))
+    return f"{text} ({'; '.join(extra)})".replace("%", "%%")
+
+
+def add_names_option(parser: argparse.ArgumentParser, *flags: str, known: Iterable[str],
+                     text: str, default: str = "all", **kw: Any) -> argparse.Action:
+    """An option of names from a registry: repeatable and comma-separated (``--only a,b --only
+    c``), or a positional list (``flags`` a bare name, with ``nargs="*"``). Its help lists
+    ``known``, which is kept on the action as ``action.known``; the names are checked by
+    :func:`parse_names` when the command runs."""
+    known = tuple(known)
+    if flags[0].startswith("-"):
+        kw.setdefault("action", "append")
+    action = parser.add_argument(*flags, help=described(text, default, known), **kw)
+    action.known = known  # type: ignore[attr-defined]
+    return action
 
 
 def parse_names(values: Iterable[str] | None, known: Iterable[str], prog: str,

@@ -26,26 +26,32 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qopt.commands import parse_names
+from qopt.commands import add_names_option, described, parse_names
+from qopt.commands.figures import OUT_DIR as FIGURES_DIR
 
 #: where smoke runs go unless --out says otherwise (ignored by git)
 QUICK_DIR = Path("bench_quick")
+#: the report of record
+MD = "BENCHMARKS.md"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from benchmarks.suite import SECTIONS
+
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: tiny sizes, one repeat (not a measurement; written to "
-                             "bench_quick/ unless --out is given, never over measured results)")
+                             f"{QUICK_DIR}/ unless --out is given, never over measured results; "
+                             "default: off)")
     parser.add_argument("--out", default=None,
-                        help="markdown report; the JSON goes beside it (default BENCHMARKS.md, "
-                             "with --quick bench_quick/BENCHMARKS.md)")
-    parser.add_argument("--only", action="append", metavar="SECTION",
-                        help="run only these sections (repeat or comma-separate): projection, "
-                             "optimizer_step, throughput")
+                        help=described("markdown report; the JSON goes beside it", f"{MD}, "
+                                       f"with --quick {QUICK_DIR / MD}"))
+    add_names_option(parser, "--only", known=SECTIONS, metavar="SECTION",
+                     text="run only these sections (repeat or comma-separate)")
     parser.add_argument("--figures", default=None, metavar="DIR",
-                        help="where the benchmark figures go (default figures_out, with --quick "
-                             "bench_quick/figures)")
-    parser.add_argument("--no-figures", action="store_true", help="skip the benchmark figures")
+                        help=described("where the benchmark figures go", f"{FIGURES_DIR}, with "
+                                       f"--quick {QUICK_DIR / 'figures'}"))
+    parser.add_argument("--no-figures", action="store_true",
+                        help="skip the benchmark figures (default: off)")
 
 
 class _Display:
@@ -108,11 +114,10 @@ def run(args: argparse.Namespace) -> int:
     only = parse_names(args.only, SECTIONS, "qopt bench", "section")
     if only is None:
         return 2
-    md = Path(args.out) if args.out else (QUICK_DIR / "BENCHMARKS.md" if args.quick
-                                          else Path("BENCHMARKS.md"))
+    md = Path(args.out) if args.out else (QUICK_DIR / MD if args.quick else Path(MD))
     js = md.with_suffix(".json")
     figs = Path(args.figures) if args.figures else (QUICK_DIR / "figures" if args.quick
-                                                    else Path("figures_out"))
+                                                    else Path(FIGURES_DIR))
     kind = device_kind()
     try:
         measured = measured_sections(js, kind)

@@ -18,22 +18,30 @@ import argparse
 import time
 from pathlib import Path
 
-from qopt.commands import parse_names
+from qopt.commands import add_names_option, described, parse_names
+
+#: default output directory of the figures
+OUT_DIR = "figures_out"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="figures_out",
-                        help="output directory (default: figures_out)")
-    parser.add_argument("--only", action="append", metavar="NAME",
-                        help="build only this figure (repeat or comma-separate; see --list)")
-    parser.add_argument("--results", default="studies/quick", metavar="STUDY_DIR",
-                        help="study directory for the study figures (default: studies/quick)")
-    parser.add_argument("--bench-results", default="BENCHMARKS.json", metavar="JSON",
-                        help="benchmark results for the scaling figure (default: "
-                             "BENCHMARKS.json)")
+    from figures.registry import DEFAULT_BENCH_JSON, DEFAULT_RESULTS, FIGURES
+
+    parser.add_argument("--out", default=OUT_DIR,
+                        help=described("output directory (NAME.pdf and NAME.png per figure)",
+                                       OUT_DIR))
+    add_names_option(parser, "--only", known=FIGURES, metavar="NAME",
+                     text="build only these figures (repeat or comma-separate)")
+    parser.add_argument("--results", default=str(DEFAULT_RESULTS), metavar="STUDY_DIR",
+                        help=described("study directory read by the study figures",
+                                       DEFAULT_RESULTS))
+    parser.add_argument("--bench-results", default=str(DEFAULT_BENCH_JSON), metavar="JSON",
+                        help=described("benchmark results (written by qopt bench) read by the "
+                                       "benchmark figures", DEFAULT_BENCH_JSON))
     parser.add_argument("--quick", action="store_true",
-                        help="fewer Monte Carlo samples and steps (smoke runs)")
-    parser.add_argument("--list", action="store_true", help="list the figures and exit")
+                        help="fewer Monte Carlo samples and steps: smoke runs (default: off)")
+    parser.add_argument("--list", action="store_true",
+                        help="list the figures (name, kind, what it shows) and exit")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,23 +18,42 @@ import shlex
 import sys
 from pathlib import Path
 
-from qopt.commands import parse_names
+from qopt.commands import add_names_option, described, parse_names
 from qopt.reproduce.registry import CLAIM_NAMES
+
+#: default output directory (``OUT/quick`` with ``--quick``)
+OUT = "reproduction"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("claims", nargs="*", metavar="CLAIM",
-                        help=f"claims to run (default: all): {', '.join(CLAIM_NAMES)}")
+    import dataclasses
+    import inspect
+
+    from qopt.reproduce.claim import Context
+
+    defaults = {f.name: f.default for f in dataclasses.fields(Context)}
+    seeds = inspect.signature(Context.n_seeds).parameters
+    add_names_option(parser, "claims", known=CLAIM_NAMES, nargs="*", metavar="CLAIM",
+                     text="claims to run, in report order")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: reduced protocols, verdicts marked as smoke")
-    parser.add_argument("--seeds", type=int, help="seeds per training arm (default 5; quick 2)")
-    parser.add_argument("--out", help="output directory (default reproduction, or "
-                                      "reproduction/quick with --quick)")
-    parser.add_argument("--workers", type=int, default=2, help="parallel training processes")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    parser.add_argument("--data-dir", help="CIFAR-10 directory (cifar-10-batches-py) for the "
-                                           "'cifar' claim; without it that claim is not run")
-    parser.add_argument("--list", action="store_true", help="list the claims and exit")
+                        help="smoke run: reduced protocols, verdicts marked as smoke (default: "
+                             "off)")
+    parser.add_argument("--seeds", type=int, default=defaults["seeds"],
+                        help=described("seeds per training arm", f"each claim's own: "
+                                       f"{seeds['full'].default}, with --quick "
+                                       f"{seeds['quick'].default}, unless the claim needs "
+                                       "fewer"))
+    parser.add_argument("--out", help=described("output directory", f"{OUT}, with --quick "
+                                                f"{OUT}/quick"))
+    parser.add_argument("--workers", type=int, default=defaults["workers"],
+                        help=described("parallel training processes", defaults["workers"]))
+    parser.add_argument("--threads", type=int, default=defaults["threads"],
+                        help=described("torch threads per process", defaults["threads"]))
+    parser.add_argument("--data-dir", default=defaults["data_dir"],
+                        help=described("CIFAR-10 directory (cifar-10-batches-py) for the 'cifar' "
+                                       "claim", "none: that claim is not run"))
+    parser.add_argument("--list", action="store_true",
+                        help="list the claims (name, kind, title) and exit")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     names = parse_names(args.claims, CLAIM_NAMES, "qopt reproduce", "claim")
     if names is None:
         return 2
-    out = Path(args.out or ("reproduction/quick" if args.quick else "reproduction"))
+    out = Path(args.out or (f"{OUT}/quick" if args.quick else OUT))
     try:
         if args.data_dir is not None and not Path(args.data_dir).is_dir():
             raise ValueError(f"--data-dir {args.data_dir!r} is not a directory")

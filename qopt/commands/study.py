@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = fields_epilog()
     parser.add_argument("config", nargs="?", default="quick",
-                        help="study TOML file or preset name (default: quick)")
+                        help="study TOML file or preset name (default: quick; presets: see "
+                             "--list)")
     parser.add_argument("--out", help="study directory (default: [study] out_dir, else "
                                       "./studies/<name>)")
     parser.add_argument("--workers", type=int, help="parallel worker processes of the local "

@@ -5,7 +5,7 @@
   ``--timeout`` seconds (default 10); an exception, ``sys.exit``, crash or hang of FUNC on an
   input is a failed ``contract`` check with that input as counterexample, and the other checks
   still run.
-* ``qopt verify theory [--json OUT] [--only NAME ...]``
+* ``qopt verify theory [--json OUT] [--only NAME ...] [--list]``
 * ``qopt verify run RUN_DIR [--json OUT] [--flip-tol F] [--strict]``
 * ``qopt verify certificate FILE [--json OUT]`` (a projection certificate, replayed)
 
@@ -21,30 +21,53 @@ import sys
 from typing import Any
 
 USAGE_ERROR, FAILED, OK = 2, 1, 0
+#: defaults of ``--examples`` and ``--flip-tol`` (passed to the checkers as given)
+EXAMPLES, FLIP_TOL = 100, 0.01
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from proofs_check.adapter import BACKENDS
+    from proofs_check.isolated import DEFAULT_TIMEOUT
+    from qopt.commands import described
+    from theory.sets import SPEC_FORMS
+
+    json_help = described("also write the report as JSON, atomically", "no JSON")
     sub = parser.add_subparsers(dest="what", metavar="WHAT")
     q = sub.add_parser("quantizer", help="check a quantizer function against the exact projection",
                        description="Check PATH.py:FUNC against theory.project (membership, "
                                    "optimality, idempotence, equivariance, symmetry, "
                                    "orthogonality, prox identities, determinism).")
-    q.add_argument("target", metavar="PATH.py:FUNC", help="file and function (or Class.method)")
+    q.add_argument("target", metavar="PATH.py:FUNC",
+                   help=described("file and function (or Class.method) to check",
+                                  required=True))
     q.add_argument("--set", dest="qset", required=True, metavar="SPEC",
-                   help="binary | ternary | uniform:B | symmetric:B | grid:l1,l2,... | "
-                        "scaled:l1,l2,... (optionally @SCALE)")
-    q.add_argument("--axis", type=int, default=None, help="one scale per slice along this axis")
-    q.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
-    q.add_argument("--dtype", default=None, help="dtype given to FUNC (default float64 for "
-                                                  "numpy, float32 for torch)")
-    q.add_argument("--examples", type=int, default=100, help="hypothesis examples per check")
+                   help=described("quantization set, optionally followed by @SCALE to fix the "
+                                  "scale", choices=SPEC_FORMS, required=True))
+    q.add_argument("--axis", type=int, default=None,
+                   help=described("one scale per slice along this axis of a 2-D input",
+                                  "none: 1-D inputs, one scale per tensor"))
+    q.add_argument("--backend", choices=BACKENDS, default=BACKENDS[0],
+                   help=described("array type handed to FUNC", BACKENDS[0], BACKENDS))
+    q.add_argument("--dtype", default=None,
+                   help=described("floating dtype handed to FUNC (a numpy or torch dtype name; "
+                                  "bfloat16 with torch only)",
+                                  "float64 for numpy, float32 for torch"))
+    q.add_argument("--examples", type=int, default=EXAMPLES,
+                   help=described("hypothesis examples per check", EXAMPLES))
     q.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help="limit per call of FUNC (default 10; importing the file may take "
-                        "max(60, 6 x timeout))")
-    q.add_argument("--json", metavar="OUT", help="also write the report as JSON")
-    t = sub.add_parser("theory", help="run every claim of theory/ (exit 0 iff all hold)")
-    t.add_argument("--json", metavar="OUT", help="also write the results as JSON")
-    t.add_argument("--only", nargs="+", metavar="NAME", help="run only these claims")
+                   help=described("limit per call of FUNC, run in a child process (importing "
+                                  "the file may take max(60, 6 x timeout))",
+                                  f"{DEFAULT_TIMEOUT:g}"))
+    q.add_argument("--json", metavar="OUT", help=json_help)
+    t = sub.add_parser("theory", help="run every claim of theory/ (exit 0 iff all hold)",
+                       description="Run every claim of theory/ with its independent check "
+                                   "(exit 0 iff all hold); each claim is reported as it "
+                                   "finishes.")
+    t.add_argument("--json", metavar="OUT", help=json_help)
+    t.add_argument("--only", nargs="+", metavar="NAME",
+                   help=described("run only these claims (names: see --list)", "all"))
+    t.add_argument("--list", action="store_true",
+                   help="list the claims (name, source, statement) and exit")
     r = sub.add_parser("run", help="check a training run: implementation invariants (exit 1), "
                                    "theorem hypotheses and convergence (informational)",
                        description="Three sections: (a) implementation invariants - records, "
@@ -55,22 +78,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                    "the fraction of records where they hold and whether the "
                                    "theorem covers the run; (c) convergence diagnostics - code "
                                    "flips. (b) and (c) are informational unless --strict.")
-    r.add_argument("run_dir", metavar="RUN_DIR")
-    r.add_argument("--json", metavar="OUT", help="also write the report as JSON (default: no)")
+    r.add_argument("run_dir", metavar="RUN_DIR",
+                   help=described("run directory written by qopt train (config.json, "
+                                  "metrics.jsonl)", required=True))
+    r.add_argument("--json", metavar="OUT", help=json_help)
     r.add_argument("--orth-tol", type=float, default=None,
-                   help="fixed bound on orth_rel (default: derived from the weights' dtype and "
-                        "||P(w)||/||w - P(w)||, see proofs_check.run_invariants)")
-    r.add_argument("--flip-tol", type=float, default=0.01,
-                   help="bound on the code-flip fraction over the last quarter of the records "
-                        "(default: 0.01)")
+                   help=described("fixed bound on orth_rel", "derived from the weights' dtype "
+                                  "and ||P(w)||/||w - P(w)||, see proofs_check.run_invariants"))
+    r.add_argument("--flip-tol", type=float, default=FLIP_TOL,
+                   help=described("bound on the code-flip fraction over the last quarter of "
+                                  "the records", FLIP_TOL))
     r.add_argument("--strict", action="store_true",
                    help="count violated hypotheses and diagnostics as failures (default: off)")
     c = sub.add_parser("certificate", help="replay a projection certificate (.npz)",
                        description="Recompute every claim of a certificate written by "
                                    "qopt.projection.certify: summary, bounds, coverage, "
                                    "window and scale against theory.")
-    c.add_argument("file", metavar="FILE")
-    c.add_argument("--json", metavar="OUT", help="also write the report as JSON")
+    c.add_argument("file", metavar="FILE", help=described("certificate file (.npz)", required=True))
+    c.add_argument("--json", metavar="OUT", help=json_help)
 
 
 def _err(msg: str) -> int:
@@ -111,8 +136,13 @@ def _quantizer(args: argparse.Namespace) -> int:
 def _theory(args: argparse.Namespace) -> int:
     """Each claim is reported on stderr as it finishes (a bar on a terminal, one line per claim
     otherwise); the table goes to stdout at the end, then --json (atomically)."""
-    from proofs_check.claims import verify_theory
+    from proofs_check.claims import all_claims, verify_theory
     from qopt.commands.progress import Progress
+
+    if args.list:
+        for c in all_claims().values():
+            print(f"{c.name:28s} [{c.source}] {c.statement}")
+        return OK
 
     progress = Progress("verify theory")
 
@@ -167,6 +197,6 @@ def run(args: argparse.Namespace) -> int:
     handlers = {"quantizer": _quantizer, "theory": _theory, "run": _run,
                 "certificate": _certificate}
     if getattr(args, "what", None) not in handlers:
-        return _err("say what to verify: quantizer, theory, run or certificate "
-                    "(see qopt verify --help)")
+        *first, last = handlers
+        return _err(f"say what to verify: {', '.join(first)} or {last} (see qopt verify --help)")
     return handlers[args.what](args)

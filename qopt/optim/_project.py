@@ -9,7 +9,8 @@ Paths (same minimiser as :func:`qopt.project`, see :mod:`qopt.projection` for th
 
 * one-scale ``Binary`` tensors in float32/float64, grouped by (device, dtype): with foreach ops,
   :math:`\alpha = \|w\|_1/n` (``_foreach_norm(·, 1)``), :math:`q = \alpha\,\mathrm{sign}(w)` with
-  sign(0) = +1 (the tie rule); codes are read off the latent's sign when asked;
+  sign(0) = +1 (the tie rule), as :math:`\alpha(1 - 2[w < 0])` (four passes); codes are read
+  off the latent's sign when asked;
 * every other tensor: one :func:`qopt.projection.project_group` call per (set, axis, dtype,
   device) group (contract C3), which writes :math:`q = \alpha\cdot\text{levels}[codes]` into
   the parameters and returns the scales and codes kept here; warm-started with the previous
@@ -55,11 +56,12 @@ def project_entries(b: Buckets) -> None:
     for key, ents in b.binary.items():
         ps, ws = [e.param for e in ents], [e.latent for e in ents]
         alphas = torch._foreach_div(torch._foreach_norm(ws, 1), b.sizes[key])
-        torch._foreach_copy_(ps, ws)
-        torch._foreach_sign_(ps)  # -1, 0, +1; sign(0) must be +1 (tie rule):
-        torch._foreach_mul_(ps, 2.0)
+        # q = alpha (1 - 2 [w < 0]): -alpha where w < 0, else +alpha (0, -0.0 and NaN give
+        # +alpha, the tie rule); bitwise the old alpha * min(2 sign(w) + 1, 1) (sign(NaN) = 0)
+        for p, w in zip(ps, ws):
+            torch.lt(w, 0, out=p)
+        torch._foreach_mul_(ps, -2.0)
         torch._foreach_add_(ps, 1.0)
-        torch._foreach_clamp_max_(ps, 1.0)
         torch._foreach_mul_(ps, alphas)
         for e, a in zip(ents, alphas):
             e.scale, e.codes, e.lazy_sign = a.reshape(1), None, True

@@ -78,14 +78,15 @@ class GroupProjection(NamedTuple):
 
 
 def scales_flat(blocks: list, starts: np.ndarray, qset: QuantSet, hint: np.ndarray | None,
-                ws: Workspace) -> tuple[np.ndarray, ProjectionStats, object]:
+                ws: Workspace, top: np.ndarray | None = None
+                ) -> tuple[np.ndarray, ProjectionStats, object]:
     """Sweep scale (float64) of every row by the certified search (symmetric set, long rows,
-    in range); ``ws["u"]`` holds |w| (flat)."""
+    in range); ``ws["u"]`` holds |w| (flat); ``top``: the rows' maxima of u, if known."""
     from qopt.projection.pruned import certified_scales
 
     R = len(starts) - 1
     u = ws.get("u", int(starts[-1]), np.float64)
-    alpha, rec = certified_scales(u, starts, symmetric_events(qset), hint, ws)
+    alpha, rec = certified_scales(u, starts, symmetric_events(qset), hint, ws, top=top)
     st = ProjectionStats(rows=R, searched=R, certified=int(rec.held.sum()),
                          extracted=int(rec.extracted))
     return alpha, st, rec
@@ -101,7 +102,9 @@ def _values(codes: np.ndarray, starts: np.ndarray, alpha: np.ndarray, c, q: np.n
         if c.kind == "generic":
             np.take((dt(alpha[r]) * c.levels.astype(dt)).astype(dt), codes[a:b], out=q[a:b])
         else:  # levels (code - (k-1)/2) d: exact small multiples of d, one rounding
-            np.subtract(codes[a:b], (k - 1) / 2.0, out=q[a:b], casting="unsafe")
+            # the offset in q's dtype: the int8 codes then take the float32 loop directly
+            # (a Python float would select the float64 loop and a buffered cast; same values)
+            np.subtract(codes[a:b], dt((k - 1) / 2.0), out=q[a:b], casting="unsafe")
             np.multiply(q[a:b], dt(alpha[r]) * dt(c.d), out=q[a:b])
 
 
@@ -243,7 +246,8 @@ def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None,
         if hint is not None:
             hint = np.ldexp(hint, -scale_e)
     with np.errstate(invalid="ignore"):  # non-finite rows (check=False): zeroed below
-        alpha, stats, rec = scales_flat(blocks, starts, qset, hint, workspace)
+        alpha, stats, rec = scales_flat(blocks, starts, qset, hint, workspace,
+                                        top=None if scale_e.any() else top)
     alpha = np.where(bad, 0.0, alpha)
     cnp = torch.empty(0, dtype=cdt).numpy().dtype
     codes_flat = np.empty(N, dtype=cnp)  # returned: its own memory (1 byte per weight)
@@ -285,36 +289,73 @@ def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None,
     return GroupProjection(scales, codes, stats)
 
 
+#: CPU rows shorter than this are projected together with every other row of their length (one
+#: call of the torch path per length): torch splits no reduction of fewer entries across threads
+#: (its grain size, 32768), so a row's sums have the same bits alone or stacked (checked in
+#: tests/qopt/test_projection_batched.py); longer rows go one tensor at a time.
+STACK_MAX = 32768
+
+
 def _group_torch(ws: list[Tensor], qset: QuantSet, axis: int | None, outs: list[Tensor],
                  hints: Sequence[Tensor] | None, cd: torch.dtype, cdt: torch.dtype,
                  check: bool = True) -> GroupProjection:
-    """Per tensor, the sync-free torch paths (:func:`qopt.projection.project.rows_torch`): any
-    device, and on CPU the tensors that do not take the certified search."""
+    """The sync-free torch paths (:func:`qopt.projection.project.rows_torch`): any device, and
+    on CPU the tensors that do not take the certified search. On CPU, rows shorter than
+    :data:`STACK_MAX` are stacked by length (one call per length instead of one per tensor: the
+    per-call overhead dominates short rows); the result is bitwise that of one call per tensor."""
     from qopt.projection.project import rows_torch
     from qopt.projection.tables import _tables
 
-    scales, codes = [], []
+    scales: list = [None] * len(ws)
+    codes: list = [None] * len(ws)
     R = 0
-    for w, o in zip(ws, outs):
+    stacks: dict[int, list[tuple[int, Tensor]]] = {}
+    for i, (w, o) in enumerate(zip(ws, outs)):
         rows = to_rows(w.detach(), axis, cd)
         R += rows.shape[0]
-        if is_binary(qset) and w.device.type == "cpu":  # closed form, three passes
+        cpu = w.device.type == "cpu"
+        if is_binary(qset) and cpu:  # closed form, three passes
             s = rows.abs().sum(dim=1)
             if bool(torch.isfinite(s).all()):  # finite input, no overflow: sign and mean
                 alpha = s / rows.shape[1]
                 if axis is None and w.dtype == cd and o.is_contiguous():
-                    torch.where(w >= 0, alpha[0], -alpha[0], out=o)
+                    _signed(w, alpha[0], o)
                 else:
-                    o.copy_(from_rows(torch.where(rows >= 0, alpha[:, None], -alpha[:, None]),
-                                      w.shape, axis))
-                scales.append(alpha if axis is not None else alpha[0])
-                codes.append(from_rows((rows >= 0).to(cdt), w.shape, axis))
+                    o.copy_(from_rows(_signed(rows, alpha[:, None]), w.shape, axis))
+                scales[i] = alpha if axis is not None else alpha[0]
+                codes[i] = from_rows((rows >= 0).to(cdt), w.shape, axis)
                 continue
-        if check and w.device.type == "cpu" and not bool(torch.isfinite(rows).all()):
+        if cpu and rows.shape[1] < STACK_MAX:
+            stacks.setdefault(rows.shape[1], []).append((i, rows))
+            continue
+        if check and cpu and not bool(torch.isfinite(rows).all()):
             raise ValueError("w must be finite, found NaN or Inf")
         alpha, c = rows_torch(rows, qset)
         levels = _tables(qset, cd, w.device)["levels"]
         o.copy_(from_rows(alpha[:, None] * levels[c], w.shape, axis))
-        scales.append(alpha if axis is not None else alpha[0])
-        codes.append(from_rows(c.to(cdt), w.shape, axis))
+        scales[i] = alpha if axis is not None else alpha[0]
+        codes[i] = from_rows(c.to(cdt), w.shape, axis)
+    for items in stacks.values():
+        rows = torch.cat([r for _, r in items]) if len(items) > 1 else items[0][1]
+        if check and not bool(torch.isfinite(rows).all()):
+            raise ValueError("w must be finite, found NaN or Inf")
+        alpha, c = rows_torch(rows, qset)
+        q = alpha[:, None] * _tables(qset, cd, rows.device)["levels"][c]
+        c = c.to(cdt)
+        a = 0
+        for i, r in items:
+            b = a + r.shape[0]
+            w = ws[i]
+            outs[i].copy_(from_rows(q[a:b], w.shape, axis))
+            scales[i] = alpha[a:b].clone() if axis is not None else alpha[a].clone()
+            codes[i] = from_rows(c[a:b], w.shape, axis)
+            a = b
     return GroupProjection(scales, codes, ProjectionStats(rows=R, fallback=R))
+
+
+def _signed(w: Tensor, alpha: Tensor, out: Tensor | None = None) -> Tensor:
+    """alpha where w >= 0 (0 and -0.0 included: the tie rule), -alpha where w < 0, for finite
+    w: alpha (1 - 2[w < 0]), exact (``torch.where`` with 0-d operands is several times slower
+    on CPU). ``alpha`` broadcasts against w."""
+    out = torch.lt(w, 0, out=out) if out is not None else torch.lt(w, 0).to(alpha.dtype)
+    return out.mul_(-2.0).add_(1.0).mul_(alpha)

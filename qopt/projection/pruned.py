@@ -97,8 +97,8 @@ def _cold(top: np.ndarray, ev: SymmetricEvents, P: int) -> np.ndarray:
 
 
 def certified_scales(u: np.ndarray, starts: np.ndarray, ev: SymmetricEvents,
-                     hint: np.ndarray | None = None,
-                     ws: Workspace | None = None) -> tuple[np.ndarray, SearchRecord]:
+                     hint: np.ndarray | None = None, ws: Workspace | None = None,
+                     top: np.ndarray | None = None) -> tuple[np.ndarray, SearchRecord]:
     """Canonical optimal scale (float64) of each row ``u[starts[r]:starts[r+1]]`` (module doc).
 
     Args:
@@ -106,13 +106,14 @@ def certified_scales(u: np.ndarray, starts: np.ndarray, ev: SymmetricEvents,
         ev: the set's events (:func:`qopt.projection.tables.symmetric_events`).
         hint: (R,) previous optimal scales (any value: NaN, 0 or inf mean "none").
         ws: work buffers (:class:`qopt.projection.workspace.Workspace`).
+        top: (R,) the rows' maxima of ``u``, when the caller has them (saves a pass).
     """
     n = np.diff(starts)
     R = len(n)
     B = bucket_params(n, ev.z0 + sum(ev.gaps))
     ws = ws or Workspace()
     N = u.shape[0]
-    sm = summarize(u, starts, B, ws.get("idx", N, np.int64))
+    sm = summarize(u, starts, B, ws.get("idx", N, np.int64), top=top)
     nb = sm.nb
     CN, CS = suffix_sums(sm)
     tau = tolerance(n, nb, len(ev.mids))

@@ -67,14 +67,17 @@ class Summary:
 
 
 def summarize(u: np.ndarray, starts: np.ndarray, B: np.ndarray,
-              idx: np.ndarray | None = None) -> Summary:
+              idx: np.ndarray | None = None, top: np.ndarray | None = None) -> Summary:
     """Bucket summary of the rows ``u[starts[r]:starts[r+1]]`` (u >= 0 finite, float32/64, flat).
 
-    ``idx``: an optional int64 work buffer of length N (the per-entry bucket ids).
+    ``idx``: an optional int64 work buffer of length N (the per-entry bucket ids). ``top``: the
+    rows' maxima when the caller has them already (saves a pass).
     """
     B = np.asarray(B, dtype=np.int64)
     R, N, nb = len(starts) - 1, u.shape[0], 1 << int(B.max())
-    top = np.maximum.reduceat(u, starts[:-1]).astype(np.float64)
+    if top is None:
+        top = np.maximum.reduceat(u, starts[:-1])
+    top = np.asarray(top, dtype=np.float64)
     if not np.all(top < np.ldexp(1.0, 900)):
         raise ValueError("summarize needs rows scaled into the safe range (max < 2^900)")
     _, e = np.frexp(top)  # 2^(e-1) <= top < 2^e (e = 0 for an all-zero row)

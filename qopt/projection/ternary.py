@@ -19,15 +19,29 @@ __all__ = ["ternary_scale"]
 
 def ternary_scale(a: Tensor) -> Tensor:
     """alpha = S_t*/t*, t* = argmax_t S_t^2/t over |a| sorted decreasingly, per row of (C, n)."""
-    if a.device.type == "cpu":  # numpy's vectorised value sort is ~20x faster than torch's CPU
-        u = np.abs(a.numpy())  # sort; the sorted values are the same, so is the result
-        u.sort(axis=1)
-        s = torch.from_numpy(u[:, ::-1].copy())
-    else:
-        s = torch.sort(a.abs(), dim=1, descending=True).values
+    if a.device.type == "cpu":
+        return torch.from_numpy(_ternary_numpy(a.numpy()))
+    s = torch.sort(a.abs(), dim=1, descending=True).values
     S = torch.cumsum(s, dim=1)
     t = torch.arange(1, a.shape[1] + 1, dtype=a.dtype, device=a.device)
     value = torch.cat([torch.zeros_like(S[:, :1]), S * S / t], dim=1)
     k = torch.argmax(value, dim=1, keepdim=True)
     S0 = torch.cat([torch.zeros_like(S[:, :1]), S], dim=1)
     return torch.gather(S0, 1, k)[:, 0] / torch.clamp_min(k[:, 0], 1).to(a.dtype)
+
+
+def _ternary_numpy(a: np.ndarray) -> np.ndarray:
+    """The CPU path of :func:`ternary_scale` in numpy: the same operations in the same order
+    (value sort, sequential cumulative sum, S*S/t, first maximum), so the same bits as the torch
+    path, with a fraction of its per-call overhead (numpy's vectorised sort is also ~20x faster
+    than torch's CPU sort). ``S0[:, 0] = 0`` is the state t = 0."""
+    C, n = a.shape
+    u = np.abs(a)
+    np.negative(u, out=u)  # ascending -|a| = descending |a| negated: no reversed copy; the
+    u.sort(axis=1)  # sums of negated values are the negated sums (rounding is symmetric)
+    S0 = np.zeros((C, n + 1), dtype=a.dtype)
+    np.cumsum(u, axis=1, out=S0[:, 1:])
+    value = S0 * S0
+    value[:, 1:] /= np.arange(1, n + 1, dtype=a.dtype)
+    k = np.argmax(value, axis=1)
+    return -S0[np.arange(C), k] / np.maximum(k, 1).astype(a.dtype)

@@ -159,3 +159,19 @@ def test_bad_configs_fail_before_training(tmp_path, capsys, argv, match):
     assert main([*argv, "--out", str(out)]) == 2
     assert match in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_train_without_a_terminal_prints_one_line_per_epoch(tmp_path, capsys):
+    """Issue 15: ``qopt train > log`` (stderr not a terminal, as under pytest's capture) is never
+    silent: one line per epoch on stderr, numbered k/epochs, and the result on stdout."""
+    argv = ["train", "--dataset", "digits", "--model", "cnn2d", "--model-args",
+            "channels=[4,8]", "--epochs", "3", "--batch-size", "128", "--num-threads", "1",
+            "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if "] epoch " in ln]
+    assert [ln.split("] epoch ")[1].split(":")[0] for ln in lines] == ["1/3", "2/3", "3/3"]
+    assert all("test_acc" in ln and "train_loss" in ln for ln in lines)
+    argv[-1] = str(tmp_path / "quiet")
+    assert main([*argv, "--no-progress"]) == 0  # switched off: no bar, no lines
+    assert "] epoch " not in capsys.readouterr().err

@@ -129,3 +129,24 @@ def test_non_finite_latent_is_flagged_and_never_spreads() -> None:
 def test_bad_policy() -> None:
     with pytest.raises(ValueError, match="nonfinite must be one of"):
         _setup("adam", False, "ignore")
+
+
+def test_huge_finite_gradient_is_not_a_non_finite_step() -> None:
+    """On CPU the detection reads the 2-norm, whose sum of squares overflows for |g| ~ 1e30
+    in float32: it must then confirm entry by entry and take the step (no report)."""
+    from qopt.optim._nonfinite import _finite_flags
+
+    big = torch.full((4, 4), 1e30)
+    bad = big.clone()
+    bad[1, 1] = float("nan")
+    assert _finite_flags([big, bad, torch.ones(3)]).tolist() == [True, False, True]
+    net, opt = _setup("sgd_momentum", False, "raise")
+    x, y = _batch(0)
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(net(x), y).backward()
+    net[0].bias.grad.fill_(1e30)  # finite; squares overflow float32
+    before = net[0].bias.detach().clone()
+    opt.step()
+    opt.check_nonfinite()  # nothing skipped: no error
+    assert not torch.equal(before, net[0].bias.detach())
+    assert torch.isfinite(net[0].bias).all()

@@ -68,6 +68,37 @@ def test_in_place_output_and_workspace_reuse() -> None:
         assert torch.equal(r.scale, a) and torch.equal(r.codes, c.long())
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("qset", [Ternary(), Uniform(4), Uniform(3), Binary()],
+                         ids=lambda q: q.spec)
+def test_stacked_short_rows_have_the_bits_of_one_call_per_tensor(qset, threads) -> None:
+    """Short CPU rows of equal length are projected in one stacked call
+    (:data:`qopt.projection.batched.STACK_MAX`): scales, codes and values must be those of a
+    call per tensor, at one and two threads, up to the largest stacked length and beyond it
+    (longer rows, whose sums torch may split across threads, must not be stacked)."""
+    from qopt.projection.batched import STACK_MAX
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for axis in (None, 0):
+            shapes = [(3, 700), (3, 700), (2, 1050), (7, 300)]
+            if axis is None:
+                shapes += [(STACK_MAX - 1,), (STACK_MAX - 1,), (9,)] + [(36864,)] * 5
+            ws = _tensors(7, torch.float32, shapes)
+            ws[1][0, :5] = 0.0  # zeros and exact ties on midpoints
+            ws[2][1] = ws[2][1].round()
+            outs = [torch.empty_like(w) for w in ws]
+            res = project_group(ws, qset, axis, out=outs)
+            for w, o, s, c in zip(ws, outs, res.scales, res.codes):
+                one = project_group([w], qset, axis)
+                assert torch.equal(s, one.scales[0])
+                assert torch.equal(c, one.codes[0])
+                assert torch.equal(o, project(w, qset, axis).q)
+    finally:
+        torch.set_num_threads(old)
+
+
 def test_codes_are_compact_and_reproduce_the_output() -> None:
     for qset, dt in ((Uniform(4), torch.int8), (Uniform(7), torch.int8), (Uniform(8), torch.int16)):
         ws = _tensors(4, torch.float64, [(50, 40)])
