@@ -201,6 +201,7 @@ def summary_table(grid_keys: Sequence[str], rows: list[dict], last_k: int = 5) -
                        _fmt(r[f"test_{m}_raw_mean"], r[f"test_{m}_raw_std"], pct), best,
                        _fmt(r[f"last_k_test_{m}_mean"], r[f"last_k_test_{m}_std"], pct)])
     out += [f"per cell: final (BN re-estimated), its 95% t-interval over seeds (clipped to "
-            f"[0, 100]), the same weights with running BN statistics, best epoch, mean of the last "
-            f"{last_k} epochs", *_grid(detail_head, detail)]
+            f"[0, 100]), the same weights with running BN statistics; best epoch and mean of the "
+            f"last {last_k} epochs from the per-epoch evaluations (running BN statistics, so "
+            f"'best' can lie below 'final')", *_grid(detail_head, detail)]
     return "\n".join(out)

@@ -87,6 +87,9 @@ def test_aggregate_groups_over_seeds_and_table_pivots_weights():
     lines = table.splitlines()
     assert "float" in lines[1] and "binary" in lines[1]
     assert "82.0 ±  2.0" in table and "91.0 ±  1.0" in table
+    # best / last-k come from per-epoch evaluations with running BN statistics, final from the
+    # BN re-estimated evaluation: the table must say so (else best < final reads as a bug)
+    assert "last 5 epochs from the per-epoch evaluations (running BN statistics" in table
 
 
 def test_run_dir_of_a_different_config_is_refused(tmp_path):
