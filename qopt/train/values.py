@@ -80,11 +80,17 @@ def parse_list(text: str) -> list[Any]:
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:
     """``["key=value", ...]`` -> dict (dotted keys kept: ``methods.bcgd.rho``); ``ValueError``
-    for an item without ``=``."""
+    for an item without ``=`` and for a key given twice with different values (the later one
+    would silently replace the earlier: ``--set 'method_args={lam_max=50}' --set
+    'method_args={rho=0.01}'`` would drop ``lam_max``)."""
     out: dict[str, Any] = {}
     for item in items or []:
         key, eq, val = item.partition("=")
         if not eq or not key.strip():
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip().replace("-", "_")] = parse_value(val.strip())
+        key, value = key.strip().replace("-", "_"), parse_value(val.strip())
+        if key in out and out[key] != value:
+            raise ValueError(f"--set {key} given twice ({out[key]!r}, then {value!r}); give it "
+                             "once (for method_args: one table, or method_args.KEY=V per key)")
+        out[key] = value
     return out
