@@ -4,6 +4,9 @@ batches, mean loss) and, for a quantized method, every rank ends with bitwise id
 and optimizer state (latent weights included)."""
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 
@@ -16,11 +19,28 @@ BASE = ["--dataset", "mnist1d", "--dataset-args", "{num_samples=640}", "--model"
         "--num-threads", "1", "--diag-every", "4"]
 
 
-def _torchrun(out, extra, port):
+def _free_port() -> int:
+    # a fixed port collides when two test runs share a machine: the ranks then wait forever
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _torchrun(out, extra):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", str(port), "-m", "qopt", "train", *BASE, *extra, "--out", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
+           "--master_port", str(_free_port()), "-m", "qopt", "train", *BASE, *extra,
+           "--out", str(out)]
+    # own process group: on a timeout the ranks (torchrun's children) are killed with it,
+    # instead of being left orphaned and blocked on their peer
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        _, err = p.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        raise
+    assert p.returncode == 0, err[-3000:]
     return json.loads((out / "result.json").read_text())
 
 
@@ -33,7 +53,7 @@ def _cfg(**kw):
 def test_ddp_gloo_two_processes(tmp_path):
     # float: DDP's averaged gradient of two half batches = the full-batch gradient, so the
     # weights agree with one process up to float32 summation order (tolerance 1e-5).
-    res = _torchrun(tmp_path / "ddp_float", [], 29561)
+    res = _torchrun(tmp_path / "ddp_float", [])
     assert res["world_size"] == 2 and res["ranks_identical"]
     train(_cfg(), tmp_path / "single", resume=False)
     a = torch.load(tmp_path / "ddp_float" / "model.pt")
@@ -45,7 +65,7 @@ def test_ddp_gloo_two_processes(tmp_path):
     res = _torchrun(tmp_path / "ddp_bcgd", ["--method", "bcgd", "--weights", "ternary",
                                             "--keep-float", "[]", "--model-args",
                                             "hidden=[32],batch_norm=true",
-                                            "--bn-recalib-batches", "4"], 29562)
+                                            "--bn-recalib-batches", "4"])
     assert res["ranks_identical"] is True and res["world_size"] == 2
     assert res["final"]["bn_recalibrated"] and res["bn_recalibration"]["batches"] == 4
     recs = [json.loads(x) for x in (tmp_path / "ddp_bcgd" / "metrics.jsonl").open()]
