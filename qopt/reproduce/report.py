@@ -26,7 +26,8 @@ __all__ = ["RULES", "environment", "render", "write_report"]
 RULES = (
     "Intervals are two-sided 95% Student t intervals over seeds; arms that start from the same "
     "float model of a seed are compared paired by seed (interval of the per-seed differences), "
-    "otherwise by Welch's interval. One seed gives no interval.",
+    "otherwise by Welch's interval. One seed gives no interval. Intervals of an accuracy are "
+    "shown clipped to [0, 100]% (the verdicts use the unclipped ones).",
     "'A > B' is reproduced when the interval of A − B lies above 0, refuted when it lies below "
     "0, inconclusive otherwise.",
     "'A ≈ B' (margin δ) is reproduced when the interval of A − B lies inside (−δ, δ), refuted "

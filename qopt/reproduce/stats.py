@@ -35,7 +35,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-__all__ = ["LEVEL", "Interval", "paired_interval", "t_interval", "welch_interval"]
+__all__ = ["ACCURACY", "LEVEL", "Interval", "paired_interval", "t_interval", "welch_interval"]
 
 #: the confidence level of every interval in the report
 LEVEL = 0.95
@@ -69,13 +69,25 @@ class Interval:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def fmt(self, scale: float = 1.0, digits: int = 2) -> str:
-        """``mean [lo, hi]`` scaled (e.g. ×100 for percentages)."""
+    def fmt(self, scale: float = 1.0, digits: int = 2,
+            bounds: tuple[float, float] | None = None) -> str:
+        """``mean [lo, hi]`` scaled (e.g. ×100 for percentages). ``bounds`` (unscaled): the
+        range the quantity cannot leave (an accuracy: ``ACCURACY = (0, 1)``); the interval's
+        ends are shown clipped to it — a t interval of few seeds can reach past 100%, which is
+        a statement about the spread, not a possible accuracy. Verdicts use the unclipped
+        interval."""
         f = f"{{:.{digits}f}}"
         m = f.format(self.mean * scale)
         if self.degenerate == "n=1":
             return f"{m} (n=1: no interval)"
-        return f"{m} [{f.format(self.lo * scale)}, {f.format(self.hi * scale)}]"
+        lo, hi = self.lo, self.hi
+        if bounds is not None:
+            lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+        return f"{m} [{f.format(lo * scale)}, {f.format(hi * scale)}]"
+
+
+#: the range of an accuracy (a fraction): ``Interval.fmt(100, d, ACCURACY)``
+ACCURACY = (0.0, 1.0)
 
 
 def _values(xs: Sequence[float], name: str) -> list[float]:

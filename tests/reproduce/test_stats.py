@@ -90,3 +90,14 @@ def test_bad_input_raises():
         t_interval([1, 2], level=1.5)
     with pytest.raises(ValueError, match="numbers"):
         t_interval(["a", 1])
+
+
+def test_accuracy_intervals_are_shown_inside_0_100():
+    """Two seeds far apart: the t interval (t_{0.975,1} = 12.7) reaches past 100% and below 0;
+    shown clipped with ACCURACY, unclipped without (the verdicts use the raw interval)."""
+    from qopt.reproduce.stats import ACCURACY, t_interval
+
+    iv = t_interval([0.70, 0.97])
+    assert iv.hi > 1.0 and iv.lo < 0.0
+    assert iv.fmt(100, 1, ACCURACY) == "83.5 [0.0, 100.0]"
+    assert iv.fmt(100, 1).startswith("83.5 [-") and not iv.fmt(100, 1).endswith("100.0]")

@@ -39,7 +39,7 @@ from qopt.reproduce.run_metrics import (
     raw_final_acc,
 )
 from qopt.reproduce.staged import Arm, StagedExperiment, run_experiment, supports
-from qopt.reproduce.stats import t_interval
+from qopt.reproduce.stats import ACCURACY, t_interval
 from qopt.reproduce.verdict import smoke
 
 METHODS = {"binaryconnect": "BC", "binaryrelax": "BR", "bcgd": "BCGD"}
@@ -79,7 +79,7 @@ def protocol(ctx: Context) -> dict:
 
 
 def _ci(vals: dict[int, float]) -> str:
-    return t_interval(list(vals.values())).fmt(100, 1) if vals else "-"
+    return t_interval(list(vals.values())).fmt(100, 1, ACCURACY) if vals else "-"
 
 
 def run(ctx: Context, prot: dict) -> ClaimResult:

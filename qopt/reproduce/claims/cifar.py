@@ -22,7 +22,7 @@ from qopt.reproduce.claim import ClaimResult, ClaimSpec, Context, Part, Table
 from qopt.reproduce.comparison import Comparison
 from qopt.reproduce.run_metrics import final_acc
 from qopt.reproduce.staged import Arm, StagedExperiment, run_experiment
-from qopt.reproduce.stats import t_interval
+from qopt.reproduce.stats import ACCURACY, t_interval
 from qopt.reproduce.verdict import NOT_RUN, Verdict, combine, equivalent, smoke
 
 PRESETS = ("cifar10-vgg11", "cifar10-resnet20-bcgd", "cifar10-resnet20-uniq")
@@ -88,7 +88,7 @@ def run(ctx: Context, prot: dict) -> ClaimResult:
                 s: final_acc(r.result) for s, r in runs.select(**a.keys).items()}
         for name, vals in arms.items():
             head = HEADLINE.get((preset, name.split(" ")[0]))
-            ci = t_interval(list(vals.values())).fmt(100, 2) if vals else "-"
+            ci = t_interval(list(vals.values())).fmt(100, 2, ACCURACY) if vals else "-"
             table.append((preset, name, len(vals), ci,
                           f"{100 * head:.2f}" if head else "not seen"))
         if preset == "cifar10-vgg11":

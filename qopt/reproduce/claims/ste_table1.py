@@ -37,7 +37,7 @@ from qopt.reproduce.comparison import Comparison, family_verdict
 from qopt.reproduce.papers_protocol import multistep
 from qopt.reproduce.run_metrics import final_acc, final_train_loss, plateau
 from qopt.reproduce.staged import Arm, StagedExperiment, run_experiment
-from qopt.reproduce.stats import t_interval
+from qopt.reproduce.stats import ACCURACY, t_interval
 from qopt.reproduce.verdict import smoke
 
 STES = ("identity", "relu", "clipped_relu")
@@ -146,7 +146,7 @@ def run(ctx: Context, prot: dict) -> ClaimResult:
                 ok, _ = plateau(r.result, pl["frac"], pl["rel_tol"])
                 n_plateau, n_runs = n_plateau + ok, n_runs + 1
             pap = PAPER[b][s]
-            accs = t_interval(list(acc[s].values())).fmt(100, 2) if acc[s] else "-"
+            accs = t_interval(list(acc[s].values())).fmt(100, 2, ACCURACY) if acc[s] else "-"
             table.append((b, LABEL[s], _fmt_loss(loss[s]), f"{pap[0]:.2g}", accs,
                           f"{pap[1]:.2f}"))
         lg = {s: {k: math.log10(v) for k, v in loss[s].items()} for s in STES}
@@ -180,8 +180,8 @@ def run(ctx: Context, prot: dict) -> ClaimResult:
         if c.seeds():
             diag.append((factors, c, act))
             diag_rows.append((name, *(factors[k] for k in FACTORS),
-                              t_interval(list(a["relu"].values())).fmt(100, 1),
-                              t_interval(list(a["clipped_relu"].values())).fmt(100, 1),
+                              t_interval(list(a["relu"].values())).fmt(100, 1, ACCURACY),
+                              t_interval(list(a["clipped_relu"].values())).fmt(100, 1, ACCURACY),
                               c.interval().fmt(100, 1),
                               *(f"{act[s]['std']:.2g} / {100 * act[s]['above']:.0f}%"
                                 for s in ("relu", "clipped_relu"))))
@@ -200,7 +200,7 @@ def run(ctx: Context, prot: dict) -> ClaimResult:
             f"Stage 1 per seed: float LeNet-5 (BN without scale/shift), "
             f"{e['float_config']['epochs']} epochs, SGD lr 0.1, momentum 0.9, weight decay "
             f"1e-4, batch 128, lr ×0.1 at 40% and 70%; float test accuracy "
-            f"{t_interval(list(fl.values())).fmt(100, 2) if fl else '-'}%.",
+            f"{t_interval(list(fl.values())).fmt(100, 2, ACCURACY) if fl else '-'}%.",
             f"Stage 2 per seed, from that model: quantized ReLUs (round to nearest, α fixed at "
             f"the half-Gaussian MSE optimum), weights float, {e['base']['epochs']} epochs at lr "
             f"0.01 (same schedule shape); STEs identity / ReLU / clipped ReLU, bits "
