@@ -28,6 +28,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -151,8 +152,18 @@ def _workdir(tmp: Path) -> Path:
 def _run(cmd: list[str] | str, cwd: Path, env: dict[str, str], timeout: float,
          shell: bool = False) -> subprocess.CompletedProcess:
     args = ["bash", "-c", cmd] if shell else cmd
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    # own session: on a timeout the whole group (torchrun and its ranks included) is killed;
+    # killing only the direct child would leave grandchildren holding the pipes open
+    p = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        raise AssertionError(f"timed out after {timeout} s: {cmd}\nstdout:\n{out[-3000:]}\n"
+                             f"stderr:\n{err[-3000:]}") from None
+    return subprocess.CompletedProcess(args, p.returncode, out, err)
 
 
 def _report(p: subprocess.CompletedProcess) -> str:
@@ -188,6 +199,21 @@ def _split_and(line: str) -> list[str]:
     return [c.strip() for c in code.split("&&")]
 
 
+#: a 2-rank gloo run of the README takes ~10 s; one run in ~20 was seen to leave one rank
+#: hanging after the run finished (result printed) under heavy machine load, not reproduced in
+#: isolation (an open defect, see the issue notes): a hung launch is killed and retried once
+TORCHRUN_TIMEOUT = 180
+
+
+def _torchrun_line(cmd: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    try:
+        return _run(cmd, cwd, env, TORCHRUN_TIMEOUT, shell=True)
+    except AssertionError as first:
+        if "timed out" not in str(first):
+            raise
+        return _run(cmd, cwd, env, TORCHRUN_TIMEOUT, shell=True)
+
+
 @pytest.mark.parametrize("block", _params(("bash",)))
 def test_bash_block(block: Block, tmp_path: Path) -> None:
     cwd = _workdir(tmp_path)
@@ -208,7 +234,10 @@ def test_bash_block(block: Block, tmp_path: Path) -> None:
             continue
         m = _EXIT.search(line)
         want = int(m.group(1)) if m else 0
-        p = _run(" && ".join(to_run), cwd, env, timeout, shell=True)
+        if to_run[0].startswith("torchrun"):
+            p = _torchrun_line(" && ".join(to_run), cwd, env)
+        else:
+            p = _run(" && ".join(to_run), cwd, env, timeout, shell=True)
         assert p.returncode == want, (f"README line {block.line}: `{line.strip()}` exited "
                                       f"{p.returncode}, expected {want}\n{_report(p)}")
         if p.returncode == 2:  # a usage error is one line on stderr, never a traceback
