@@ -2,7 +2,8 @@
 preset, ``qopt study --show NAME`` prints its TOML (a starting point for your own file).
 
 ``quick`` — MNIST-1D (generated locally), a 3-block 1-D CNN with batch norm; float vs
-BinaryConnect vs BinaryRelax vs BCGD with binary, ternary and 2-bit weights, 3 seeds (30 runs),
+BinaryConnect vs BinaryRelax vs BCGD vs PARQ vs ProxQuant with binary, ternary and 2-bit
+weights, 3 seeds (48 runs),
 one scale per tensor, the classifier kept float (as in the released codes), SGD lr 0.1,
 momentum 0.9, weight decay 1e-4 (the papers' values), cosine schedule, 20 epochs; every
 quantized run re-estimates its BatchNorm statistics at the final quantized weights (100
@@ -12,8 +13,8 @@ accuracies with 95% intervals over the seeds. The 2-bit set is ``symmetric:2`` =
 BinaryRelax runs with its defaults, tied to the run: λ grows from 1 to 360 over the first 15 of
 the 20 epochs, then Phase II (exact quantization) — the released schedule (×1.04 per epoch,
 Phase II at epoch 150 of 200) in proportion. BCGD uses the released ρ = 1e-5 (constant).
-Cost: about 210 CPU-seconds in all (measured with ``/usr/bin/time``: 2 workers × 1 thread,
-about 2 minutes on 2 idle cores; 6.5-11 minutes measured while the 2 cores were shared with
+Cost: 126 s wall, 241 CPU-seconds (measured with ``/usr/bin/time``: 2 workers × 1 thread on a
+nearly idle 2-core Intel Xeon, CPU torch 2.13; about 20 minutes when the cores are shared with
 other jobs).
 
 CIFAR presets (need ``--data-dir`` with the CIFAR pickles, and a GPU in practice) follow the
@@ -33,7 +34,7 @@ from __future__ import annotations
 QUICK = """
 [study]
 name = "quick"
-description = "MNIST-1D: float vs BinaryConnect vs BinaryRelax vs BCGD, binary/ternary/2-bit"
+description = "MNIST-1D: float vs BC, BinaryRelax, BCGD, PARQ, ProxQuant; binary/ternary/2-bit"
 workers = 2
 threads_per_worker = 1
 last_k = 5
@@ -54,7 +55,7 @@ diag_every = 40
 log_every = 40
 
 [grid]
-method = ["float", "binaryconnect", "binaryrelax", "bcgd"]
+method = ["float", "binaryconnect", "binaryrelax", "bcgd", "parq", "proxquant"]
 weights = ["binary", "ternary", "symmetric:2"]
 seed = [0, 1, 2]
 

@@ -303,7 +303,7 @@ def test_every_run_of_a_shortened_quick_study_passes_verify_run(tmp_path):
                  "--set", "grid.seed=[0]", "--set", "dataset_args={num_samples=600}",
                  "--set", "diag_every=2", "--set", "methods.binaryrelax.phase2_at=2"]) == 0
     runs = sorted(p for p in (out / "runs").iterdir() if p.is_dir())
-    assert len(runs) == 10
+    assert len(runs) == 16  # float + 5 methods x 3 sets
     for run in runs:
         rep = verify_run(run)
         assert rep.passed, rep.table()

@@ -13,9 +13,9 @@ from tests.qopt.test_data import _write_cifar10
 
 def test_quick_preset_grid_has_float_once_per_seed():
     st = study_from_dict(parse_toml(PRESETS["quick"]))
-    # 4 methods x 3 sets x 3 seeds, float has no set: ((4-1)*3 + 1)*3 = 30 runs
-    assert len(st.cells) == 30
-    assert len({c.run_id for c in st.cells}) == 30
+    # 6 methods x 3 sets x 3 seeds, float has no set: ((6-1)*3 + 1)*3 = 48 runs
+    assert len(st.cells) == 48
+    assert len({c.run_id for c in st.cells}) == 48
     floats = [c for c in st.cells if c.config.method == "float"]
     assert len(floats) == 3 and all(c.config.weights is None for c in floats)
     combos = {(c.config.method, c.config.weights) for c in st.cells}

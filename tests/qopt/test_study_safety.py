@@ -133,7 +133,7 @@ def test_reproducer_quick_preset_method_args_from_the_cli():
         assert bcgd and all(c.config.method_args["rho"] == 0.01 for c in bcgd)
         assert all(c.config.method_args == {} for c in st.cells
                    if c.config.method in ("float", "binaryconnect"))
-        assert len(st.cells) == 30
+        assert len(st.cells) == 48
     with pytest.raises(ValueError, match="unknown table"):
         study_from_dict(raw, {"nosuch.x": 1})
     with pytest.raises(ValueError, match="not a TrainConfig field"):
