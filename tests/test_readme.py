@@ -28,13 +28,14 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests import proc
 
 try:
     import tomllib
@@ -152,18 +153,14 @@ def _workdir(tmp: Path) -> Path:
 def _run(cmd: list[str] | str, cwd: Path, env: dict[str, str], timeout: float,
          shell: bool = False) -> subprocess.CompletedProcess:
     args = ["bash", "-c", cmd] if shell else cmd
-    # own session: on a timeout the whole group (torchrun and its ranks included) is killed;
-    # killing only the direct child would leave grandchildren holding the pipes open
-    p = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # every descendant is tagged and killed on a timeout (torchrun's ranks run in their own
+    # sessions; a hung one would hold the pipes open and stall the suite)
     try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate()
-        raise AssertionError(f"timed out after {timeout} s: {cmd}\nstdout:\n{out[-3000:]}\n"
-                             f"stderr:\n{err[-3000:]}") from None
-    return subprocess.CompletedProcess(args, p.returncode, out, err)
+        return proc.run(args, cwd=cwd, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"timed out after {timeout} s: {cmd}\nstdout:\n"
+                             f"{(exc.stdout or '')[-3000:]}\nstderr:\n"
+                             f"{(exc.stderr or '')[-3000:]}") from None
 
 
 def _report(p: subprocess.CompletedProcess) -> str:

@@ -292,6 +292,9 @@ class _Run:
             raise TrainingDiverged(None, str(exc).split(";")[0].replace(
                 "non-finite values (NaN/Inf) in ", ""), epoch, ckpt) from None
         sync_buffers(self.model, info)
+        bad = nonfinite_state(self.model)
+        if bad is not None:  # e.g. BatchNorm statistics of a skipped step's forward pass
+            raise TrainingDiverged(self.step, bad, epoch, ckpt)
         with _eval_ctx(opt):
             te = evaluate(self.model, self.test_loader, self.bundle.task, self.device, self.amp,
                           info)
@@ -351,3 +354,17 @@ def epoch_line(name: str, epoch: int, epochs: int, rec: dict, seconds: float) ->
              f"test_loss {rec['test_loss']:.4g}", f"train_loss {rec['train_loss']:.4g}",
              f"lr {rec['lr']:.3g}"]
     return f"[{name}] epoch {epoch + 1}/{epochs}: {' '.join(parts)} ({seconds:.1f} s)"
+
+
+def nonfinite_state(model: torch.nn.Module) -> str | None:
+    """``"model state NAME"`` for the first floating entry of ``model.state_dict()`` (weights
+    and buffers, e.g. a BatchNorm ``running_var``) holding NaN/Inf, else None. Checked once per
+    epoch (one host sync): ``nonfinite="skip"`` skips the optimizer step of a bad gradient, but
+    that step's forward pass has already updated the BatchNorm statistics."""
+    items = [(k, v) for k, v in model.state_dict().items() if v.is_floating_point()]
+    if not items:
+        return None
+    ok = torch.stack([torch.isfinite(v).all() for _, v in items])
+    if bool(ok.all()):
+        return None
+    return f"model state {items[int((~ok).nonzero()[0])][0]}"

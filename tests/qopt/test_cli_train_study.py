@@ -175,3 +175,19 @@ def test_train_without_a_terminal_prints_one_line_per_epoch(tmp_path, capsys):
     argv[-1] = str(tmp_path / "quiet")
     assert main([*argv, "--no-progress"]) == 0  # switched off: no bar, no lines
     assert "] epoch " not in capsys.readouterr().err
+
+
+def test_nonfinite_skip_does_not_finish_with_nan_batchnorm_statistics(tmp_path, capsys):
+    """`--nonfinite skip` skips the optimizer step of a bad gradient, but that step's forward pass
+    has already written NaN into the BatchNorm running statistics: the run used to finish with
+    exit 0, `train_loss nan` and a NaN model.pt. Now the epoch's end check stops it (exit 1),
+    naming the buffer, and nothing after the last good checkpoint is saved."""
+    run_dir = tmp_path / "nfs"
+    argv = ["train", "--method", "bcgd", "--weights", "binary", "--lr", "1e30", "--nonfinite",
+            "skip", "--epochs", "2", "--dataset-args", "num_samples=600", "--num-threads", "1",
+            "--out", str(run_dir)]
+    with pytest.warns(RuntimeWarning, match="skipped"):
+        assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "training diverged: non-finite model state" in err and "running_" in err
+    assert not (run_dir / "result.json").exists() and not (run_dir / "model.pt").exists()

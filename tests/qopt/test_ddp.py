@@ -4,8 +4,6 @@ batches, mean loss) and, for a quantized method, every rank ends with bitwise id
 and optimizer state (latent weights included)."""
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +11,7 @@ import sys
 import torch
 
 from qopt.train import TrainConfig, train
+from tests import proc
 
 BASE = ["--dataset", "mnist1d", "--dataset-args", "{num_samples=640}", "--model", "mlp",
         "--model-args", "{hidden=[32]}", "--epochs", "2", "--batch-size", "64", "--lr", "0.1",
@@ -30,21 +29,16 @@ def _torchrun(out, extra, retry: bool = True):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
            "--master_port", str(_free_port()), "-m", "qopt", "train", *BASE, *extra,
            "--out", str(out)]
-    # own process group: on a timeout the ranks (torchrun's children) are killed with it,
-    # instead of being left orphaned and blocked on their peer
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True)
     try:
-        _, err = p.communicate(timeout=150)
+        p = proc.run(cmd, timeout=150)
     except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.communicate()
-        # one launch in ~20 was seen to leave a rank hanging after the run had finished
-        # (heavy machine load; not reproduced in isolation; an open defect): retry once, the
-        # run resumes from its directory
+        # one launch in ~20 was seen to leave a rank hanging (in a futex wait) after the run had
+        # finished, under heavy machine load; not reproduced in isolation; an open defect.
+        # proc.run killed every process of the launch; retry once (the run resumes)
         if retry:
             return _torchrun(out, extra, retry=False)
         raise
+    err = p.stderr
     assert p.returncode == 0, err[-3000:]
     return json.loads((out / "result.json").read_text())
 
