@@ -25,18 +25,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _torchrun(out, extra, retry: bool = True):
+def _torchrun(out, extra, attempts: int = 3):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
            "--master_port", str(_free_port()), "-m", "qopt", "train", *BASE, *extra,
            "--out", str(out)]
     try:
-        p = proc.run(cmd, timeout=150)
+        p = proc.run(cmd, timeout=90)
     except subprocess.TimeoutExpired:
         # one launch in ~20 was seen to leave a rank hanging (in a futex wait) after the run had
         # finished, under heavy machine load; not reproduced in isolation; an open defect.
-        # proc.run killed every process of the launch; retry once (the run resumes)
-        if retry:
-            return _torchrun(out, extra, retry=False)
+        # proc.run killed every process of the launch; try again (the run resumes)
+        if attempts > 1:
+            return _torchrun(out, extra, attempts - 1)
         raise
     err = p.stderr
     assert p.returncode == 0, err[-3000:]
