@@ -6,7 +6,7 @@ Per step (no host synchronisation):
 1. ``found`` (a 0-d bool tensor on the device) = some gradient of a parameter of the base
    optimizer, or some latent weight, holds NaN or ±Inf (one ``_foreach_norm`` per
    (device, dtype) group: on CUDA the max-abs norm, finite iff every entry is; on CPU the faster
-   2-norm, confirmed entry by entry when it is not finite, see :func:`_finite_flags`);
+   2-norm, confirmed entry by entry when it is not finite, see :func:`finite_flags`);
 2. the step is skipped *on device* when ``found``: latent weights keep their value
    (``where(found, w_old, w_new)``), the float parameters and every tensor of the base optimizer's
    state (momentum buffers, Adam moments, on-device step counters) are restored from a snapshot
@@ -68,7 +68,7 @@ class NonFiniteError(FloatingPointError):
                          f" those before step {step})")
 
 
-def _finite_flags(tensors: list[Tensor]) -> Tensor:
+def finite_flags(tensors: list[Tensor]) -> Tensor:
     """Bool vector: is each tensor entirely finite (one foreach norm per dtype group).
 
     CUDA: the max-abs norm, finite iff every entry is (no host read). CPU: the 2-norm, a fused
@@ -125,7 +125,7 @@ class NonFiniteGuard:
             ids = (torch.tensor([self._id_of[names[i]] for i in order], device=dev), by_dev)
             self._ids[names] = ids
         id_t, by_dev = ids
-        ok = torch.cat([_finite_flags([tensors[i] for i in idx]).to(dev)
+        ok = torch.cat([finite_flags([tensors[i] for i in idx]).to(dev)
                         for idx in by_dev.values()])
         found = ~ok.all()
         first_bad = id_t[torch.argmin(ok.to(torch.uint8))]

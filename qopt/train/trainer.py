@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from qopt.data import TensorLoader, load_data
+from qopt.optim._nonfinite import finite_flags
 from qopt.train.checkpoint import (
     check_metrics_log,
     load_checkpoint,
@@ -364,7 +365,7 @@ def nonfinite_state(model: torch.nn.Module) -> str | None:
     items = [(k, v) for k, v in model.state_dict().items() if v.is_floating_point()]
     if not items:
         return None
-    ok = torch.stack([torch.isfinite(v).all() for _, v in items])
+    ok = finite_flags([v for _, v in items])
     if bool(ok.all()):
         return None
     return f"model state {items[int((~ok).nonzero()[0])][0]}"

@@ -134,12 +134,12 @@ def test_bad_policy() -> None:
 def test_huge_finite_gradient_is_not_a_non_finite_step() -> None:
     """On CPU the detection reads the 2-norm, whose sum of squares overflows for |g| ~ 1e30
     in float32: it must then confirm entry by entry and take the step (no report)."""
-    from qopt.optim._nonfinite import _finite_flags
+    from qopt.optim._nonfinite import finite_flags
 
     big = torch.full((4, 4), 1e30)
     bad = big.clone()
     bad[1, 1] = float("nan")
-    assert _finite_flags([big, bad, torch.ones(3)]).tolist() == [True, False, True]
+    assert finite_flags([big, bad, torch.ones(3)]).tolist() == [True, False, True]
     net, opt = _setup("sgd_momentum", False, "raise")
     x, y = _batch(0)
     opt.zero_grad()
