@@ -33,6 +33,28 @@ suprema bounds the supremum of the Hessian norm: :func:`segment_curvature` retur
 the segment meets w = 0 or θ ∈ {0, π}, where f is not differentiable). The tests check it
 against finite-difference Hessians.
 
+**θ ≈ 0 in floating point (derived here).** θ = 0 is rarely hit exactly: for w = 2u the computed
+:math:`w_\perp = w - (w^\top u)u` has norm ~1e-16, not 0, and the bound above would be a finite
+~1e13 at a point where f has a kink. Both distances are therefore replaced by certified lower
+bounds. With the unit roundoff ε = 2⁻⁵³, γ_n = nε/(1 − nε) (Higham, *Accuracy and Stability of
+Numerical Algorithms*, 2nd ed., §3.1) and M = max(‖w_a‖, ‖w_b‖): fl(wᵀu) errs by at most
+γ_n‖w‖‖u‖; the scaling by u and the subtraction add 2ε‖w‖; the stored u = y/‖y‖ has
+|‖u‖² − 1| ≤ γ_{n+2}, which moves w_⊥ by at most γ_{n+2}‖w‖ against the exact unit direction;
+the segment distance (the clipped minimiser s has relative error γ_n, the point a + s·d is
+evaluated with 3ε(‖a‖ + ‖b‖), the norm with γ_n) adds (2n + 4)ε·2M. Summed, to first order in
+ε, that is (3n + 6)ε·2M; with slack for the higher-order terms, each computed distance is within
+
+.. math::
+
+    e = (4n + 16)\,\varepsilon\cdot 2M
+
+of the exact one, so :math:`r - e` and :math:`\|w_\perp\|_{seg} - e` are lower bounds and the
+bound is +inf when either is ≤ 0. Along the segment sin θ = ‖w_⊥‖/‖w‖ ≥ dist(w_⊥)/M (w_⊥ is
+linear in w), so a point with sin θ ≤ :data:`theory.twolayer.KINK_TOL`, where
+:class:`~theory.twolayer.TwoLayerTeacher` itself snaps θ to 0 or π (its loss and gradient treat
+it as the kink), can lie on it only if dist(w_⊥) ≤ KINK_TOL·M: the bound is +inf there too.
+The factor (1 − e/dist)⁻¹ this puts on finite bounds is 1 + O(1e-14) away from the kink.
+
 A step counts as **covered** by the theorem when u moved and η < ρ / L_t with L_t this bound;
 only covered steps can violate the theorem. The projection half of the proof,
 :math:`\langle\nabla f(u_t), u_{t+1}-u_t\rangle \le -\frac{\rho}{2\eta}\|u_{t+1}-u_t\|^2`, holds
@@ -47,8 +69,11 @@ import numpy as np
 
 from theory.projection import project
 from theory.sets import QuantSet
+from theory.twolayer import KINK_TOL
 
 __all__ = ["DescentCounts", "bcgd_twolayer", "hessian_bound", "segment_curvature"]
+
+_UNIT_ROUNDOFF = 2.0 ** -53  # ε of float64 (half the machine epsilon)
 
 
 def _seg_dist(a: np.ndarray, b: np.ndarray) -> float:
@@ -68,10 +93,13 @@ def segment_curvature(teacher, va: np.ndarray, wa: np.ndarray,  # noqa: ANN001
                       vb: np.ndarray, wb: np.ndarray) -> float:
     """Upper bound of ‖∇²f‖ over the segment from (va, wa) to (vb, wb) (module docstring)."""
     u, vs = teacher.u, teacher.v_star
-    r = _seg_dist(wa, wb)
+    big_w = max(float(np.linalg.norm(wa)), float(np.linalg.norm(wb)))
+    err = (4 * teacher.n + 16) * _UNIT_ROUNDOFF * 2.0 * big_w  # module docstring: θ ≈ 0
+    r = _seg_dist(wa, wb) - err
     pa, pb = wa - float(wa @ u) * u, wb - float(wb @ u) * u
-    perp = _seg_dist(pa, pb)
-    if r <= 0.0 or perp <= 1e-300:
+    perp_dist = _seg_dist(pa, pb)
+    perp = perp_dist - err
+    if r <= 0.0 or perp <= 0.0 or perp_dist <= KINK_TOL * big_w:
         return float("inf")
     big_v = max(abs(float(va @ vs)), abs(float(vb @ vs)))
     cot = max(abs(float(wa @ u)), abs(float(wb @ u))) / perp

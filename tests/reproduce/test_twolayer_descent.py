@@ -91,3 +91,24 @@ def test_bad_arguments():
     t = TwoLayerTeacher(np.ones(3), np.ones(2))
     with pytest.raises(ValueError, match="rho"):
         td.bcgd_twolayer(t, None, Binary(), 0.0, 0.1, np.ones(3), np.ones(2), 5)
+
+
+@pytest.mark.parametrize("n", [2, 4, 7, 30])
+def test_bound_is_infinite_on_rounded_kinks_and_finite_just_off_them(rng, n):
+    """θ = 0 / π are rarely hit exactly in float64 (w = 2u leaves ‖w_⊥‖ ~ 1e-16): the bound is
+    +inf wherever the teacher itself treats w as a kink, at any scale of w, and finite (and
+    large) where θ is resolved."""
+    for _ in range(20):
+        t = TwoLayerTeacher(rng.standard_normal(5), rng.standard_normal(n))
+        v = rng.standard_normal(5)
+        for c in (2.0, -2.0, 1e-3, 7.3, -1e5, 3.0 / 7.0):
+            w = c * t.u
+            assert t.grad(v, w)[1].tolist() == [0.0] * n  # the theory's kink (Clarke gradient 0)
+            assert td.hessian_bound(t, v, w) == np.inf
+            assert td.segment_curvature(t, v, w, v + 1.0, w + rng.standard_normal(n)) == np.inf
+        e = rng.standard_normal(n)
+        e -= (e @ t.u) * t.u
+        e /= np.linalg.norm(e)
+        w = t.u + 1e-6 * e  # sin θ ≈ 1e-6: smooth there, cot θ ≈ 1e6
+        b = td.hessian_bound(t, v, w)
+        assert np.isfinite(b) and (n == 2 or b > 1e4 * abs(v @ t.v_star) / (2 * np.pi))
