@@ -537,6 +537,22 @@ def _api():  # built lazily so that importing this module stays cheap
             codes=torch.ones(2, 2, dtype=torch.int8))), ValueError, "shape"),
         row("load/scale-broadcast", lambda f: qopt.load_quantized(*_exported(
             scale=torch.ones(7))), ValueError, "broadcast"),
+        row("load/values-code-outside-set", lambda f: qopt.load_quantized(*_exported(
+            codes=torch.full((3, 4), 5, dtype=torch.int8))), ValueError, "code 5 is not a level"),
+        row("load/scale-nan", lambda f: qopt.load_quantized(*_exported(
+            scale=torch.tensor(float("nan")))), ValueError, "scale must be finite"),
+        row("load/scale-inf", lambda f: qopt.load_quantized(*_exported(
+            scale=torch.tensor(float("inf")))), ValueError, "scale must be finite"),
+        row("load/scale-negative", lambda f: qopt.load_quantized(*_exported(
+            scale=torch.tensor(-0.5))), ValueError, "scale must be finite and >= 0"),
+        row("load/levels-nan", lambda f: qopt.load_quantized(*_exported(
+            levels=torch.tensor([-1.0, float("nan")]))), ValueError, "levels must be finite"),
+        row("load/levels-not-the-set", lambda f: qopt.load_quantized(*_exported(
+            levels=torch.tensor([-2.0, 2.0]))), ValueError, "are not those of its set"),
+        row("load/qset-garbage", lambda f: qopt.load_quantized(*_exported(qset="quaternary")),
+            ValueError, "not a quantization set"),
+        row("load/values-fractional-levels", lambda f: qopt.load_quantized(*_exported(
+            qset=None, levels=torch.tensor([-0.5, 0.5]))), ValueError, "integer levels"),
         row("load/missing-file", lambda f: qopt.load_quantized(_model(), "/nonexistent.pt"),
             ValueError, "no such file"),
         row("load/corrupt-file", lambda f: qopt.load_quantized(_model(), f["init_random_pt"]),
