@@ -153,7 +153,10 @@ def export_quantized(model: nn.Module, optimizer: Any = None) -> dict[str, dict[
 
 def _check_entry(name: str, entry: Any) -> None:
     """``ValueError`` naming the tensor unless ``entry`` has the fields :func:`dequantize` reads,
-    with consistent types (integer codes, floating scale and levels, indices in range)."""
+    with consistent types and values: integer codes that are level indices (``indices``: in
+    [0, n)) or level values (``values``: members of the integer levels) of the set; finite
+    scale α >= 0 (α = 0 is the projection of an all-zero slice, which export writes); finite
+    levels, equal to those of ``qset`` when the entry names its set."""
     if not isinstance(entry, dict):
         raise ValueError(f"exported tensor {name!r}: expected a dict with codes, scale, levels; "
                          f"got {type(entry).__name__}")
@@ -168,6 +171,14 @@ def _check_entry(name: str, entry: Any) -> None:
             or levels.numel() == 0:
         raise ValueError(f"exported tensor {name!r}: scale and levels must be floating tensors, "
                          "levels 1-D and non-empty")
+    if not bool(torch.isfinite(levels).all()):
+        raise ValueError(f"exported tensor {name!r}: levels must be finite, got "
+                         f"{levels.tolist()}")
+    _check_levels_of_set(name, entry.get("qset"), levels)
+    if not bool(torch.isfinite(scale).all()) or bool((scale < 0).any()):
+        bad = scale[~torch.isfinite(scale) | (scale < 0)].reshape(-1)[0].item()
+        raise ValueError(f"exported tensor {name!r}: scale must be finite and >= 0 (α of "
+                         f"Q = {{αz}}), got {bad}")
     kind = entry.get("kind", "indices")
     if kind not in ("indices", "values"):
         raise ValueError(f"exported tensor {name!r}: kind must be 'indices' or 'values', got "
@@ -176,6 +187,16 @@ def _check_entry(name: str, entry: Any) -> None:
                                                  or int(codes.max()) >= levels.numel()):
         raise ValueError(f"exported tensor {name!r}: level indices outside [0, "
                          f"{levels.numel()})")
+    if kind == "values":
+        if not bool(torch.all(levels == torch.round(levels))):
+            raise ValueError(f"exported tensor {name!r}: kind 'values' needs integer levels, "
+                             f"got {levels.tolist()}")
+        allowed = levels.round().to(torch.int64)
+        bad = ~torch.isin(codes.to(torch.int64), allowed)
+        if bool(bad.any()):
+            raise ValueError(f"exported tensor {name!r}: code {int(codes[bad][0])} is not a "
+                             f"level of the set (levels {allowed.tolist()}; "
+                             f"{int(bad.sum())} such code(s))")
     dt = entry.get("dtype")
     if dt is not None and not (isinstance(dt, str) and isinstance(getattr(torch, dt, None),
                                                                    torch.dtype)):
@@ -187,6 +208,24 @@ def _check_entry(name: str, entry: Any) -> None:
                          f"not broadcast to codes of shape {tuple(codes.shape)}") from None
 
 
+def _check_levels_of_set(name: str, spec: Any, levels: Tensor) -> None:
+    """The stored ``levels`` must be the unit levels of the entry's set when it names one
+    (``qset``: its text spec; None for entries that carry only their levels)."""
+    if spec is None:
+        return
+    from theory import parse_qset
+
+    try:
+        qset = parse_qset(spec)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"exported tensor {name!r}: qset {spec!r} is not a quantization set "
+                         f"spec ({exc})") from None
+    want = tables(qset, levels.dtype, levels.device)["levels"]
+    if want.shape != levels.shape or not torch.equal(want, levels):
+        raise ValueError(f"exported tensor {name!r}: levels {levels.tolist()} are not those of "
+                         f"its set {spec!r} ({want.tolist()})")
+
+
 @torch.no_grad()
 def load_quantized(model: nn.Module, exported: dict[str, dict[str, Any]] | str | os.PathLike
                    ) -> nn.Module:
@@ -194,7 +233,9 @@ def load_quantized(model: nn.Module, exported: dict[str, dict[str, Any]] | str |
 
     ``exported`` is :func:`export_quantized`'s dict or a file holding it (e.g. a run's
     ``quantized.pt``), read with ``torch.load(weights_only=True)``: a crafted file cannot run code.
-    Every entry is checked before the model is touched.
+    Every entry is checked before the model is touched (:func:`_check_entry`: codes are
+    level indices or level values of the set, scales finite and >= 0, levels those of the
+    entry's ``qset``; the error names the entry).
 
     Raises:
         TypeError: ``model`` not a module, or ``exported`` neither a dict nor a path.

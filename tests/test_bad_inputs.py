@@ -346,6 +346,68 @@ def _load_other_rho():
     b.load_state_dict(a.state_dict())
 
 
+def _br_state(edit):
+    """A BinaryRelax optimizer's state after one step, edited by ``edit``, loaded into a fresh
+    optimizer of the same configuration."""
+    import copy
+
+    import qopt
+
+    method = qopt.BinaryRelax(lam0=1.0, growth=1.1, phase2_frac=None)
+    m = _model()
+    opt = _qopt_for(m, method)
+    opt.base.param_groups[0]["momentum"] = 0.9
+    m(torch.ones(2, 4)).sum().backward()
+    opt.step()
+    sd = copy.deepcopy(opt.state_dict())
+    edit(sd)
+    _qopt_for(_model(), method).load_state_dict(sd)
+
+
+def _set_first(t, v):
+    t.view(-1)[0] = v
+
+
+def _two_optimizers():
+    import qopt
+
+    m = _model()
+    first = _qopt_for(m, qopt.BinaryConnect())
+    base = torch.optim.SGD(qopt.param_groups(m), lr=0.1)
+    return first, qopt.QuantOptimizer(base, qopt.BinaryConnect())
+
+
+def _listed_twice():
+    import qopt
+    from theory import Binary
+
+    lin = torch.nn.Linear(4, 3)
+    return qopt.QuantOptimizer(torch.optim.SGD(
+        [{"params": [lin.weight, lin.weight], "qset": Binary()}], lr=0.1),
+        qopt.BinaryConnect())
+
+
+def _nan_weights():
+    import qopt
+
+    m = _model()
+    with torch.no_grad():
+        m[0].weight[1, 2] = float("nan")
+    return _qopt_for(m, qopt.BinaryConnect())
+
+
+def _br_overflow_in_step():
+    import qopt
+
+    m = _model().double()
+    opt = _qopt_for(m, qopt.BinaryRelax(lam0=1e300, growth=1e10, per="step",
+                                         phase2_frac=None))
+    for _ in range(3):
+        opt.zero_grad()
+        m(torch.ones(2, 4, dtype=torch.float64)).sum().backward()
+        opt.step()
+
+
 def _exported(**change):
     import qopt
 
@@ -462,6 +524,38 @@ def _api():  # built lazily so that importing this module stays cheap
         row("qo/load-mismatched-shapes", lambda f: _load_mismatched_state(), ValueError,
             "shape"),
         row("qo/load-other-method-args", lambda f: _load_other_rho(), ValueError, "rho"),
+        row("qo/param-listed-twice", lambda f: _listed_twice(), ValueError, "listed twice"),
+        row("qo/param-in-two-optimizers", lambda f: _two_optimizers(), ValueError,
+            "already belongs to another live QuantOptimizer"),
+        row("qo/nan-weights", lambda f: _nan_weights(), ValueError, "0.weight holds NaN/Inf"),
+        row("qo/br-lam0-overflows-float32", lambda f: _qopt_for(_model(), qopt.BinaryRelax(
+            lam0=1e300, growth=1e10, phase2_frac=None)), ValueError,
+            "BinaryRelax: schedule value lam = 1e+300 at optimizer step 0"),
+        row("qo/br-lam-reaches-inf", lambda f: _br_overflow_in_step(), OverflowError,
+            "BinaryRelax: schedule value lam = inf at optimizer step 1"),
+        row("qo/load-nan-latent", lambda f: _br_state(lambda sd: _set_first(
+            sd["qopt"]["latent"][0], float("nan"))), ValueError, "NaN/Inf in latent weights"),
+        row("qo/load-inf-latent", lambda f: _br_state(lambda sd: _set_first(
+            sd["qopt"]["latent"][1], float("inf"))), ValueError, "NaN/Inf in latent weights"),
+        row("qo/load-nan-momentum", lambda f: _br_state(lambda sd: _set_first(
+            sd["state"][0]["momentum_buffer"], float("nan"))), ValueError,
+            "NaN/Inf in base-optimizer state 'momentum_buffer'"),
+        row("qo/load-nan-lam", lambda f: _br_state(lambda sd: sd["qopt"]["state"].update(
+            lam=float("nan"))), ValueError, "qopt.state.lam"),
+        row("qo/load-lam-str", lambda f: _br_state(lambda sd: sd["qopt"]["state"].update(
+            lam="big")), TypeError, "qopt.state.lam"),
+        row("qo/load-lam-overflows", lambda f: _br_state(lambda sd: sd["qopt"]["state"].update(
+            lam=1e300)), ValueError, "schedule value lam = 1e+300"),
+        row("qo/load-state-keys", lambda f: _br_state(lambda sd: sd["qopt"]["state"].pop(
+            "growth")), ValueError, "qopt.state has keys"),
+        row("qo/load-steps-negative", lambda f: _br_state(lambda sd: sd["qopt"][
+            "counters"].update(steps=-5)), ValueError, "qopt.counters.steps must be >= 0"),
+        row("qo/load-steps-str", lambda f: _br_state(lambda sd: sd["qopt"]["counters"].update(
+            steps="x")), TypeError, "qopt.counters.steps must be an int"),
+        row("qo/load-epochs-bool", lambda f: _br_state(lambda sd: sd["qopt"][
+            "counters"].update(epochs=True)), TypeError, "qopt.counters.epochs"),
+        row("qo/load-skipped-negative", lambda f: _br_state(lambda sd: sd["qopt"].update(
+            nonfinite={"skipped": -1})), ValueError, "skipped"),
         # -- quantize_model / param_groups
         row("qm/not-a-module", lambda f: qopt.quantize_model("model", weights="binary"),
             TypeError, "model"),
@@ -537,6 +631,22 @@ def _api():  # built lazily so that importing this module stays cheap
             codes=torch.ones(2, 2, dtype=torch.int8))), ValueError, "shape"),
         row("load/scale-broadcast", lambda f: qopt.load_quantized(*_exported(
             scale=torch.ones(7))), ValueError, "broadcast"),
+        row("load/values-code-outside-set", lambda f: qopt.load_quantized(*_exported(
+            codes=torch.full((3, 4), 5, dtype=torch.int8))), ValueError, "code 5 is not a level"),
+        row("load/scale-nan", lambda f: qopt.load_quantized(*_exported(
+            scale=torch.tensor(float("nan")))), ValueError, "scale must be finite"),
+        row("load/scale-inf", lambda f: qopt.load_quantized(*_exported(
+            scale=torch.tensor(float("inf")))), ValueError, "scale must be finite"),
+        row("load/scale-negative", lambda f: qopt.load_quantized(*_exported(
+            scale=torch.tensor(-0.5))), ValueError, "scale must be finite and >= 0"),
+        row("load/levels-nan", lambda f: qopt.load_quantized(*_exported(
+            levels=torch.tensor([-1.0, float("nan")]))), ValueError, "levels must be finite"),
+        row("load/levels-not-the-set", lambda f: qopt.load_quantized(*_exported(
+            levels=torch.tensor([-2.0, 2.0]))), ValueError, "are not those of its set"),
+        row("load/qset-garbage", lambda f: qopt.load_quantized(*_exported(qset="quaternary")),
+            ValueError, "not a quantization set"),
+        row("load/values-fractional-levels", lambda f: qopt.load_quantized(*_exported(
+            qset=None, levels=torch.tensor([-0.5, 0.5]))), ValueError, "integer levels"),
         row("load/missing-file", lambda f: qopt.load_quantized(_model(), "/nonexistent.pt"),
             ValueError, "no such file"),
         row("load/corrupt-file", lambda f: qopt.load_quantized(_model(), f["init_random_pt"]),

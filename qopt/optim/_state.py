@@ -16,17 +16,22 @@ dicts (before the method redesign) load too.
 Loading validates everything that would otherwise broadcast, mix or fail obscurely, and names the
 parameter: the method and each of its arguments, the run length, the number of groups and
 parameters, each group's set and axis, each latent's and base-state tensor's shape, each latent's
-dtype. Every failure is a ``ValueError`` (never a raw ``KeyError``/``RuntimeError``).
+dtype; and every value (:mod:`qopt.optim._checks`): latents, base-optimizer buffers and hints
+finite, the method's state finite numbers >= 0 within the parameters' dtype, counters
+non-negative ints. Every failure is a ``ValueError`` (a ``TypeError`` for a value of the wrong
+type), naming the key; never a raw ``KeyError``/``RuntimeError``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import torch
 
 from qopt.methods.registry import METHODS
+from qopt.optim._checks import check_counters, check_finite, check_method_state
 from qopt.optim._entries import param_names
 
 __all__ = ["dump", "load"]
@@ -138,6 +143,10 @@ def _check_tensors(opt: Any, sd: dict[str, Any], q: dict[str, Any], idx: dict[in
             if torch.is_tensor(v) and v.dim() > 0 and v.shape != p.shape:
                 raise ValueError(f"base-optimizer state {key!r} of parameter {name} has shape "
                                  f"{tuple(v.shape)}, the parameter {tuple(p.shape)}")
+            check_finite(f"base-optimizer state {key!r} of parameter {name}", v)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"state_dict: base-optimizer state {key!r} of parameter {name} "
+                                 f"is {v!r}; refused")
     lat = q.get("latent")
     if not isinstance(lat, dict):
         raise ValueError("malformed QuantOptimizer state dict: no 'latent' tensors")
@@ -152,10 +161,23 @@ def _check_tensors(opt: Any, sd: dict[str, Any], q: dict[str, Any], idx: dict[in
         if w.dtype != e.latent.dtype:
             raise ValueError(f"latent weights of {e.name} have dtype {w.dtype} in the "
                              f"state_dict, the parameter {e.latent.dtype}")
+        check_finite(f"latent weights of {e.name}", w)
+        h = (q.get("hint") or {}).get(idx[id(e.param)])
+        if h is not None:
+            if not torch.is_tensor(h):
+                raise TypeError(f"state_dict: projection hint of {e.name} must be a tensor, got "
+                                f"{type(h).__name__}")
+            check_finite(f"projection hint of {e.name}", h)
     extra = set(int(k) for k in lat) - {idx[id(e.param)] for e in opt._entries}
     if extra:
         raise ValueError(f"state_dict has latent weights for parameter indices {sorted(extra)}, "
                          f"which are not quantized here")
+
+
+def _check_schedule_values(opt: Any, state: Any, counters: dict[str, int]) -> None:
+    from qopt.optim._checks import check_schedule
+
+    check_schedule(opt.method, state, opt._limit, counters["steps"], counters["epochs"])
 
 
 def load(opt: Any, state_dict: dict[str, Any]) -> None:
@@ -171,11 +193,18 @@ def load(opt: Any, state_dict: dict[str, Any]) -> None:
         groups = _check_groups(opt, sd)
         idx = _index(opt)
         _check_tensors(opt, sd, q, idx)
-        state = type(opt.state_m)(**q["state"])
-        counters = {k: int(q["counters"][k]) for k in ("steps", "epochs", "epoch_start")}
+        raw_state, raw_counters = q["state"], q["counters"]
+        skipped = (q.get("nonfinite") or {}).get("skipped", 0)
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"malformed QuantOptimizer state dict: {type(exc).__name__}: {exc}"
                          ) from None
+    state = type(opt.state_m)(**check_method_state(type(opt.state_m), raw_state,
+                                                   opt.method.name))
+    counters = check_counters(raw_counters)
+    if isinstance(skipped, bool) or not isinstance(skipped, int) or skipped < 0:
+        raise ValueError(f"state_dict: qopt.nonfinite.skipped must be an int >= 0, got "
+                         f"{skipped!r}")
+    _check_schedule_values(opt, state, counters)
     sd["param_groups"] = groups
     try:
         opt.base.load_state_dict(sd)
@@ -185,7 +214,7 @@ def load(opt: Any, state_dict: dict[str, Any]) -> None:
         for e in opt._entries:
             e.latent.copy_(q["latent"][idx[id(e.param)]])
     opt.state_m, opt.counters = state, counters
-    opt.guard.skipped = int((q.get("nonfinite") or {}).get("skipped", 0))
+    opt.guard.skipped = skipped
     for e in opt._entries:
         h = (q.get("hint") or {}).get(idx[id(e.param)])
         e.hint = None if h is None else h.to(e.latent.device).clone()

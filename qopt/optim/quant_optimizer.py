@@ -28,7 +28,7 @@ from torch import Tensor
 
 from qopt.methods.base import RunLength, StepView
 from qopt.methods.registry import as_method
-from qopt.optim import _state, diagnostics
+from qopt.optim import _checks, _state, diagnostics
 from qopt.optim._entries import Entry, make_entries, param_names
 from qopt.optim._nonfinite import NonFiniteGuard
 from qopt.optim._project import Buckets, project_entries
@@ -102,6 +102,8 @@ class QuantOptimizer(Readout, torch.optim.Optimizer):
                      "load_state_dict_pre", "load_state_dict_post"):
             setattr(self, f"_optimizer_{kind}_hooks", OrderedDict())
         self._patch_step_function()  # step pre/post hooks fire, as for any torch optimizer
+        names = [param_names(g, gi) for gi, g in enumerate(base.param_groups)]
+        _checks.check_params(base.param_groups, names)
         self._entries: list[Entry] = []
         for gi, group in enumerate(base.param_groups):
             self._entries += make_entries(group, gi)
@@ -112,8 +114,12 @@ class QuantOptimizer(Readout, torch.optim.Optimizer):
                 "with a 'qset'), so this would train a float model. Build it over "
                 "qopt.param_groups(model) after qopt.quantize_model(model, weights=...), or "
                 "pass allow_float_only=True if a float model is intended")
+        self._limit = _checks.schedule_limit(e.param.dtype for e in self._entries)
         self.state_m = self.method.init_state(self.run)
         self.counters = {"steps": 0, "epochs": 0, "epoch_start": 0}
+        self._check_schedule()
+        _checks.claim(self, [(n, p) for g, ns in zip(base.param_groups, names)
+                             for n, p in zip(ns, g["params"])])
         self._prev: dict[int, dict[str, Tensor]] = {}
         self._stash: dict[int, tuple[Tensor, Tensor]] = {}
         self._rec: dict[int, dict[str, Tensor]] = {}
@@ -138,11 +144,15 @@ class QuantOptimizer(Readout, torch.optim.Optimizer):
         gi = len(self.base.param_groups)
         self.base.add_param_group(param_group)
         try:
+            names = [param_names(g, i) for i, g in enumerate(self.base.param_groups)]
+            _checks.check_params(self.base.param_groups, names)
             new = make_entries(self.base.param_groups[-1], gi)
+            _checks.claim(self, zip(names[-1], self.base.param_groups[-1]["params"]))
         except (TypeError, ValueError):
             self.base.param_groups.pop()
             raise
         self._entries += new
+        self._limit = _checks.schedule_limit(e.param.dtype for e in self._entries)
         self._rebuild()
         self._write_forward(project=True)
 
@@ -254,6 +264,7 @@ class QuantOptimizer(Readout, torch.optim.Optimizer):
             self.guard.restore(~found, self._latents, self._params)
         c["steps"] += 1
         self.method.advance(self.state_m, "step", c["steps"], c["epochs"])
+        self._check_schedule()
         boundary = self.run.steps_per_epoch is not None and \
             c["steps"] - c["epoch_start"] >= self.run.steps_per_epoch
         if boundary:
@@ -278,6 +289,13 @@ class QuantOptimizer(Readout, torch.optim.Optimizer):
         c["epochs"] += 1
         c["epoch_start"] = c["steps"]
         self.method.advance(self.state_m, "epoch", c["steps"], c["epochs"])
+        self._check_schedule()
+
+    def _check_schedule(self) -> None:
+        """The method's schedule values (host floats) are finite in the parameters' dtype
+        (:func:`qopt.optim._checks.check_schedule`; no tensor is read)."""
+        _checks.check_schedule(self.method, self.state_m, self._limit, self.counters["steps"],
+                               self.counters["epochs"])
 
     def end_epoch(self) -> None:
         """End of an epoch: per-epoch schedules, phase switch, new forward point, non-finite

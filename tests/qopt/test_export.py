@@ -100,3 +100,39 @@ def test_bad_input() -> None:
         qopt.load_quantized(net, {"2.weight": ex["0.weight"]})
     with pytest.raises(TypeError, match="exported"):
         qopt.load_quantized(net, [ex])
+
+
+def test_load_checks_every_value_of_every_entry() -> None:
+    """Issue 18: code 5 in a ternary "values" entry (it would load as 5·α, outside Q) and a NaN
+    scale are refused, naming the entry; the model is untouched when any entry is bad."""
+    net, opt = _trained(Ternary(), 0)
+    ex = qopt.export_quantized(net, opt)
+    fresh = _net(1)
+    before = {n: p.detach().clone() for n, p in fresh.named_parameters()}
+    bad_code = {**ex["2.weight"], "codes": ex["2.weight"]["codes"].clone()}
+    bad_code["codes"].view(-1)[3] = 5
+    with pytest.raises(ValueError, match=r"'2\.weight'.*code 5 is not a level"):
+        qopt.load_quantized(fresh, {**ex, "2.weight": bad_code})
+    nan_scale = {**ex["0.weight"], "scale": ex["0.weight"]["scale"].clone()}
+    nan_scale["scale"].view(-1)[1] = float("nan")
+    with pytest.raises(ValueError, match=r"'0\.weight'.*scale must be finite"):
+        qopt.load_quantized(fresh, {**ex, "0.weight": nan_scale})
+    for n, p in fresh.named_parameters():
+        assert torch.equal(p, before[n])  # nothing written
+
+
+def test_a_zero_slice_exports_with_scale_zero_and_loads_back() -> None:
+    """α = 0 is the projection of an all-zero slice (the least-squares scale of 0 is 0): the
+    loader accepts it, so every export loads back."""
+    net = _net(0)
+    for m in (net[0], net[2]):
+        m.qopt_qset, m.qopt_axis = Ternary(), 0
+    with torch.no_grad():
+        net[2].weight.copy_(torch.sign(net[2].weight) * 0.25)
+        net[2].weight[1].zero_()
+        net[0].weight.copy_(torch.sign(net[0].weight) * 0.5)
+    ex = qopt.export_quantized(net)
+    assert float(ex["2.weight"]["scale"].reshape(-1)[1]) == 0.0
+    fresh = _net(1)
+    qopt.load_quantized(fresh, ex)
+    assert torch.equal(fresh[2].weight, net[2].weight)

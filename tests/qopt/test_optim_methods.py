@@ -166,6 +166,7 @@ def test_schedules_and_phase_switch() -> None:
         opt.step()
         assert opt.lam == 2.0 ** (k + 1) and opt.phase == (2 if k + 1 >= 3 else 1)
 
+    del opt  # V may be driven by one live QuantOptimizer at a time
     opt = qopt.QuantOptimizer(torch.optim.SGD([{"params": [V], "qset": Binary()}], lr=0.1),
                               qopt.BCGD(rho=0.001, rho_growth=2.0, rho_max=0.005))
     seen = []

@@ -229,3 +229,73 @@ def test_version_2_state_dict_loads() -> None:
     assert opt2.steps == 3 and opt2.rho == opt.rho
     for a, b in zip(opt.latent.values(), opt2.latent.values()):
         assert torch.equal(a, b)
+
+
+def test_a_refused_load_writes_nothing() -> None:
+    """Issue 18: a state dict with a NaN momentum buffer, a negative step count or an
+    overflowing λ is refused before anything is written: the optimizer continues exactly as
+    before the attempt."""
+    import copy
+
+    net, opt, sched = _setup(0, METHODS[2], "sgd_momentum")
+    _train(net, opt, sched, range(3))
+    good = copy.deepcopy(opt.state_dict())
+    before = copy.deepcopy(opt.state_dict())
+    edits = [lambda sd: sd["state"][0]["momentum_buffer"].view(-1).__setitem__(0, float("nan")),
+             lambda sd: sd["qopt"]["counters"].update(steps=-5),
+             lambda sd: sd["qopt"]["state"].update(lam=float("inf")),
+             lambda sd: sd["qopt"]["latent"][1].view(-1).__setitem__(0, float("-inf"))]
+    for edit in edits:
+        bad = copy.deepcopy(good)
+        edit(bad)
+        with pytest.raises((ValueError, TypeError)):
+            opt.load_state_dict(bad)
+    after = opt.state_dict()
+    assert after["qopt"]["counters"] == before["qopt"]["counters"]
+    assert after["qopt"]["state"] == before["qopt"]["state"]
+    for k, w in before["qopt"]["latent"].items():
+        assert torch.equal(after["qopt"]["latent"][k], w)
+    for k, st in before["state"].items():
+        assert torch.equal(after["state"][k]["momentum_buffer"], st["momentum_buffer"])
+
+
+def test_a_collected_optimizer_releases_its_parameters() -> None:
+    """One live QuantOptimizer per parameter: a second one is refused while the first lives,
+    accepted once it is gone (weak registry; an optimizer in a reference cycle is collected
+    before the refusal)."""
+    import gc
+
+    net, opt, _ = _setup(0, qopt.BinaryConnect(), "adam")
+    groups = [{"params": [net[0].weight], "qset": Ternary()}]
+    with pytest.raises(ValueError, match="fc1 already belongs to another live"):
+        qopt.QuantOptimizer(torch.optim.SGD(
+            [{**groups[0], "names": ["fc1"]}], lr=0.1), qopt.BinaryConnect())
+    opt.cycle = opt  # only the garbage collector can free it now
+    del opt, _
+    second = qopt.QuantOptimizer(torch.optim.SGD(groups, lr=0.1), qopt.BinaryConnect())
+    assert second.latent  # built
+    other = torch.nn.Linear(3, 2)  # parameters of another model are free
+    qopt.QuantOptimizer(torch.optim.SGD([{"params": [other.weight], "qset": Binary()}], lr=0.1),
+                        qopt.BinaryConnect())
+    gc.collect()
+
+
+def test_schedule_overflow_names_method_and_step() -> None:
+    """BinaryRelax(lam0=1e300, growth=1e10) on float64 weights: λ = 1e310 = inf at the first
+    step; the step raises naming the method and the step, and the weights stay finite."""
+    lin = torch.nn.Linear(4, 3).double()
+    opt = qopt.QuantOptimizer(torch.optim.SGD([{"params": [lin.weight], "qset": Ternary()}],
+                                              lr=0.1),
+                              qopt.BinaryRelax(lam0=1e300, growth=1e10, per="step",
+                                               phase2_frac=None))
+    lin(torch.ones(2, 4, dtype=torch.float64)).sum().backward()
+    with pytest.raises(OverflowError, match=r"BinaryRelax: schedule value lam = inf at "
+                                            r"optimizer step 1 \(epoch 0\)"):
+        opt.step()
+    assert bool(torch.isfinite(lin.weight).all())
+    # the same λ on float32 weights is refused at construction: 1e300 > finfo(float32).max
+    lin32 = torch.nn.Linear(4, 3)
+    with pytest.raises(ValueError, match="lam = 1e\\+300 at optimizer step 0"):
+        qopt.QuantOptimizer(torch.optim.SGD([{"params": [lin32.weight], "qset": Ternary()}],
+                                            lr=0.1),
+                            qopt.BinaryRelax(lam0=1e300, growth=1e10, phase2_frac=None))
