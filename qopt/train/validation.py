@@ -86,6 +86,8 @@ def _check_numbers(cfg: TrainConfig) -> None:
     positive("eps", cfg.eps)
     positive("phase2_lr_scale", cfg.phase2_lr_scale)
     positive("alpha_min", cfg.alpha_min)
+    if not 0.0 <= cfg.max_skip_frac <= 1.0:
+        raise ValueError(f"max_skip_frac must be a share in [0, 1], got {cfg.max_skip_frac!r}")
     for name in ("act_alpha", "alpha_grad_rate", "alpha_grad_clip"):
         if getattr(cfg, name) is not None:
             positive(name, getattr(cfg, name))
