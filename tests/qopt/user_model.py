@@ -38,3 +38,20 @@ class SpikyNet(nn.Module):
             if self.calls % self.every == 0:
                 return y * float("nan")
         return y
+
+
+class SlowNet(nn.Module):
+    """A linear classifier whose training forward pass sleeps ``sleep`` seconds (a run that
+    takes long enough to be killed while it trains)."""
+
+    def __init__(self, input_shape, num_classes, sleep=0.0):
+        super().__init__()
+        self.sleep = sleep
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes))
+
+    def forward(self, x):
+        if self.training and self.sleep:
+            import time
+
+            time.sleep(self.sleep)
+        return self.net(x)
