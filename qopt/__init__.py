@@ -25,7 +25,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from qopt._imports import install_shadow_guard
+
 __version__ = "0.1.0"
+
+install_shadow_guard()  # our theory/figures/... never silently replaced by a user's file
 
 #: public name -> module that defines it (imported on first access); the method classes
 #: (qopt.BinaryConnect, qopt.BinaryRelax, qopt.BCGD, qopt.PARQ, qopt.ProxQuant, ...) come from

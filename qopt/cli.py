@@ -158,5 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _default_showwarning
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover - python -m qopt.cli: as python -m qopt
+    from qopt._imports import isolate_entry_path
+
+    isolate_entry_path()
     sys.exit(main())

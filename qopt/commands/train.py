@@ -98,6 +98,10 @@ def _summary(res: dict, cfg: Any, out: str, fresh: bool) -> str:
         what += f" (BN re-estimated; {100 * res['final_raw']['test_acc']:.2f}% with running " \
                 "statistics)"
     note = "" if fresh else " [finished earlier: stored result]"
+    if cfg.nonfinite == "skip":  # the count is always said, 0 included
+        from qopt.train.divergence import skipped_text
+
+        note = f"; {skipped_text(res.get('skipped_steps', 0), res['steps'])}{note}"
     return (f"{cfg.method} {cfg.weights or ''} on {cfg.dataset}/{cfg.model}: {what}, "
             f"train_loss {fin['train_loss']:.4g} after {res['epochs']} epochs "
             f"({res['wall_s']:.1f} s){note}\nrun directory: {out}")

@@ -109,6 +109,13 @@ def plan(study: Study, out: Path) -> tuple[set[str], list[Cell]]:
     return done, [c for c in study.cells if c.run_id not in done]
 
 
+def remove_stale_errors(out: Path, done: set[str]) -> None:
+    """``error.txt`` of a run that has since finished (e.g. by ``qopt train`` on its
+    directory, or a study killed between the result and the clean-up) is stale: removed."""
+    for run_id in done:
+        (out / "runs" / run_id / "error.txt").unlink(missing_ok=True)
+
+
 def _write_study_file(study: Study, out: Path) -> str | None:
     """Write ``study.toml``; keep a different previous one as ``study.prev.toml``."""
     text = to_toml(study.raw)
@@ -163,6 +170,7 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
     engine = make_backend(cfg, out, study.name, n_workers, study.threads_per_worker,
                           [c.config for c in pending]) if budget else None
     (out / "runs").mkdir(parents=True, exist_ok=True)
+    remove_stale_errors(out, done)
     note = _write_study_file(study, out)
     if note:
         print(note, file=stream, flush=True)
@@ -266,6 +274,7 @@ def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine
                     oc = Outcome("failed", f"the run ended without writing {result}", oc.time_s)
                 if oc.status == "done":
                     done.add(spec.run_id)
+                    (out / "runs" / spec.run_id / "error.txt").unlink(missing_ok=True)
                     msg = _result_line(read_json(result))
                 elif oc.status == "in_use":
                     in_use[spec.run_id] = oc.message

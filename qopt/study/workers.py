@@ -1,12 +1,12 @@
 """Study worker processes: set-up, and exit when the study's main process dies.
 
-``concurrent.futures.ProcessPoolExecutor`` workers block reading the task pipe; if the main
-process is killed (SIGKILL: no clean-up runs), an idle worker would wait forever and a busy one
-would finish its run and then wait forever — a leaked process that may later share a run
-directory with a rerun. Each worker therefore
+The local backend's workers (:mod:`qopt.study.backends.local`) block reading their task
+pipe; if the main process is killed (SIGKILL: no clean-up runs), an idle worker would wait
+forever and a busy one would finish its run and then wait forever — a leaked process that may
+later share a run directory with a rerun. Each worker therefore
 
-1. asks Linux to send it SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``; the pool
-   forks its workers from the main process, whose death is what matters), and
+1. asks Linux to send it SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``; the
+   backend starts its workers from the main process, whose death is what matters), and
 2. runs a daemon thread that polls ``os.getppid()`` once per second and exits the process
    (``os._exit``) when the parent changed — the portable fallback, and the guard against the
    race where the parent died before step 1.
@@ -31,7 +31,7 @@ POLL_S = 1.0
 
 
 def init_worker(threads: int, parent_pid: int) -> None:
-    """Pool initializer: torch threads, then the parent-death guards (module docstring)."""
+    """Worker set-up: torch threads, then the parent-death guards (module docstring)."""
     import torch
 
     torch.set_num_threads(threads)

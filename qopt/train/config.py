@@ -137,6 +137,10 @@ class TrainConfig:
         "raise", help="a non-finite loss, gradient or weight: raise = stop the run (exit 1, "
         "last good checkpoint kept); skip = skip that step on device, count it, go on (quantized "
         "methods only)", kind="str", group="optimisation", choices=("raise", "skip"))
+    max_skip_frac: float = option(
+        0.1, help="nonfinite = skip: the largest share of the run's optimizer steps that may be "
+        "skipped; more, or a non-finite final loss, ends the run with exit 1 (training "
+        "diverged)", kind="float", group="optimisation")
     init_from: str | None = option(
         None, help="start from float weights: a run directory (its model.pt) or a state-dict "
         "file; a location (its checksum is recorded and checked)", kind="str",

@@ -19,24 +19,45 @@ import torch
 
 
 class TrainingDiverged(FloatingPointError):
-    """A run produced a non-finite loss, gradient or weight; nothing after the last good
-    checkpoint was saved.
+    """A run produced a non-finite loss, gradient or weight, or (``nonfinite = "skip"``) skipped
+    more than ``max_skip_frac`` of its steps or ended with a non-finite loss; nothing after the
+    last good checkpoint was saved (no ``result.json``: the run is not finished).
 
     Attributes:
         step: the global step (1-based count of optimizer steps) where it was detected.
         tensor: what was non-finite (``"loss"``, ``"gradient of conv1.weight"``, ...).
         epoch: the epoch being trained.
         checkpoint: description of the last good checkpoint (or None when there is none).
+        skipped: ``(skipped steps, steps so far)`` under ``nonfinite = "skip"``, else None.
     """
 
     def __init__(self, step: int | None, tensor: str, epoch: int,
-                 checkpoint: str | None) -> None:
+                 checkpoint: str | None, *, skipped: tuple[int, int] | None = None,
+                 reason: str | None = None) -> None:
         self.step, self.tensor, self.epoch, self.checkpoint = step, tensor, epoch, checkpoint
+        self.skipped = skipped
         where = f"step {step}" if step is not None else "an unknown step"
         kept = (f"last good checkpoint kept: {checkpoint}" if checkpoint
                 else "no checkpoint was written")
-        super().__init__(f"training diverged: non-finite {tensor} at {where} (epoch {epoch}); "
-                         f"run stopped, {kept}")
+        what = reason or f"non-finite {tensor} at {where} (epoch {epoch})"
+        count = f"{skipped_text(*skipped)}; " if skipped is not None else ""
+        super().__init__(f"training diverged: {what}; {count}run stopped, {kept}")
+
+
+def skipped_text(skipped: int, steps: int) -> str:
+    """``"3 of 80 steps skipped (nonfinite=skip)"``."""
+    return f"{skipped} of {steps} steps skipped (nonfinite=skip)"
+
+
+def check_skip_share(skipped: int, planned: int, max_frac: float, step: int, epoch: int,
+                     checkpoint: str | None) -> None:
+    """Raise :class:`TrainingDiverged` once ``skipped`` exceeds ``max_frac * planned`` (the
+    run's total steps): the share can only grow, so the run can no longer finish."""
+    if skipped > max_frac * planned:
+        raise TrainingDiverged(
+            step, "steps", epoch, checkpoint, skipped=(skipped, step),
+            reason=f"more than max_skip_frac = {max_frac:g} of the run's {planned} steps "
+                   f"skipped for non-finite values (by epoch {epoch})")
 
 
 def nonfinite_error_types() -> tuple[type[BaseException], ...]:

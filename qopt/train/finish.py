@@ -16,6 +16,7 @@ last.
 from __future__ import annotations
 
 import hashlib
+import math
 import platform
 from typing import Any
 
@@ -104,6 +105,21 @@ def recalibrated_eval(run: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
              "layers": len(batchnorm_layers(run.model))})
 
 
+def check_final_losses(run: Any, final: dict[str, Any]) -> None:
+    """A non-finite final test or training loss is a diverged run (exit 1), never a result:
+    e.g. ``nonfinite = "skip"`` kept the weights finite but so large that the logits overflow.
+    Raised before any final file is written; the checkpoint after the last epoch stays."""
+    from qopt.train.divergence import TrainingDiverged
+
+    bad = [f"{k} {final[k]}" for k in ("test_loss", "train_loss")
+           if isinstance(final.get(k), float) and not math.isfinite(final[k])]
+    if bad:
+        skipped = (run.skipped_steps(), run.step) if run.cfg.nonfinite == "skip" else None
+        raise TrainingDiverged(run.step, "final loss", len(run.history) - 1,
+                               run.checkpoint_text(), skipped=skipped,
+                               reason=f"non-finite final loss ({', '.join(bad)})")
+
+
 def finish_run(run: Any) -> dict[str, Any]:
     """The final phase (module docstring); returns the result dict."""
     import qopt
@@ -118,6 +134,7 @@ def finish_run(run: Any) -> dict[str, Any]:
     recal, bn_info = recalibrated_eval(run)
     final = {**final_raw, **recal, "bn_recalibrated": True} if recal is not None else \
         {**final_raw, "bn_recalibrated": False}
+    check_final_losses(run, final)
     accs = [(h["test_acc"], h["epoch"]) for h in run.history if h["test_acc"] is not None]
     best = max(accs, default=(None, None))
     result = {
@@ -129,6 +146,8 @@ def finish_run(run: Any) -> dict[str, Any]:
         "n_params": sum(p.numel() for p in model.parameters()), "execution": run.execution,
         "history": run.history,
     }
+    if cfg.nonfinite == "skip":
+        result["skipped_steps"] = run.skipped_steps()
     if info.is_main:
         run.logger.log("final", run.step, len(run.history) - 1,
                        {**final, "raw_test_acc": final_raw.get("test_acc"),

@@ -18,6 +18,8 @@ Not in the identity, and why (decided here, stated in the README):
   hyperparameter. They are recorded per run segment (``result.json`` ``execution``); a rerun or
   a resume under another execution continues the same run and says so. ``log_every`` and
   ``diag_every`` only choose what is logged.
+* ``max_skip_frac`` is part of the identity only under ``nonfinite = "skip"`` (elsewhere it
+  has no effect, and leaving it out keeps the hashes of all other runs as they were).
 * **location** (:data:`LOCATION_FIELDS`): ``data_dir`` and ``init_from`` say where files are;
   their contents are identified instead: the data's SHA-256 (checked on resume) and the init
   file's SHA-256 (part of the identity).
@@ -53,6 +55,8 @@ def identity(config: dict[str, Any], method_config: dict[str, Any] | None = None
     names = [f.name for f in config_fields()]
     ident = {k: config.get(k) for k in names
              if k not in EXECUTION_FIELDS and k not in LOCATION_FIELDS}
+    if ident.get("nonfinite") != "skip":  # no effect without skipping: not part of the run
+        ident.pop("max_skip_frac", None)
     if method_config is not None:  # the resolved arguments replace the given ones: writing
         del ident["method_args"]  # a default out explicitly is the same run
     ident["method_config"] = method_config

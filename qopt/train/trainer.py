@@ -46,6 +46,7 @@ from qopt.train.distributed import DistInfo, barrier, cleanup, init_distributed,
 from qopt.train.divergence import (
     LossWatch,
     TrainingDiverged,
+    check_skip_share,
     from_engine_error,
     nonfinite_error_types,
 )
@@ -276,15 +277,15 @@ class _Run:
         hooks = EpochHooks(self.logger.log, cfg.log_every, cfg.diag_every, self.quantized,
                            _probe if self.quantized and info.is_main else None,
                            LossWatch(self.device, cfg.nonfinite), self.bar)
-        ckpt = (f"{self.run_dir / 'checkpoint.pt'} (after epoch {self.saved_epoch - 1})"
-                if self.saved_epoch else None)
+        ckpt = self.checkpoint_text()
+        before = self.skipped_steps()
         try:
             self.step, batch_loss = train_epoch(self.net, opt, self.train_loader,
                                                 self.bundle.task, self.device, self.amp,
                                                 self.step, epoch, hooks)
             if hasattr(opt, "check_nonfinite"):
                 opt.check_nonfinite()
-            skipped = hooks.watch.check(epoch, ckpt)
+            lost = hooks.watch.check(epoch, ckpt)  # non-finite losses (left out of the mean)
         except nonfinite_error_types() as exc:
             raise from_engine_error(exc, epoch, ckpt) from None
         except ValueError as exc:  # an engine before contract C2 raised ValueError
@@ -292,10 +293,15 @@ class _Run:
                 raise
             raise TrainingDiverged(None, str(exc).split(";")[0].replace(
                 "non-finite values (NaN/Inf) in ", ""), epoch, ckpt) from None
+        skip = cfg.nonfinite == "skip"
+        counts = (self.skipped_steps(), self.step) if skip else None
         sync_buffers(self.model, info)
         bad = nonfinite_state(self.model)
         if bad is not None:  # e.g. BatchNorm statistics of a skipped step's forward pass
-            raise TrainingDiverged(self.step, bad, epoch, ckpt)
+            raise TrainingDiverged(self.step, bad, epoch, ckpt, skipped=counts)
+        if skip:
+            check_skip_share(self.skipped_steps(), cfg.epochs * self.steps_per_epoch,
+                             cfg.max_skip_frac, self.step, epoch, ckpt)
         with _eval_ctx(opt):
             te = evaluate(self.model, self.test_loader, self.bundle.task, self.device, self.amp,
                           info)
@@ -305,13 +311,13 @@ class _Run:
         if self.quantized:
             opt.end_epoch()
         mean_loss = batch_loss.item()
-        if skipped:  # the mean over the finite (not skipped) steps
+        if lost:  # the mean over the steps with a finite loss
             n = self.steps_per_epoch
-            mean_loss = mean_loss * n / (n - skipped) if skipped < n else float("nan")
+            mean_loss = mean_loss * n / (n - lost) if lost < n else float("nan")
         rec = {"test_loss": te["loss"], "test_acc": te.get("acc"), "train_loss": tr["loss"],
                "train_acc": tr.get("acc"), "train_loss_batch": mean_loss, "lr": lr}
-        if cfg.nonfinite == "skip":
-            rec["nonfinite_steps"] = skipped
+        if skip:  # steps of this epoch the optimizer skipped (non-finite loss/gradient/weight)
+            rec["nonfinite_steps"] = self.skipped_steps() - before
         self.logger.log("eval", self.step, epoch, rec)
         self.history.append({"epoch": epoch, "step": self.step, **rec})
         self.wall += time.perf_counter() - t0
@@ -329,6 +335,17 @@ class _Run:
                 "execution": self.execution})
         self.saved_epoch = epoch + 1
         barrier(info)
+
+    def skipped_steps(self) -> int:
+        """Optimizer steps skipped for non-finite values so far in the run (resumes included;
+        0 without a QuantOptimizer)."""
+        guard = getattr(self.opt, "guard", None)
+        return int(getattr(guard, "skipped", 0))
+
+    def checkpoint_text(self) -> str | None:
+        """The last good checkpoint, as :class:`TrainingDiverged` names it."""
+        return (f"{self.run_dir / 'checkpoint.pt'} (after epoch {self.saved_epoch - 1})"
+                if self.saved_epoch else None)
 
     # -- phase: finish -----------------------------------------------------------------------
     def finish(self) -> dict:

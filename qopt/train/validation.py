@@ -9,7 +9,6 @@ checks, one quantized activation built with the activation options). Every error
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 from typing import Any
 
@@ -86,6 +85,8 @@ def _check_numbers(cfg: TrainConfig) -> None:
     positive("eps", cfg.eps)
     positive("phase2_lr_scale", cfg.phase2_lr_scale)
     positive("alpha_min", cfg.alpha_min)
+    if not 0.0 <= cfg.max_skip_frac <= 1.0:
+        raise ValueError(f"max_skip_frac must be a share in [0, 1], got {cfg.max_skip_frac!r}")
     for name in ("act_alpha", "alpha_grad_rate", "alpha_grad_clip"):
         if getattr(cfg, name) is not None:
             positive(name, getattr(cfg, name))
@@ -114,20 +115,15 @@ def _check_model(cfg: TrainConfig) -> None:
 
 
 def resolve_model_class(spec: str) -> Any:
-    """The callable named by ``package.module:Class`` (imported from the Python path; a file
-    path is refused: a model is code the user chose to install, never a data file)."""
+    """The callable named by ``package.module:Class`` (imported from installed packages and
+    ``PYTHONPATH``, never from the working directory under ``python -m qopt``; a file path is
+    refused: a model is code the user chose to install, never a data file)."""
     if not is_model_path(spec):
         raise ValueError(f"model must be a registered name or 'package.module:Class' (dotted "
                          f"identifiers, not a file path), got {spec!r}")
-    mod_name, _, attr = spec.partition(":")
-    try:
-        obj: Any = importlib.import_module(mod_name)
-    except ImportError as exc:
-        raise ValueError(f"model {spec!r}: cannot import module {mod_name!r}: {exc}") from None
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ValueError(f"model {spec!r}: module {mod_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+    from qopt._imports import import_attr
+
+    obj = import_attr(spec, "model")  # never from the working directory (qopt._imports)
     if not callable(obj):
         raise ValueError(f"model {spec!r} is not callable")
     return obj
