@@ -7,7 +7,9 @@ everywhere and panels come in a meaningful order:
   ``ProxBinaryRelax`` → "ProxBinaryRelax (torchao)"; :func:`canonical_method` resolves aliases
   and torchao's proximal maps to the method they implement (for colours, :mod:`figures.style`).
 * :func:`set_label` — a weight-set spec (``theory.parse_qset`` text, or UniQ's ``uniq:B``) →
-  "binary", "ternary", "2-bit", "4-bit (with 0)", "UniQ 4-bit"; ``None`` → "float".
+  "binary", "ternary", "symmetric:2", "uniform:4", "UniQ 4-bit"; ``None`` → "float". A
+  multi-bit set keeps its spec text: "2-bit" would not say whether the set is ``symmetric:2``
+  (4 levels, no zero) or ``uniform:2`` (the ternary set {-1, 0, 1}·α).
 * :func:`set_sort_key` — orders sets by their effective bit width log₂(number of levels):
   binary (1) < ternary (log₂3 ≈ 1.58) < 2-bit (2) < ``uniform:3`` (log₂7) < 3-bit < … ; the
   unquantized ``float`` comes last.
@@ -112,10 +114,11 @@ def set_bits(spec: Any) -> float:
 
 
 def set_label(spec: Any) -> str:
-    """Display name of a weight set: ``binary``, ``ternary``, ``symmetric:B`` → "B-bit",
-    ``uniform:B`` → "B-bit (with 0)" (``uniform:2`` is the ternary set), ``uniq:B`` → "UniQ
-    B-bit" (``symmetric:1`` is the binary set), ``grid:…`` → "grid (n levels)"; a fixed scale
-    adds ", α = S"; ``None`` → "float"."""
+    """Display name of a weight set: ``binary``, ``ternary``, ``symmetric:B`` → "symmetric:B",
+    ``uniform:B`` → "uniform:B" (``uniform:2`` is the ternary set, ``symmetric:1`` the binary
+    set: they read "ternary", "binary"), ``uniq:B`` → "UniQ B-bit", ``grid:…`` → "grid (n
+    levels)"; a fixed scale adds ", α = S"; ``None`` → "float". "B-bit" alone is never used:
+    it does not say which B-bit set (module docstring)."""
     if spec is None or str(spec).strip().lower() in ("none", "float", ""):
         return "float"
     kind, arg, scale = _parse(str(spec))
@@ -125,10 +128,8 @@ def set_label(spec: Any) -> str:
         out = "ternary"
     elif kind in ("symmetric", "unif") and arg == "1":
         out = "binary"
-    elif kind in ("symmetric", "unif") and arg.isdigit():
-        out = f"{arg}-bit"
-    elif kind == "uniform" and arg.isdigit():
-        out = f"{arg}-bit (with 0)"
+    elif kind in ("symmetric", "unif", "uniform") and arg.isdigit():
+        out = f"{'uniform' if kind == 'uniform' else 'symmetric'}:{arg}"
     elif kind == "uniq" and arg.isdigit():
         out = f"UniQ {arg}-bit"
     elif kind in ("grid", "scaled"):

@@ -5,7 +5,12 @@ For weights w (per tensor, one free scale per tensor as in the released codes,
 a quantizer returning q, the plotted error is the relative squared error
 :math:`\sum_T \|w_T - q_T\|^2 / \sum_T \|w_T\|^2` over the tensors T, recomputed here from q.
 Top row: that error against the bit width b; bottom row: its ratio to the **exact** projection
-onto the same set (≥ 1 by optimality; 1 = the approximation is exact on these weights).
+onto the same set (≥ 1 by optimality; 1 = the approximation is exact on these weights). The
+exact projections are 1 there by definition: they are the dotted reference line, not two
+series drawn on top of each other. Several quantizers reach (almost) the same error at a width
+(TWN, Lloyd and the exact ternary projection at b = 2), so the markers of each series are
+dodged horizontally by a fixed small offset per series (:data:`DODGE` bits apart): every
+series stays visible; the bit widths are the integer ticks.
 
 Sets (two families, :mod:`theory.sets`): with a zero level ``Uniform(b)`` = α{−K..K},
 K = 2^{b−1} − 1 (b = 2 is ternary), and without ``Symmetric(b)`` = α{±½, …, ±(2^b − 1)/2}
@@ -37,7 +42,10 @@ from figures.style import (
 from theory import Symmetric, Uniform, project
 from theory import approximate as approx
 
-__all__ = ["QUANTIZERS", "plot_approx_error", "relative_error"]
+__all__ = ["DODGE", "QUANTIZERS", "plot_approx_error", "relative_error"]
+
+#: horizontal offset (in bits) between the markers of consecutive series
+DODGE = 0.06
 
 Quantizer = Callable[[np.ndarray, int], np.ndarray]
 
@@ -133,15 +141,18 @@ def plot_approx_error(out_dir: str | os.PathLike, *, bits: Sequence[int] = (1, 2
 
     with paper_style():
         fig, axes = new_figure(2, 2, width="page", aspect=0.5, sharex=True)
+        n_series = len(QUANTIZERS)
         for col, src in enumerate(sources):
-            for label, (_, _, _, style) in QUANTIZERS.items():
+            for i, (label, (_, _, _, style)) in enumerate(QUANTIZERS.items()):
                 d, r = data[src][label], data["ratio"][src][label]
                 if not d:
                     continue
                 b = sorted(d)
+                x = np.array(b, dtype=float) + DODGE * (i - (n_series - 1) / 2)
                 kw = {"ms": 4, **style}
-                axes[0, col].plot(b, [d[k] for k in b], label=label, **kw)
-                axes[1, col].plot(b, [r[k] for k in b], label=label, **kw)
+                axes[0, col].plot(x, [d[k] for k in b], label=label, **kw)
+                if not label.startswith("exact"):  # exact / exact = 1: the reference line
+                    axes[1, col].plot(x, [r[k] for k in b], label=label, **kw)
             log_axis_plain(axes[0, col])
             axes[0, col].set_title(titles[src], fontsize=7)
             log_axis_plain(axes[1, col])
@@ -149,6 +160,6 @@ def plot_approx_error(out_dir: str | os.PathLike, *, bits: Sequence[int] = (1, 2
             axes[1, col].set_xlabel("bit width b (b = 2 with zero: ternary)")
             axes[1, col].set_xticks(bits)
         axes[0, 0].set_ylabel(r"$\|w-q\|^2/\|w\|^2$")
-        axes[1, 0].set_ylabel("error / exact error")
+        axes[1, 0].set_ylabel("error / exact error\n(exact = 1, dotted)")
         fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right center")
         return save_figure(fig, out_dir, name, data)

@@ -7,10 +7,15 @@ base-optimizer step time, same run). One panel per model; one horizontal bar per
 installed), log scale, the line at 1 = no overhead. Bars are coloured by the method they
 implement, with the method colours of every other figure (:mod:`figures.style`; torchao's
 ``ProxHardQuant`` / ``ProxBinaryRelax`` / ``ProxPARQ`` take the colour of BinaryConnect /
-BinaryRelax / PARQ, whose update they implement) and torchao's bars are hatched; bars are
+BinaryRelax / PARQ, whose update they implement; a variant that is not a method, such as
+the bare projection loops, takes one colour of its own, the same in its bars and its legend
+swatch) and torchao's bars (``impl`` ``torchao`` or ``torchao-*``) are hatched; bars are
 ordered by method, then bit width, then implementation, so qopt's and torchao's version of a
-method sit next to each other. With results from several device kinds, each kind gets its own
-row of panels. The header says where and when each kind was measured
+method sit next to each other. Where the rows were measured with different ``quant_period``
+values (torchao's default 10, and 1 = a projection every step, like qopt), every bar that has
+one names it ("· quant_period 1"), so no two bars carry the same label.
+With results from several device kinds, each kind gets its own row of panels. The header says
+where and when each kind was measured
 (:func:`figures.bench_data.machine_caption`).
 """
 
@@ -33,6 +38,7 @@ from figures.labels import (
     set_sort_key,
 )
 from figures.style import (
+    METHOD_COLORS,
     FigureResult,
     color_for,
     log_axis_plain,
@@ -58,27 +64,47 @@ def _variant_parts(variant: str, impl: str) -> tuple[str, str]:
     return method, qset
 
 
-def bar_label(variant: str, impl: str) -> tuple[str, tuple]:
-    """(display label, sort key) of one bar: "BinaryRelax · 2-bit", "ProxPARQ (torchao) ·
-    4-bit"; sorted by method, bit width, implementation."""
+def _impl_family(impl: str) -> str:
+    return "torchao" if str(impl).startswith("torchao") else str(impl)
+
+
+def bar_label(variant: str, impl: str, quant_period: Any = None) -> tuple[str, tuple]:
+    """(display label, sort key) of one bar: "BinaryRelax · symmetric:2", "ProxPARQ (torchao)
+    · symmetric:4 · quant_period 1"; sorted by method, bit width, implementation, period."""
     method, qset = _variant_parts(variant, impl)
     text = method_label(method) + (f" · {set_label(qset)}" if qset else "")
+    if quant_period is not None:
+        text += f" · quant_period {quant_period}"
+    fam = _impl_family(impl)
     key = (method_sort_key(canonical_method(method)), set_sort_key(qset or None),
-           _IMPL_ORDER.index(impl) if impl in _IMPL_ORDER else len(_IMPL_ORDER), text)
+           _IMPL_ORDER.index(fam) if fam in _IMPL_ORDER else len(_IMPL_ORDER),
+           -(quant_period or 0), text)
     return text, key
 
 
-def optimizer_overheads(rows: list[dict[str, Any]]) -> dict[str, list[tuple[str, str, float]]]:
-    """model -> [(variant, impl, ratio)] for rows with a finite ratio, bare optimizer excluded."""
-    out: dict[str, list[tuple[str, str, float]]] = {}
+def optimizer_overheads(rows: list[dict[str, Any]]
+                        ) -> dict[str, list[tuple[str, str, float, int | None]]]:
+    """model -> [(variant, impl, ratio, quant_period)] for rows with a finite ratio, bare
+    optimizer excluded; quant_period is None unless the rows hold several periods."""
+    out: dict[str, list[tuple[str, str, float, int | None]]] = {}
+    periods = {r.get("quant_period") for r in rows if r.get("quant_period") is not None}
     for r in rows:
         ratio = r.get("ratio")
         if r.get("variant") == "bare" or not isinstance(ratio, (int, float)) \
                 or not np.isfinite(ratio):
             continue
+        qp = r.get("quant_period") if len(periods) > 1 else None
         out.setdefault(str(r.get("model", "model")), []).append(
-            (str(r.get("variant")), str(r.get("impl", "")), float(ratio)))
+            (str(r.get("variant")), str(r.get("impl", "")), float(ratio), qp))
     return out
+
+
+def _colours(methods: list[str]) -> dict[str, str]:
+    """Bar colour per method name: the method colours; names that are no method (projection
+    loops) one colour each from the palette for everything else, by sorted name — the same
+    for a bar and its legend swatch."""
+    others = sorted({m for m in methods if canonical_method(m) not in METHOD_COLORS})
+    return {m: color_for(m, others.index(m) if m in others else 0) for m in methods}
 
 
 def plot_bench_optimizer(out_dir: str | os.PathLike, bench: dict[str, Any], *,
@@ -97,9 +123,13 @@ def plot_bench_optimizer(out_dir: str | os.PathLike, bench: dict[str, Any], *,
     if not data:
         raise ValueError("the benchmark results hold no optimizer_step rows with a ratio")
     models = sorted({m for ov in data.values() for m in ov})
-    bars = {(kind, model): sorted(((*bar_label(v, impl), v, impl, r)
-                                   for v, impl, r in ov.get(model, [])), key=lambda b: b[1])
+    bars = {(kind, model): sorted(((*bar_label(v, impl, qp), v, impl, r)
+                                   for v, impl, r, qp in ov.get(model, [])),
+                                  key=lambda b: b[1])
             for kind, ov in data.items() for model in models}
+    names = sorted({_variant_parts(v, impl)[0] for ov in data.values() for vv in ov.values()
+                    for v, impl, *_ in vv})
+    colour = _colours(names)
     n_bars = max(len(b) for b in bars.values())
     same = len({tuple(b[0] for b in bb) for bb in bars.values()}) == 1
     with paper_style():
@@ -111,9 +141,9 @@ def plot_bench_optimizer(out_dir: str | os.PathLike, bench: dict[str, Any], *,
                 ax = axes[i, j]
                 bb = bars[(kind, model)]
                 y = np.arange(len(bb))
-                colors = [color_for(_variant_parts(v, impl)[0], k)
-                          for k, (_, _, v, impl, _) in enumerate(bb)]
-                hatches = ["////" if impl == "torchao" else "" for *_, impl, _ in bb]
+                colors = [colour[_variant_parts(v, impl)[0]] for _, _, v, impl, _ in bb]
+                hatches = ["////" if _impl_family(impl) == "torchao" else ""
+                           for *_, impl, _ in bb]
                 ax.barh(y, [b[4] for b in bb], color=colors, hatch=hatches, height=0.7,
                         edgecolor="white", linewidth=0.0)
                 if j == 0 or not same:
@@ -125,11 +155,15 @@ def plot_bench_optimizer(out_dir: str | os.PathLike, bench: dict[str, Any], *,
                     ax.set_xlabel("step time / bare optimizer step")
                 ax.set_title(f"{model_label(model)}, {device_label(kind)}")
                 ax.grid(axis="y", visible=False)
-        methods = sorted({canonical_method(_variant_parts(v, impl)[0]) for ov in data.values()
-                          for vv in ov.values() for v, impl, _ in vv}, key=method_sort_key)
-        handles = [Patch(color=color_for(m), label=method_label(m)) for m in methods]
-        if any(impl == "torchao" for ov in data.values() for vv in ov.values()
-               for _, impl, _ in vv):
+        # one swatch per colour drawn (torchao's maps share their method's colour and entry)
+        swatch: dict[str, str] = {}
+        for m in sorted(names, key=method_sort_key):
+            c = canonical_method(m)
+            label = method_label(c if c in METHOD_COLORS else m)
+            swatch.setdefault(colour[m], label)
+        handles = [Patch(color=c, label=lab) for c, lab in swatch.items()]
+        if any(_impl_family(impl) == "torchao" for ov in data.values() for vv in ov.values()
+               for _, impl, *_ in vv):
             handles.append(Patch(facecolor="0.6", hatch="////", edgecolor="white",
                                  label="torchao (hatched)"))
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 7))

@@ -22,6 +22,12 @@ and every iterate (θ_t, s_t) of coarse gradient descent projects onto it. The i
 panels (b), (c) show f and ‖w‖ along them: near the spurious minimum the identity STE's expected
 coarse gradient does not vanish (Lemma 8), ‖w‖ is driven to 0 and f jumps, while ReLU and clipped
 ReLU settle.
+
+Several trajectories of (b) and (c) end on the same plateau, and from the start near the
+spurious minimum the ReLU and clipped-ReLU curves coincide to within 0.02 decades over all
+steps (and so do their trajectories in (a)): lines alone would hide one under the other. Each
+curve of (a), (b) and (c) therefore also carries its STE's marker (:data:`STE_MARKERS`) at a few
+steps, staggered per curve, so every series shows marks of its own wherever the lines overlap.
 """
 
 from __future__ import annotations
@@ -37,7 +43,12 @@ from figures.style import FigureResult, color_for, new_figure, paper_style, save
 from theory.proxies import PROXIES
 from theory.twolayer import TwoLayerTeacher
 
-__all__ = ["plot_landscape", "profile_loss", "profile_v"]
+__all__ = ["STE_MARKERS", "plot_landscape", "profile_loss", "profile_v"]
+
+#: marker of each STE proxy's curves in panels (b), (c)
+STE_MARKERS = {"identity": "o", "relu": "s", "clipped_relu": "^"}
+#: markers per curve in panels (b), (c)
+_N_MARKS = 5
 
 def _profile_parts(t: TwoLayerTeacher, theta: np.ndarray) -> tuple[np.ndarray, ...]:
     vs = t.v_star
@@ -142,15 +153,19 @@ def plot_landscape(out_dir: str | os.PathLike, *, steps: int = 3000, lr: float =
                     label=key, clip_on=False)
         styles = ["-", "--", ":", "-."]
         inits = list(dict.fromkeys(k[0] for k in trajs))
-        for (label, p), tr in trajs.items():
+        n_curves = len(trajs)
+        for i_curve, ((label, p), tr) in enumerate(trajs.items()):
             c, ls = color_for(p), styles[inits.index(label) % len(styles)]
             th_plot = tr.theta.copy()
             th_plot[1:][np.abs(np.diff(tr.theta)) > 1.0] = np.nan  # w crossed 0: θ jumps
-            ax.plot(th_plot, s_traj[(label, p)], color=c, ls=ls, lw=1.0)
-            ax.plot(tr.theta[0], s_traj[(label, p)][0], "o", color="k", ms=2.5)
             k = np.arange(tr.loss.size)
-            ax_f.plot(k, np.maximum(tr.loss, 1e-12), color=c, ls=ls, lw=1.0)
-            ax_w.plot(k, tr.norm_w, color=c, ls=ls, lw=1.0)
+            every = max(1, k.size // _N_MARKS)
+            marks = {"marker": STE_MARKERS.get(p, "o"), "ms": 2.8, "mew": 0.5, "mfc": "white",
+                     "markevery": (int(every * (i_curve + 0.5) / n_curves) % every, every)}
+            ax.plot(th_plot, s_traj[(label, p)], color=c, ls=ls, lw=1.0, **marks)
+            ax.plot(tr.theta[0], s_traj[(label, p)][0], "o", color="k", ms=2.5)
+            ax_f.plot(k, np.maximum(tr.loss, 1e-12), color=c, ls=ls, lw=1.0, **marks)
+            ax_w.plot(k, tr.norm_w, color=c, ls=ls, lw=1.0, **marks)
         ax.set_xlim(0, np.pi)
         ax.set_xticks([0, np.pi / 2, np.pi], ["0", r"$\pi/2$", r"$\pi$"])
         ax.set_xlabel(r"angle $\theta(w, w^*)$")
@@ -165,7 +180,8 @@ def plot_landscape(out_dir: str | os.PathLike, *, steps: int = 3000, lr: float =
         ax_w.set_ylabel(r"$\|w_t\|$")
         ax_w.set_title(r"(c) weight norm")
         for p in proxies:
-            ax_w.plot([], [], color=color_for(p), label=ste_label(p))
+            ax_w.plot([], [], color=color_for(p), marker=STE_MARKERS.get(p, "o"), ms=2.8,
+                      mew=0.5, mfc="white", label=ste_label(p))
         for i, label in enumerate(inits):
             ax_w.plot([], [], color="0.3", ls=styles[i % len(styles)], label=f"start: {label}")
         fig.legend(*ax_w.get_legend_handles_labels(), loc="outside lower center",

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "study": ("qopt.commands.study", "run a resumable grid of training runs (default: 'quick')"),
     "verify": ("qopt.commands.verify", "verify a quantizer, the theory, or a training run"),
     "figures": ("qopt.commands.figures", "build the paper figures (PDF + PNG)"),
+    "plot": ("qopt.commands.plot", "plot one training run's curves (PDF + PNG)"),
     "bench": ("qopt.commands.bench", "run the benchmark suite and write BENCHMARKS.md"),
     "reproduce": ("qopt.commands.reproduce", "reproduce or refute the papers' claims (report)"),
 }

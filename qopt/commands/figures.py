@@ -1,11 +1,17 @@
-"""``qopt figures [--out DIR] [--only NAME] [--results STUDY_DIR]``: build the paper figures.
+"""``qopt figures [--out DIR] [--only NAME] [--results STUDY_DIR] [--run RUN_DIR]``: build the
+paper figures, or one run's curves.
 
 Every registered figure (``figures.registry.FIGURES``; ``--list`` prints them) is written as
 ``DIR/NAME.pdf`` (vector) and ``DIR/NAME.png`` (300 dpi). Theory figures need no training.
 Study figures read ``--results`` (default ``studies/quick``) and benchmark figures read
 ``--bench-results`` (default ``BENCHMARKS.json``, written by ``qopt bench``). A figure whose input
 is missing is reported and skipped; the exit code is then non-zero only if that figure was asked
-for explicitly with ``--only``.
+for explicitly with ``--only``. A ``--results`` given explicitly must be a study directory: one
+that does not exist, or a run directory, is a user error (one line, exit 2, nothing built).
+
+``--run RUN_DIR`` (also ``qopt plot RUN_DIR``) draws one training run's curves instead
+(:func:`figures.plot_run.plot_run`: loss, accuracies, learning rate, the method's scalars λ / ρ
+/ ..., dist², code flips) as ``DIR/run_<id>.pdf`` / ``.png``.
 
 Each figure is reported on stderr as it is built (a bar on a terminal, one line per figure
 otherwise, with the files written and any layout problem found by
@@ -15,6 +21,7 @@ otherwise, with the files written and any layout problem found by
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", default=str(DEFAULT_RESULTS), metavar="STUDY_DIR",
                         help=described("study directory read by the study figures",
                                        DEFAULT_RESULTS))
+    parser.add_argument("--run", action="append", metavar="RUN_DIR",
+                        help=described("plot one training run's curves instead of the paper "
+                                       "figures (repeatable)", "none"))
     parser.add_argument("--bench-results", default=str(DEFAULT_BENCH_JSON), metavar="JSON",
                         help=described("benchmark results (written by qopt bench) read by the "
                                        "benchmark figures", DEFAULT_BENCH_JSON))
@@ -44,18 +54,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="list the figures (name, kind, what it shows) and exit")
 
 
+def results_problem(path: Path) -> str | None:
+    """Why ``path`` (given as ``--results``) is not a study directory, or None."""
+    if not path.exists():
+        return f"--results {str(path)!r} does not exist (a study directory: run `qopt study`)"
+    if not path.is_dir():
+        return f"--results {str(path)!r} is a file, not a study directory"
+    if not (path / "runs").is_dir() and not (path / "curves.json").is_file() and (
+            (path / "metrics.jsonl").is_file() or (path / "config.json").is_file()):
+        return (f"--results {str(path)!r} is a run directory, not a study: plot one run with "
+                f"`qopt plot {path}` (or `qopt figures --run {path}`)")
+    return None
+
+
+def plot_runs(run_dirs: list[str], out: str, prog: str) -> int:
+    """Draw each run's curves (:func:`figures.plot_run.plot_run`) into ``out``; user errors
+    (not a run directory) are one line on stderr and exit 2."""
+    from figures.plot_run import plot_run
+
+    for rd in run_dirs:
+        try:
+            res = plot_run(out, rd)
+        except ValueError as exc:
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"{rd}: {', '.join(p.split(' ', 1)[1] for p in res.data['panels'])} -> "
+              f"{res.pdf}, {res.png.name}")
+        for problem in res.layout_problems:
+            print(f"  warning: layout: {problem}", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    from figures.registry import FIGURES, BuildContext, MissingInput
+    from figures.registry import DEFAULT_RESULTS, FIGURES, BuildContext, MissingInput
 
     if args.list:
         for spec in FIGURES.values():
             print(f"{spec.name:22s} [{spec.kind}] {spec.summary}")
         return 0
+    if args.run:
+        if args.only or args.results != str(DEFAULT_RESULTS):
+            print("qopt figures: error: --run draws one run's curves; it does not combine with "
+                  "--only or --results", file=sys.stderr)
+            return 2
+        return plot_runs(args.run, args.out, "qopt figures")
     requested = parse_names(args.only, FIGURES, "qopt figures", "figure")
     if requested is None:
         return 2
+    results = Path(args.results)
+    problem = results_problem(results)
+    # the default study directory may be absent (its figures are skipped); a --results given
+    # explicitly, or a default that is not a study, is the user's to fix
+    if problem and (args.results != str(DEFAULT_RESULTS) or results.exists()):
+        print(f"qopt figures: error: {problem}", file=sys.stderr)
+        return 2
     names = requested or list(FIGURES)
-    ctx = BuildContext(out_dir=Path(args.out), results=Path(args.results),
+    ctx = BuildContext(out_dir=Path(args.out), results=results,
                        bench_json=Path(args.bench_results), quick=bool(args.quick))
     from qopt.commands.progress import Progress
 

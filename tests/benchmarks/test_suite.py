@@ -100,8 +100,8 @@ def test_bench_optimizer_figure_plots_ratios_without_bare(tmp_path):
             {"model": "mlp", "variant": "broken", "impl": "qopt", "ratio": None}]
     res = plot_bench_optimizer(tmp_path, {"cpu": {"sections": {"optimizer_step": {"rows": rows}}}})
     assert_written(res)
-    assert res.data == {"cpu": {"mlp": [("qopt/BCGD/binary", "qopt", 1.5),
-                                        ("torchao/ProxHardQuant/1bit", "torchao", 3.0)]}}
+    assert res.data == {"cpu": {"mlp": [("qopt/BCGD/binary", "qopt", 1.5, None),
+                                        ("torchao/ProxHardQuant/1bit", "torchao", 3.0, None)]}}
     with pytest.raises(ValueError, match="no optimizer_step rows"):
         plot_bench_optimizer(tmp_path, {"cpu": {"sections": {}}})
 

@@ -158,3 +158,79 @@ def rich_bench() -> dict:
                                   "optimizer_step": {"rows": opt, "wall_s": 200.0,
                                                      "date_utc": "2026-11-23 01:20 UTC"}}}
     return out
+
+
+def data_lines(ax, min_points: int = 1) -> list:
+    """The visible Line2D series of ``ax`` with at least ``min_points`` points."""
+    return [ln for ln in ax.get_lines()
+            if ln.get_visible() and len(ln.get_xdata()) >= min_points]
+
+
+def _has_markers(line) -> bool:
+    return line.get_marker() not in (None, "", "None", " ", "none")
+
+
+def _has_path(line) -> bool:
+    return line.get_linestyle() not in ("None", "", " ", "none")
+
+
+def _drawn_points(line, what: str) -> np.ndarray:
+    """Display coordinates of what ``line`` draws: ``what="markers"`` its marker positions
+    (``markevery`` applied), ``"path"`` its vertices densified to about one point per pixel."""
+    xy = line.get_xydata()
+    if what == "markers":
+        every = line.get_markevery()
+        if isinstance(every, tuple):
+            xy = xy[int(every[0])::int(every[1])]
+        elif isinstance(every, int):
+            xy = xy[::every]
+    xy = xy[np.all(np.isfinite(xy), axis=1)]
+    if xy.size == 0:
+        return np.zeros((0, 2))
+    pix = line.get_transform().transform(xy)
+    pix = pix[np.all(np.isfinite(pix), axis=1)]
+    if what == "markers" or len(pix) < 2:
+        return pix
+    out = [pix[:1]]
+    for a, b in zip(pix[:-1], pix[1:]):
+        n = max(1, int(np.ceil(np.hypot(*(b - a)))))
+        t = np.linspace(0, 1, n + 1)[1:, None]
+        out.append(a + t * (b - a))
+    return np.concatenate(out)
+
+
+def hidden_series(fig, tol_px: float = 1.5) -> list[str]:
+    """Series that are invisible on the page. A series with markers is hidden when each of its
+    markers lies within ``tol_px`` pixels of a marker of one series drawn above it; a series
+    drawn as a line only, when every point of its path lies within ``tol_px`` of the path of
+    one *solid* series drawn above it (under a dashed or dotted line a coinciding series shows
+    through the gaps, the usual way to draw two equal curves). Series of one point (a marked
+    start shared by several trajectories) and error-bar caps are not checked. Returns one
+    line per hidden series, naming both."""
+    fig.canvas.draw()
+    out = []
+    for ax in fig.axes:
+        lines = [ln for ln in data_lines(ax, min_points=2) if ln.get_marker() not in ("_", "|")]
+        order = sorted(range(len(lines)), key=lambda i: (lines[i].get_zorder(), i))
+        rank = {id(lines[i]): r for r, i in enumerate(order)}
+        for ln in lines:
+            what = "markers" if _has_markers(ln) else "path"
+            p = _drawn_points(ln, what)
+            if len(p) == 0:
+                continue
+            for other in lines:
+                if other is ln or rank[id(other)] < rank[id(ln)]:
+                    continue
+                if what == "markers" and not _has_markers(other):
+                    continue
+                if what == "path" and other.get_linestyle() not in ("-", "solid"):
+                    continue
+                q = _drawn_points(other, what)
+                if len(q) == 0:
+                    continue
+                d = np.sqrt(((p[:, None, :] - q[None, :, :]) ** 2).sum(-1)).min(axis=1)
+                if (d <= tol_px).all():
+                    out.append(f"{ax.get_title()!r}: {ln.get_label()!r} hidden by "
+                               f"{other.get_label()!r}")
+                    break
+    return out

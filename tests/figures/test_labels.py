@@ -21,8 +21,8 @@ from figures.style import METHOD_COLORS, STE_COLORS, color_for
 
 @pytest.mark.parametrize("spec, label", [
     ("binary", "binary"), ("ternary", "ternary"), ("uniform:2", "ternary"),
-    ("symmetric:1", "binary"), ("symmetric:2", "2-bit"), ("uniform:4", "4-bit (with 0)"),
-    ("symmetric:4@0.5", "4-bit, α = 0.5"), ("uniq:4", "UniQ 4-bit"),
+    ("symmetric:1", "binary"), ("symmetric:2", "symmetric:2"), ("uniform:4", "uniform:4"),
+    ("symmetric:4@0.5", "symmetric:4, α = 0.5"), ("uniq:4", "UniQ 4-bit"),
     ("grid:-1,0,2", "grid (3 levels)"), (None, "float"), ("none", "float"),
     ("something:else", "something:else"),
 ])

@@ -34,7 +34,7 @@ def test_study_curves_plot_mean_and_sample_std_over_seeds(tmp_path, study_dir):
     assert_written(res)
     assert res.layout_problems == ()
     assert res.data["panels"] == ["binary", "ternary"]
-    cells = [k for k in res.data if k != "panels"]
+    cells = [k for k in res.data if isinstance(k, tuple)]
     assert len(cells) == len(METHODS) * len(WEIGHTS) + 1  # + float (weights none)
     for m in METHODS:
         for w in WEIGHTS:
@@ -83,8 +83,9 @@ def test_study_diag_plots_lambda_and_flip_fraction(tmp_path, study_dir):
     assert len(runs) == len(METHODS) * len(WEIGHTS) * len(SEEDS)  # float runs have no diag
     res = plot_study_diag(tmp_path / "out", study_dir)
     assert_written(res)
-    assert set(res.data["lam"]) == set(WEIGHTS)
-    steps, lam, ph2 = res.data["lam"]["binary"]
+    # one λ series per cell (here: BinaryRelax on each weight set), not per weight set
+    assert set(res.data["lam"]) == {(w, "binaryrelax") for w in WEIGHTS}
+    steps, lam, ph2 = res.data["lam"][("binary", "binaryrelax")]
     np.testing.assert_array_equal(steps, DIAG_STEPS)
     np.testing.assert_allclose(lam, 1.3 ** np.arange(1, len(DIAG_STEPS) + 1), rtol=1e-12)
     np.testing.assert_array_equal(ph2, [False, False, False, True])
@@ -122,18 +123,25 @@ def test_cli_study_figures_and_missing_results(tmp_path, study_dir, capsys):
                                                  ["2/2", "study_diag:"]]
     assert "warning" not in cap.err  # no layout problems
     assert cap.out.startswith("2 figure(s) written to")
-    # explicitly requested but missing: a clear message and a non-zero exit
+    # a --results that does not exist, or is a run and not a study: a user error, one line,
+    # exit 2, nothing built
     missing = tmp_path / "nope"
-    assert main(["figures", "--out", str(out), "--only", "study_curves",
-                 "--results", str(missing)]) == 1
-    assert "does not exist" in capsys.readouterr().err
+    for bad, what in ((missing, "does not exist"),
+                      (study_dir / "runs" / "bcgd-binary-s0", "is a run directory")):
+        assert main(["figures", "--out", str(tmp_path / "none"), "--only", "study_curves",
+                     "--results", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert what in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "none").exists()
     assert main(["figures", "--out", str(out), "--only", "no_such_figure"]) == 2
 
 
-def test_cli_all_figures_skip_missing_inputs_with_exit_zero(tmp_path, capsys):
+def test_cli_all_figures_skip_missing_inputs_with_exit_zero(tmp_path, capsys, monkeypatch):
+    # the default inputs (studies/quick, BENCHMARKS.json in the working directory) are absent:
+    # their figures are skipped, the theory figures are built, exit 0
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "figs"
-    rc = main(["figures", "--quick", "--out", str(out), "--results", str(tmp_path / "none"),
-               "--bench-results", str(tmp_path / "none.json")])
+    rc = main(["figures", "--quick", "--out", str(out)])
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "skipped study_curves" in err and "skipped bench_scaling" in err
