@@ -62,8 +62,8 @@ class BlockGroupProjection(NamedTuple):
 
     scales: list[Tensor]
     codes: list[Tensor]
-    zero_points: list[Tensor | None]
     stats: object
+    zero_points: list[Tensor | None]
 
 
 def check_group_size(g: object, name: str = "group_size") -> int | None:
@@ -150,7 +150,7 @@ def project_group_blocks(ws: Sequence[Tensor], qset: QuantSet, axis: int | None,
     outs = list(out) if out is not None else [torch.empty_like(w) for w in ws]
     if not ws:
         from qopt.projection.batched import ProjectionStats
-        return BlockGroupProjection([], [], [], ProjectionStats())
+        return BlockGroupProjection([], [], ProjectionStats(), [])
     cd = compute_dtype(ws[0].dtype)
     cdt = codes_dtype(qset.n_levels)
     parts: list[Tensor] = []
@@ -190,7 +190,7 @@ def project_group_blocks(ws: Sequence[Tensor], qset: QuantSet, axis: int | None,
             a, z = a[0], None if z is None else z[0]
         scales.append(a)
         zps.append(z)
-    return BlockGroupProjection(scales, codes, zps, stats)
+    return BlockGroupProjection(scales, codes, stats, zps)
 
 
 def expand_blocks(values: Tensor, shape: torch.Size, axis: int | None,
