@@ -47,6 +47,7 @@ __all__ = [
     "lloyd",
     "parq_uniform",
     "parq_lsbq_ternary",
+    "absmax",
 ]
 
 
@@ -231,3 +232,64 @@ def parq_lsbq_ternary(w: object) -> Projection:
             best_err, best_v, best_codes = err, float(v), codes
     return _result(p[None, :], np.array([best_v]), best_codes[None, :], Ternary().levels,
                    arr.shape, arr.dtype, None)
+
+
+def absmax(w: object, qset: QuantSet, axis: int | None = None,
+           group_size: int | None = None) -> Projection:
+    r"""The absmax rule (APPROXIMATE): scale :math:`\alpha = \max_i |w_i| / \max_j |l_j|` per
+    block, codes the nearest levels of :math:`w/\alpha` (tie rule of :mod:`theory.coding`).
+
+    For ``NF4()`` (levels in [-1, 1]) this is QLoRA's NF4 quantization with its absmax
+    constant per block of 64 (Dettmers et al. 2023, Sec. 3; bitsandbytes ``quantize_4bit``); for
+    ``Int(8)`` it is :math:`\max|w|/128` (torch's symmetric int8 observers use 127.5 or 127: a
+    different constant, the same kind of rule). A feasible point of the free-scale set, not its
+    projection: measured against :func:`theory.project` in ``tests/theory/test_new_sets.py``.
+    ``qset`` must have a level table (not ``Affine``); its scale must be free. ``group_size``
+    as in :func:`theory.project`.
+    """
+    from theory.groups import block_values, check_group_size, from_blocks, to_blocks
+    from theory.sets import Affine
+
+    if isinstance(qset, Affine) or qset.scale is not None:
+        raise ValueError(f"absmax needs a free-scale set with one level table, got {qset.spec}")
+    rows, shape, dtype, ax = _rows(w, axis)
+    g = check_group_size(group_size)
+    L = qset.levels
+    top = float(np.max(np.abs(L)))
+
+    def solve(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        alpha = np.max(np.abs(r), axis=1) / top
+        safe = np.where(alpha > 0, alpha, 1.0)[:, None]
+        codes = np.where(alpha[:, None] > 0, nearest_codes(r / safe, L),
+                         nearest_codes(np.zeros(1), L)[0])
+        return codes, alpha, alpha[:, None] * L[codes]
+
+    C = rows.shape[0]
+    if g is None or g >= rows.shape[1]:
+        codes, alpha, q = solve(rows)
+        if g is not None:
+            alpha = alpha[:, None]
+    else:
+        full, tail = to_blocks(rows, g)
+        cf, af, qf = solve(full)
+        ct, at, qt = solve(tail) if tail is not None else (None, None, None)
+        codes, q = from_blocks(cf, ct, C), from_blocks(qf, qt, C)
+        alpha = block_values(af, at, C)
+    d = rows - q
+    if g is None:
+        d2 = np.sum(d * d, axis=1)
+    else:
+        n = rows.shape[1]
+        nb = alpha.shape[1]
+        pad = np.zeros((C, nb * min(g, n) - n)) if nb * min(g, n) > n else np.zeros((C, 0))
+        d2 = np.sum(np.concatenate([d * d, pad], axis=1).reshape(C, nb, -1), axis=2)
+    codes = codes.astype(code_dtype(len(L)))
+    q_out = q.astype(dtype)
+    if ax is None:
+        codes, q_out = codes.reshape(shape), q_out.reshape(shape)
+        if g is None:
+            return Projection(q_out, float(alpha[0]), codes, float(d2[0]))
+        return Projection(q_out, alpha[0], codes, d2[0])
+    moved = (shape[ax],) + tuple(s for i, s in enumerate(shape) if i != ax)
+    return Projection(np.moveaxis(q_out.reshape(moved), 0, ax), alpha,
+                      np.moveaxis(codes.reshape(moved), 0, ax), d2)

@@ -68,12 +68,19 @@ class Projection:
             ``q == scale * qset.levels[codes]`` (broadcast per slice).
         dist2: ``||w - q||^2`` in float64 for the float64 projected point (a float, or one per
             slice); for float16/32 input ``q`` is that point rounded to the input dtype.
+        zero_point: ``None``, or for an :class:`theory.sets.Affine` set the integer zero point(s)
+            z (int64, shaped like ``scale``): then codes are l in 0..2^b-1 and
+            ``q == scale * (codes - zero_point)``.
+
+    With ``group_size`` g, ``scale``, ``dist2`` and ``zero_point`` have one entry per block:
+    shape (nb,) for ``axis=None``, (C, nb) with an axis (:mod:`theory.groups`).
     """
 
     q: np.ndarray
     scale: float | np.ndarray
     codes: np.ndarray
     dist2: float | np.ndarray
+    zero_point: int | np.ndarray | None = None
 
 
 def _free_rows(rows: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,7 +135,41 @@ def _project_rows(
     return codes.astype(code_dtype(len(levels))), q_out, scale, _dist2(rows, q)
 
 
-def project(w: object, qset: QuantSet, axis: int | None = None) -> Projection:
+def _project_blocks(rows: np.ndarray, qset: QuantSet, dtype: np.dtype, g: int | None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(codes, q, scale, dist2, zero point or None) of (C, n) rows; with g: per block, the
+    per-block values shaped (C, nb) (tail rule: :mod:`theory.groups`)."""
+    from theory.affine import affine_rows
+    from theory.sets import Affine
+
+    def solve(r: np.ndarray) -> tuple:
+        if isinstance(qset, Affine):
+            return affine_rows(r, qset, dtype)
+        return (*_project_rows(r, qset, dtype), None)
+
+    if g is None or g >= rows.shape[1]:
+        codes, q, scale, d2, z = solve(rows)
+        if g is None:
+            return codes, q, scale, d2, z
+        return codes, q, scale[:, None], d2[:, None], None if z is None else z[:, None]
+    from theory.groups import block_values, from_blocks, to_blocks
+
+    C = rows.shape[0]
+    full, tail = to_blocks(rows, g)
+    parts = [solve(full) if full.shape[0] else None, solve(tail) if tail is not None else None]
+    if parts[0] is None:  # every row shorter than g: handled above
+        raise AssertionError("unreachable")
+    f, t = parts
+    codes = from_blocks(f[0], None if t is None else t[0], C)
+    q = from_blocks(f[1], None if t is None else t[1], C)
+    scale = block_values(f[2], None if t is None else t[2], C)
+    d2 = block_values(f[3], None if t is None else t[3], C)
+    z = None if f[4] is None else block_values(f[4], None if t is None else t[4], C)
+    return codes, q, scale, d2, z
+
+
+def project(w: object, qset: QuantSet, axis: int | None = None,
+            group_size: int | None = None) -> Projection:
     r"""Exact Euclidean projection of ``w`` onto ``qset`` (jointly over scale and codes).
 
     .. math:: P_Q(w) \in \arg\min_{\alpha \ge 0,\; z \in L^n} \|w - \alpha z\|^2
@@ -139,6 +180,9 @@ def project(w: object, qset: QuantSet, axis: int | None = None) -> Projection:
         qset: a :class:`theory.sets.QuantSet`.
         axis: ``None`` for one scale for the whole tensor, or the axis whose slices get one scale
             each (``axis=0``: one scale per output channel of a (C_out, ...) weight).
+        group_size: ``None``, or g >= 1: one scale per block of g consecutive entries of each
+            row (the tensor for ``axis=None``, each slice flattened otherwise); a shorter tail
+            block is a block of its own (:mod:`theory.groups`).
 
     Returns:
         :class:`Projection` with ``q`` (same shape and dtype as w), ``scale``, ``codes``
@@ -160,20 +204,28 @@ def project(w: object, qset: QuantSet, axis: int | None = None) -> Projection:
         >>> r.q.tolist(), round(r.scale, 6)
         ([0.0, -1.75, 1.75, 0.0], 1.75)
     """
+    from theory.groups import check_group_size
+
     if not isinstance(qset, QuantSet):
         raise TypeError(f"qset must be a theory.sets.QuantSet, got {type(qset).__name__}")
     arr = as_float_array(w, "w")
     ax = check_axis(axis, arr.ndim)
+    g = check_group_size(group_size)
     shape, dtype = arr.shape, arr.dtype
     if ax is None:
         rows = np.asarray(arr, dtype=np.float64).reshape(1, -1)
     else:
         rows = np.moveaxis(arr, ax, 0).astype(np.float64).reshape(arr.shape[ax], -1)
-    codes, q_rows, alpha, dist2 = _project_rows(rows, qset, dtype)
-    if ax is None:
+    codes, q_rows, alpha, dist2, zp = _project_blocks(rows, qset, dtype, g)
+    if g is not None and ax is None:
+        alpha, dist2 = alpha[0], dist2[0]
+        zp = None if zp is None else zp[0]
+    if ax is None and g is None:
         return Projection(q_rows.reshape(shape), float(alpha[0]), codes.reshape(shape),
-                          float(dist2[0]))
+                          float(dist2[0]), None if zp is None else int(zp[0]))
+    if ax is None:
+        return Projection(q_rows.reshape(shape), alpha, codes.reshape(shape), dist2, zp)
     moved = (shape[ax],) + tuple(s for i, s in enumerate(shape) if i != ax)
     q = np.moveaxis(q_rows.reshape(moved), 0, ax)
     codes_out = np.moveaxis(codes.reshape(moved), 0, ax)
-    return Projection(q, alpha, codes_out, dist2)
+    return Projection(q, alpha, codes_out, dist2, zp)

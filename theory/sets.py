@@ -20,12 +20,21 @@ set                        unit levels :math:`L`                     source
 ``Uniform(bits)``          :math:`\{-K,\dots,K\}`, K = 2^(b-1) - 1    BCGD code (``quantize_fbit``)
 ``Symmetric(bits)``        :math:`\{\pm 1/2, \dots, \pm(2^b-1)/2\}`   UniQ (no zero level)
 ``Grid(levels, scale)``    any finite sorted set                      user-defined
+``Int(bits)``              :math:`\{-2^{b-1},\dots,2^{b-1}-1\}`       two's-complement int (torch)
+``NF4()``                  the 16 NormalFloat4 levels                 QLoRA (Dettmers et al. 2023)
+``Affine(bits)``           :math:`\{0..2^b-1\} - z`, integer z         asymmetric uint (torchao)
 ========================  ========================================  ============================
+
+``Affine`` is a finite union of cones (one per zero point z), not one level table: its levels
+differ per slice, so it has no :attr:`QuantSet.unit_levels`; :mod:`theory.affine` projects onto
+it. One scale per block of ``group_size`` consecutive weights is a property of the projection
+call (``group_size=``, :mod:`theory.groups`), like ``axis``.
 
 Text specs (used by the CLI and by study configs) are parsed by :func:`parse_qset`:
 ``binary``, ``ternary``, ``uniform:4``, ``symmetric:2``, ``grid:-1,0,1`` (fixed scale 1),
-``scaled:-4,-2,-1,0,1,2,4`` (free scale over these unit levels); a suffix ``@S`` fixes the scale,
-e.g. ``uniform:4@0.05``.
+``scaled:-4,-2,-1,0,1,2,4`` (free scale over these unit levels), ``int:4`` ({-8..7}),
+``nf4``, ``uint:4`` (affine with an integer zero point); a suffix ``@S`` fixes the scale,
+e.g. ``uniform:4@0.05`` (not for ``uint``, whose scale is always free).
 """
 
 from __future__ import annotations
@@ -44,9 +53,14 @@ __all__ = [
     "Uniform",
     "Symmetric",
     "Grid",
+    "Int",
+    "NF4",
+    "NF4_LEVELS",
+    "Affine",
     "parse_qset",
     "level_midpoints",
     "MAX_BITS",
+    "is_affine",
 ]
 
 #: Largest bit width accepted by ``Uniform``/``Symmetric``. The exact free-scale projection costs
@@ -300,21 +314,159 @@ class Grid(QuantSet):
         return f"grid:{body}@{self.scale!r}"
 
 
+@dataclass(frozen=True)
+class Int(QuantSet):
+    r"""Two's-complement integer grid :math:`\alpha\{-2^{b-1}, \dots, 2^{b-1}-1\}^n`
+    (``torch.int8`` for b = 8; int4 as stored by int4 weight-only LLM kernels: 16 levels, one more
+    on the negative side than ``Uniform(b)``).
+
+    ``bits`` = b in [2, MAX_BITS]. Asymmetric (``is_symmetric`` is False): the projection is the
+    free-scale breakpoint sweep over these levels, exact like every level table
+    (``docs/math/quantization-sets.md#int-uint-nf4``).
+    """
+
+    bits: int = 4
+    scale: float | None = None
+
+    def __init__(self, bits: int, scale: float | None = None) -> None:
+        object.__setattr__(self, "bits", check_int(bits, "bits", 2, MAX_BITS))
+        object.__setattr__(self, "scale", _check_scale(scale))
+        _check_scaled_levels(self.unit_levels, self.scale)
+
+    @property
+    def unit_levels(self) -> tuple[float, ...]:
+        h = 2 ** (self.bits - 1)
+        return tuple(float(k) for k in range(-h, h))
+
+    @property
+    def spec(self) -> str:
+        return f"int:{self.bits}" + self._suffix()
+
+
+#: The 16 NormalFloat4 levels of QLoRA (Dettmers et al. 2023, "QLoRA: Efficient Finetuning of
+#: Quantized LLMs", Appendix E), as hard-coded in bitsandbytes (``csrc/kernels.cu``,
+#: ``dDequantizeNF4``, and ``bitsandbytes.functional.get_4bit_type('nf4')``): float32 values,
+#: exactly representable in float64, in this order.
+NF4_LEVELS: tuple[float, ...] = (
+    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+)
+
+
+@dataclass(frozen=True)
+class NF4(QuantSet):
+    r"""QLoRA's NormalFloat4 grid :math:`\alpha\,L_{NF4}` (:data:`NF4_LEVELS`, 16 levels in
+    [-1, 1], asymmetric: 7 negative, 0, 8 positive).
+
+    Free scale (default): the exact L2 projection (the breakpoint sweep, as for any table). QLoRA
+    itself uses the absmax scale :math:`\alpha = \max_i|w_i|` per block of 64 with nearest
+    levels; that rule is :func:`theory.approximate.absmax`, measured against this projection.
+    """
+
+    scale: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scale", _check_scale(self.scale))
+        _check_scaled_levels(self.unit_levels, self.scale)
+
+    @property
+    def unit_levels(self) -> tuple[float, ...]:
+        return NF4_LEVELS
+
+    @property
+    def spec(self) -> str:
+        return "nf4" + self._suffix()
+
+
+@dataclass(frozen=True)
+class Affine(QuantSet):
+    r"""Affine (asymmetric) b-bit set with an integer zero point, as PyTorch's ``quint8`` and
+    torchao's ``choose_qparams_affine`` define it:
+
+    .. math::
+
+        Q = \{\alpha (l - z\mathbf{1}) : \alpha \ge 0,\ z \in \{0, \dots, 2^b-1\},\
+            l \in \{0, \dots, 2^b-1\}^n\},
+
+    one (α, z) per tensor, slice or block. The zero point ranges over the code range
+    (``quant_min <= zero_point <= quant_max`` in torchao), so 0 is always representable. For a
+    fixed z this is the free-scale cone over the unit levels :math:`\{-z, \dots, 2^b-1-z\}`
+    (:meth:`shifted`), so Q is a union of :math:`2^b` cones and its projection is the best of
+    :math:`2^b` exact projections (:mod:`theory.affine`). The codes of a point are l (indices
+    into :attr:`code_levels`); there is no single level table, so :attr:`unit_levels` raises.
+
+    ``bits`` = b in [1, 8] (the cost is :math:`2^b` sweeps; 8 bits is ``quint8``).
+    """
+
+    bits: int = 4
+
+    def __init__(self, bits: int, scale: float | None = None) -> None:
+        if scale is not None:
+            raise ValueError("Affine has a free scale (and zero point) only; got a fixed "
+                             f"scale={scale!r}")
+        object.__setattr__(self, "bits", check_int(bits, "bits", 1, 8))
+        object.__setattr__(self, "scale", None)
+
+    @property
+    def unit_levels(self) -> tuple[float, ...]:
+        raise TypeError(f"{self.spec} has one level table per zero point, not one; use "
+                        "code_levels, shifted(z), or theory.affine / qopt.projection.affine")
+
+    @property
+    def n_levels(self) -> int:
+        return 2**self.bits
+
+    @property
+    def code_levels(self) -> tuple[float, ...]:
+        """The codes l = 0, ..., 2^b - 1 as floats."""
+        return tuple(float(k) for k in range(2**self.bits))
+
+    @property
+    def zero_points(self) -> range:
+        """The admissible zero points 0, ..., 2^b - 1."""
+        return range(2**self.bits)
+
+    def shifted(self, z: int) -> Grid:
+        """The cone of zero point z: free-scale ``Grid`` over the unit levels {-z, ..., 2^b-1-z}."""
+        z = check_int(z, "z", 0, 2**self.bits - 1)
+        return Grid([float(k - z) for k in range(2**self.bits)], scale=None)
+
+    @property
+    def is_symmetric(self) -> bool:
+        return False
+
+    @property
+    def has_zero(self) -> bool:
+        return True
+
+    @property
+    def spec(self) -> str:
+        return f"uint:{self.bits}"
+
+
+def is_affine(qset: object) -> bool:
+    """True for an :class:`Affine` set (per-slice zero points; projected by theory.affine)."""
+    return isinstance(qset, Affine)
+
+
 def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
 #: the spec forms :func:`parse_qset` accepts (its error message and ``qopt verify quantizer
 #: --help`` list these)
-SPEC_FORMS = ("binary", "ternary", "uniform:B", "symmetric:B", "grid:l1,l2,...",
-              "scaled:l1,l2,...")
+SPEC_FORMS = ("binary", "ternary", "uniform:B", "symmetric:B", "int:B", "uint:B", "nf4",
+              "grid:l1,l2,...", "scaled:l1,l2,...")
 
 
 def parse_qset(spec: str) -> QuantSet:
     """Parse a text spec into a set (inverse of ``QuantSet.spec``).
 
-    Accepted: ``binary``, ``ternary``, ``uniform:B``, ``symmetric:B``, ``grid:l1,l2,...``
-    (fixed scale 1), ``scaled:l1,l2,...`` (free scale), each optionally followed by ``@S`` to fix
+    Accepted: ``binary``, ``ternary``, ``uniform:B``, ``symmetric:B``, ``int:B``, ``nf4``,
+    ``uint:B`` (affine, free scale and zero point), ``grid:l1,l2,...`` (fixed scale 1),
+    ``scaled:l1,l2,...`` (free scale), each but ``uint`` optionally followed by ``@S`` to fix
     the scale to S > 0 (``grid:...@S`` sets the grid's scale).
 
     Raises:
@@ -340,13 +492,23 @@ def parse_qset(spec: str) -> QuantSet:
         if arg:
             raise ValueError(f"spec {spec!r}: '{kind}' takes no parameter")
         return Binary(scale=scale) if kind == "binary" else Ternary(scale=scale)
-    if kind in ("uniform", "symmetric"):
+    if kind == "nf4":
+        if arg:
+            raise ValueError(f"spec {spec!r}: 'nf4' takes no parameter")
+        return NF4(scale=scale)
+    if kind in ("uniform", "symmetric", "int", "uint"):
         try:
             bits = int(arg)
         except ValueError:
             raise ValueError(f"spec {spec!r}: '{kind}' needs an integer bit width, e.g. "
                              f"'{kind}:4'") from None
-        return Uniform(bits, scale) if kind == "uniform" else Symmetric(bits, scale)
+        if kind == "uint":
+            if scale is not None:
+                raise ValueError(f"spec {spec!r}: 'uint' has a free scale and zero point; "
+                                 "no '@S'")
+            return Affine(bits)
+        cls = {"uniform": Uniform, "symmetric": Symmetric, "int": Int}[kind]
+        return cls(bits, scale)
     if kind in ("grid", "scaled"):
         try:
             levels = [float(t) for t in arg.split(",") if t.strip()]

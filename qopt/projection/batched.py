@@ -153,7 +153,7 @@ def _finish(blocks: list[_Block], starts: np.ndarray, alpha: np.ndarray, qset: Q
 def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None, *,
                   out: Sequence[Tensor] | None = None, hints: Sequence[Tensor] | None = None,
                   workspace: Workspace | None = None, record: dict | None = None,
-                  check: bool = True) -> GroupProjection:
+                  check: bool = True, group_size: int | None = None) -> GroupProjection:
     r"""Project every tensor of a group onto ``qset``; write :math:`P_Q(w_T)` into ``out[T]``.
 
     Args:
@@ -173,9 +173,20 @@ def project_group(ws: Sequence[Tensor], qset: QuantSet, axis: int | None = None,
             optimizer, which has its own non-finite policy) such a row gets scale NaN, q NaN and
             the zero code, and the other rows are unaffected.
 
+        group_size: None, or g >= 1: one scale per block of g consecutive entries of each row
+            (:func:`qopt.projection.blocks.project_group_blocks`, which an affine set also
+            takes; then the result also has ``zero_points``).
+
     Returns:
         :class:`GroupProjection` ``(scales, codes, stats)``.
     """
+    from theory.sets import Affine
+
+    if group_size is not None or isinstance(qset, Affine):
+        from qopt.projection.blocks import project_group_blocks
+
+        return project_group_blocks(ws, qset, axis, group_size, out=out,  # type: ignore
+                                    hints=hints, workspace=workspace, check=check)
     ws = list(ws)
     if not ws:
         return GroupProjection([], [], ProjectionStats())

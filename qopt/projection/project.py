@@ -187,7 +187,7 @@ def check_qset(qset: object, name: str = "qset") -> QuantSet:
 
 
 def project(w: Tensor, qset: QuantSet, axis: int | None = None, *,
-            check: bool = True) -> TorchProjection:
+            check: bool = True, group_size: int | None = None) -> TorchProjection:
     r"""Exact Euclidean projection of ``w`` onto ``qset`` (jointly over scale and codes).
 
     .. math:: P_Q(w) \in \arg\min_{\alpha \ge 0,\; z \in L^n} \|w - \alpha z\|^2
@@ -201,9 +201,13 @@ def project(w: Tensor, qset: QuantSet, axis: int | None = None, *,
             each (``axis=0``: per output channel).
         check: validate finiteness and the range of the result (host syncs); the optimizer's
             hot path skips it.
+        group_size: None, or g >= 1: one scale per block of g consecutive entries of each row
+            (:mod:`qopt.projection.blocks`; tail rule of :mod:`theory.groups`).
 
     Returns:
-        :class:`TorchProjection` ``(q, scale, codes, dist2)``.
+        :class:`TorchProjection` ``(q, scale, codes, dist2)``; with ``group_size`` or an
+        :class:`theory.sets.Affine` set, a :class:`qopt.projection.blocks.BlockProjection`
+        (the same fields, per block, plus ``zero_point``).
 
     Raises:
         TypeError: ``w`` not a floating tensor; ``qset`` not a QuantSet; ``axis`` not an int.
@@ -220,6 +224,12 @@ def project(w: Tensor, qset: QuantSet, axis: int | None = None, *,
         >>> r.q.tolist(), float(r.scale)
         ([0.0, -1.75, 1.75, 0.0], 1.75)
     """
+    from theory.sets import Affine
+
+    if group_size is not None or isinstance(qset, Affine):
+        from qopt.projection.blocks import project_blocks
+
+        return project_blocks(w, qset, axis, group_size, check=check)  # type: ignore[return-value]
     if not isinstance(w, Tensor):
         raise TypeError(f"w must be a torch.Tensor, got {type(w).__name__}")
     if not w.dtype.is_floating_point:
