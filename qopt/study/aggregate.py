@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from qopt.study.collapse import RULE
 from qopt.train.io import atomic_write_json, atomic_write_text
 
 METRICS = ("test_acc", "test_acc_raw", "val_acc", "best_val_acc", "test_acc_at_best_val",
@@ -108,6 +109,7 @@ def aggregate(grid_keys: Sequence[str], runs: list[dict], last_k: int = 5) -> li
             mu, sd = mean_std(vals)
             row[f"{m}_mean"], row[f"{m}_std"] = mu, sd
             row[f"{m}_ci95"] = ci95_halfwidth(sd, len(vals))
+        row["n_collapsed"] = sum(bool(r.get("collapsed")) for r in rs)
         row["wall_s_mean"] = mean_std([r["result"].get("wall_s") for r in rs])[0]
         row["seeds"] = sorted(r["keys"].get("seed", r["result"]["config"]["seed"]) for r in rs)
         rows.append(row)
@@ -148,9 +150,18 @@ def write_results(study_dir: Path, name: str, grid_keys: Sequence[str], runs: li
         "test_acc": "final, on exactly quantized weights, after BatchNorm re-estimation when "
                     "the run did it; test_acc_raw: running BatchNorm statistics",
         "rows": rows,
+        "collapsed": RULE,
         "runs": [{"run_id": r["run_id"], **{k: _plain(v) for k, v in r["keys"].items()},
-                  **run_metrics(r["result"], last_k)} for r in runs], **(extra or {})})
+                  **run_metrics(r["result"], last_k), "collapsed": bool(r.get("collapsed"))}
+                 for r in runs], **(extra or {})})
     atomic_write_json(study_dir / "curves.json", curves(runs))
+    from qopt.study.tables import comparison_table
+
+    res = {"grid_keys": list(grid_keys), "runs": [
+        {**{k: _plain(v) for k, v in r["keys"].items()}, **run_metrics(r["result"], last_k),
+         "collapsed": bool(r.get("collapsed"))} for r in runs]}
+    atomic_write_text(study_dir / "tables.md", comparison_table(res, "md") + "\n")
+    atomic_write_text(study_dir / "tables.tex", comparison_table(res, "latex") + "\n")
     return rows
 
 
@@ -198,8 +209,8 @@ def summary_table(grid_keys: Sequence[str], rows: list[dict], last_k: int = 5) -
     out = [f"{what}, mean ± std over {n_seeds} seed(s)", *pivot, ""]
     pct = not reg
     m = "loss" if reg else "acc"
-    detail_head = [" ".join(keys) or "run", "n", "final", "95% CI", "raw BN", "val (final)",
-                   "test @ val-best", f"last-{last_k} mean"]
+    detail_head = [" ".join(keys) or "run", "n", "collapsed", "final", "95% CI", "raw BN",
+                   "val (final)", "test @ val-best", f"last-{last_k} mean"]
     detail = []
     for r in rows:
         mu, hw = r[f"test_{m}_mean"], r[f"test_{m}_ci95"]
@@ -209,6 +220,7 @@ def summary_table(grid_keys: Sequence[str], rows: list[dict], last_k: int = 5) -
         best = _fmt(r["test_acc_at_best_val_mean"], r["test_acc_at_best_val_std"], pct) \
             if not reg else "-"
         detail.append([" ".join(str(r[k]) for k in keys) or "-", str(r["n_seeds"]),
+                       str(r.get("n_collapsed", 0)),
                        _fmt(r[f"test_{m}_mean"], r[f"test_{m}_std"], pct), ci,
                        _fmt(r[f"test_{m}_raw_mean"], r[f"test_{m}_raw_std"], pct),
                        _fmt(r[f"val_{m}_mean"], r[f"val_{m}_std"], pct), best,
@@ -217,5 +229,5 @@ def summary_table(grid_keys: Sequence[str], rows: list[dict], last_k: int = 5) -
             f"[0, 100]), the same weights with running BN statistics, and the final VALIDATION "
             f"accuracy; test accuracy at the validation-best epoch (chosen on validation, never "
             f"on test) and the mean of the last {last_k} epochs, from the per-epoch evaluations "
-            f"(running BN statistics)", *_grid(detail_head, detail)]
+            f"(running BN statistics); {RULE}", *_grid(detail_head, detail)]
     return "\n".join(out)

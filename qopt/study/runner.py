@@ -171,11 +171,15 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
 
 
 def _finished(cells: Any, out: Path) -> list[dict]:
+    from qopt.study.collapse import run_collapsed
+
     runs = []
     for c in cells:
         p = out / "runs" / c.run_id / "result.json"
         if p.exists():
-            runs.append({"run_id": c.run_id, "keys": c.keys, "result": read_json(p)})
+            res = read_json(p)
+            runs.append({"run_id": c.run_id, "keys": c.keys, "result": res,
+                         "collapsed": run_collapsed(p.parent, res)})
     return runs
 
 
