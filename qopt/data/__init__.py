@@ -11,6 +11,11 @@ name          source                                                 sample shap
 ``cifar100``  local ``cifar-100-python`` pickles (``data_dir``)       (3, 32, 32), 100 classes
 ``imagenet``  ``train/`` + ``val/`` class folders, needs torchvision   (3, 224, 224), classes
 ============  ====================================================  ==========================
+
+Each has a validation split carved from its training split by :func:`carve_validation`
+(``val_frac``, ``val_seed``; the training code does it, see ``qopt.train.data``): CIFAR's
+default 10% is the usual 5000 of the 50000 training images; ImageNet's folders are split the
+same way by index (:class:`qopt.data.imagenet.FolderLoader` ``subset``).
 """
 
 from __future__ import annotations
@@ -19,14 +24,21 @@ import functools
 import json
 from typing import Any
 
-from qopt.data.bundle import DataBundle, TensorLoader, epoch_generator
+from qopt.data.bundle import (
+    DataBundle,
+    TensorLoader,
+    carve_validation,
+    epoch_generator,
+    split_indices,
+)
 from qopt.data.bundled import load_digits, load_mnist_small
 from qopt.data.cifar import cifar_folder, load_cifar, random_crop_flip, read_cifar_pickles
 from qopt.data.imagenet import imagenet_folder
 from qopt.data.synthetic import load_mnist1d, load_teacher, teacher_labels
 
 __all__ = [
-    "DATASETS", "DataBundle", "TensorLoader", "check_data", "epoch_generator", "load_data",
+    "DATASETS", "DataBundle", "TensorLoader", "carve_validation", "check_data", "epoch_generator",
+    "load_data", "split_indices",
     "load_cifar", "load_digits", "load_mnist1d", "load_mnist_small", "load_teacher",
     "random_crop_flip", "read_cifar_pickles", "teacher_labels", "cifar_folder",
 ]

@@ -1,6 +1,12 @@
 r"""In-memory data sets and a device-side batch loader.
 
-A :class:`DataBundle` holds the whole train and test split as tensors. :class:`TensorLoader`
+A :class:`DataBundle` holds the train, validation and test splits as tensors. The validation
+split is carved from the training data by :func:`carve_validation`: a permutation of the
+:math:`N` training indices drawn from a generator seeded with ``val_seed`` only; its first
+:math:`n_\text{val} = \operatorname{round}(\text{val\_frac}\cdot N)` indices (at least 1,
+at most :math:`N-1`) are the validation part, the rest stay training data (both in their
+original order). The model never trains on the validation part; every selection (best epoch,
+tuning) reads it, never the test split. :class:`TensorLoader`
 moves a split to the device ONCE and yields mini-batches by indexing: the permutation of epoch
 :math:`e` is drawn from a generator seeded with :math:`(\text{seed}, e)` only, so the data order
 of any epoch is reproducible without replaying earlier epochs (exact resume from a checkpoint).
@@ -31,6 +37,8 @@ class DataBundle:
     Attributes:
         name: registry name.
         x_train, y_train, x_test, y_test: CPU tensors (x may be uint8 raw pixels).
+        x_val, y_val: the validation split (None until :func:`carve_validation`, or given by
+            the data set itself, e.g. a user function's bundle).
         num_classes: classes (0 for a regression task).
         task: ``"classification"`` (cross-entropy, accuracy) or ``"regression"`` (½ squared error).
         input_shape: shape of one (transformed) sample.
@@ -50,6 +58,8 @@ class DataBundle:
     train_transform: BatchTransform | None = None
     test_transform: BatchTransform | None = None
     meta: dict = field(default_factory=dict)
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.task not in ("classification", "regression"):
@@ -59,6 +69,13 @@ class DataBundle:
                 raise ValueError(f"{a} and {b} must have the same length")
         if self.x_train.shape[0] == 0 or self.x_test.shape[0] == 0:
             raise ValueError("train and test splits must be non-empty")
+        if (self.x_val is None) != (self.y_val is None):
+            raise ValueError("x_val and y_val must be given together")
+        if self.x_val is not None:
+            if self.x_val.shape[0] != self.y_val.shape[0]:  # type: ignore[union-attr]
+                raise ValueError("x_val and y_val must have the same length")
+            if self.x_val.shape[0] == 0:
+                raise ValueError("the validation split must be non-empty")
         if not self.input_shape:
             self.input_shape = tuple(self.x_train.shape[1:])
 
@@ -69,6 +86,40 @@ class DataBundle:
         return dataclasses.replace(
             self, x_train=self.x_train[:n_train], y_train=self.y_train[:n_train],
             x_test=self.x_test[:n_test], y_test=self.y_test[:n_test])
+
+
+def split_indices(n: int, val_frac: float, val_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training indices, validation indices) of ``n`` training samples, each sorted: the
+    validation part is the first ``round(val_frac n)`` (clamped to [1, n-1]) entries of a
+    permutation seeded by ``val_seed`` only (module docstring)."""
+    if isinstance(val_frac, bool) or not isinstance(val_frac, (int, float)) \
+            or not 0.0 < val_frac < 1.0:
+        raise ValueError(f"val_frac must be a number in (0, 1), got {val_frac!r}")
+    if n < 2:
+        raise ValueError(f"the training split has {n} sample(s): cannot carve a validation "
+                         "split from it")
+    n_val = min(n - 1, max(1, round(val_frac * n)))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(val_seed)))
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
+
+
+def carve_validation(bundle: DataBundle, val_frac: float, val_seed: int) -> DataBundle:
+    """A copy of ``bundle`` whose validation split is carved from its training split (module
+    docstring); a bundle that already has a validation split is returned unchanged.
+
+    Raises:
+        ValueError: ``val_frac`` not in (0, 1), or a training split too small to keep a sample
+            on both sides.
+    """
+    import dataclasses
+
+    if bundle.x_val is not None:
+        return bundle
+    tr_idx, val_idx = split_indices(int(bundle.x_train.shape[0]), val_frac, val_seed)
+    return dataclasses.replace(
+        bundle, x_train=bundle.x_train[tr_idx], y_train=bundle.y_train[tr_idx],
+        x_val=bundle.x_train[val_idx], y_val=bundle.y_train[val_idx],
+        meta={**bundle.meta, "val_frac": float(val_frac), "val_seed": int(val_seed)})
 
 
 def epoch_generator(seed: int, epoch: int, salt: int = 0, device: str | torch.device = "cpu"

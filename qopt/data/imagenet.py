@@ -37,17 +37,35 @@ def imagenet_folder(data_dir: str | os.PathLike | None) -> Path:
 
 class FolderLoader:
     """DataLoader over an ImageFolder split yielding device batches; same interface as
-    :class:`qopt.data.bundle.TensorLoader` (``set_epoch``, ``len``, iteration)."""
+    :class:`qopt.data.bundle.TensorLoader` (``set_epoch``, ``len``, iteration).
+
+    ``train=True`` reads ``train/``, ``train=False`` ``val/`` (ImageNet's labelled validation
+    set, which qopt uses as the TEST split). ``subset`` carves qopt's validation split from
+    ``train/`` by index (:func:`qopt.data.bundle.split_indices` with ``val_frac``,
+    ``val_seed``): ``"fit"`` = the images trained on, ``"val"`` = the held-out ones (read with
+    the evaluation transform); None = the whole folder."""
 
     def __init__(self, root: Path, train: bool, batch_size: int, seed: int, device: torch.device,
-                 rank: int, world: int, workers: int = 4) -> None:
+                 rank: int, world: int, workers: int = 4, subset: str | None = None,
+                 val_frac: float = 0.1, val_seed: int = 0) -> None:
         from torchvision import datasets
         from torchvision import transforms as T
 
+        if subset not in (None, "fit", "val"):
+            raise ValueError(f"subset must be None, 'fit' or 'val', got {subset!r}")
+        if subset is not None and not train:
+            raise ValueError("subset splits train/ (train=True); val/ is the test split")
         norm = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+        augment = train and subset != "val"
         tf = (T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.ToTensor(), norm])
-              if train else T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), norm]))
+              if augment else T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), norm]))
         self.ds = datasets.ImageFolder(str(root / ("train" if train else "val")), tf)
+        if subset is not None:
+            from qopt.data.bundle import split_indices
+
+            fit, val = split_indices(len(self.ds), val_frac, val_seed)
+            self.ds = torch.utils.data.Subset(self.ds, (fit if subset == "fit" else val).tolist())
+        train = augment
         self.sampler = torch.utils.data.DistributedSampler(
             self.ds, num_replicas=world, rank=rank, shuffle=train, seed=seed)
         self.loader = torch.utils.data.DataLoader(

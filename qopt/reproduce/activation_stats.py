@@ -32,7 +32,6 @@ def quant_relu_stats(run_dir: str | Path, n: int = 1000) -> list[dict[str, float
     """
     import torch
 
-    from qopt.data import load_data
     from qopt.io import load_state_file
     from qopt.nn import QuantReLU
     from qopt.train.config import TrainConfig
@@ -45,7 +44,9 @@ def quant_relu_stats(run_dir: str | Path, n: int = 1000) -> list[dict[str, float
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig.from_dict({k: v for k, v in read_json(run_dir / "config.json").items()
                                  if k in names})
-    bundle = load_data(cfg.dataset, cfg.data_dir, **cfg.dataset_args)
+    from qopt.train.data import load_run_data
+
+    bundle = load_run_data(cfg)
     model = build_model_for(cfg, bundle)
     model.load_state_dict(load_state_file(run_dir / "model.pt"))
     model.eval()

@@ -37,14 +37,18 @@ from dataclasses import asdict, dataclass, replace
 
 from qopt.reproduce.stats import Interval
 
-__all__ = ["INCONCLUSIVE", "NOT_RUN", "REFUTED", "REPRODUCED", "STATUSES", "Verdict",
+__all__ = ["INCONCLUSIVE", "NOT_RUN", "PROTOCOL_DEPENDENT", "REFUTED", "REPRODUCED", "STATUSES",
+           "Verdict",
            "agreement", "bonferroni_z", "combine", "equivalent", "greater", "no_violations",
            "positive", "smoke", "within"]
 
 REPRODUCED, REFUTED, INCONCLUSIVE = "reproduced", "refuted", "inconclusive"
 #: a claim whose protocol could not run here (e.g. CIFAR without a data directory)
 NOT_RUN = "not run"
-STATUSES = (REPRODUCED, REFUTED, INCONCLUSIVE, NOT_RUN)
+#: a training claim whose verdict differs between named protocol variants (tuned lr, the
+#: released lr, optimizer, scale granularity): :mod:`qopt.reproduce.robustness`
+PROTOCOL_DEPENDENT = "protocol-dependent"
+STATUSES = (REPRODUCED, REFUTED, INCONCLUSIVE, NOT_RUN, PROTOCOL_DEPENDENT)
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,8 @@ def combine(parts: Sequence[Verdict], what: str = "parts") -> Verdict:
     reason = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
     if counts[REFUTED]:
         status = REFUTED
+    elif counts[PROTOCOL_DEPENDENT]:
+        status = PROTOCOL_DEPENDENT
     elif counts[NOT_RUN] == len(parts):
         status = NOT_RUN
     elif counts[REPRODUCED] == len(parts):

@@ -4,15 +4,21 @@ printed summary table.
 
 Metrics per run (from its ``result.json``):
 
-=====================  ==========================================================================
-``test_acc``           final test accuracy on the exactly quantized weights, after BatchNorm
-                       re-estimation when the run did it (``final``)
-``test_acc_raw``       the same weights with the running BatchNorm statistics (``final_raw``)
-``best_test_acc``      best per-epoch test accuracy (per-epoch evaluations use running statistics)
-``last_k_test_acc``    mean test accuracy over the last k epochs (``[study] last_k``, default 5):
-                       less sensitive to the epoch-to-epoch swings of Phase II than the final
-``test_loss``, ``test_loss_raw``, ``last_k_test_loss``, ``train_loss``, ``train_acc``: likewise
-=====================  ==========================================================================
+==========================  =====================================================================
+``test_acc``                final test accuracy on the exactly quantized weights, after BatchNorm
+                            re-estimation when the run did it (``final``)
+``test_acc_raw``            the same weights with the running BatchNorm statistics (``final_raw``)
+``val_acc``                 final VALIDATION accuracy (same network as ``test_acc``): what
+                            selections read
+``best_val_acc``            best per-epoch validation accuracy (running statistics)
+``test_acc_at_best_val``    test accuracy at the validation-best epoch (``best_epoch``, chosen on
+                            validation only; never the best test epoch)
+``last_k_test_acc``         mean test accuracy over the last k epochs (``[study] last_k``,
+                            default 5): less sensitive to the epoch-to-epoch swings of Phase II
+                            than the final
+``test_loss``, ``test_loss_raw``, ``val_loss``, ``last_k_test_loss``, ``train_loss``,
+``train_acc``: likewise
+==========================  =====================================================================
 
 For K seeds with values :math:`a_1..a_K`: mean :math:`\bar a`, sample std
 :math:`s = \sqrt{\sum (a_k-\bar a)^2/(K-1)}` (0 for K = 1) and the 95% Student-t interval
@@ -31,10 +37,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from qopt.study.collapse import RULE
 from qopt.train.io import atomic_write_json, atomic_write_text
 
-METRICS = ("test_acc", "test_acc_raw", "best_test_acc", "last_k_test_acc", "test_loss",
-           "test_loss_raw", "last_k_test_loss", "train_loss", "train_acc")
+METRICS = ("test_acc", "test_acc_raw", "val_acc", "best_val_acc", "test_acc_at_best_val",
+           "last_k_test_acc", "test_loss", "test_loss_raw", "val_loss", "last_k_test_loss",
+           "train_loss", "train_acc")
 
 
 def mean_std(xs: Sequence[float | None]) -> tuple[float, float]:
@@ -52,9 +60,9 @@ def ci95_halfwidth(sd: float, n: int) -> float:
     r""":math:`t_{0.975,n-1}\,s/\sqrt n` (NaN for n < 2)."""
     if n < 2 or sd != sd:
         return float("nan")
-    from scipy.stats import t
+    from qopt.study.stats import _tq
 
-    return float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    return _tq(0.95, n - 1) * sd / math.sqrt(n)
 
 
 def run_metrics(result: dict[str, Any], last_k: int) -> dict[str, float | None]:
@@ -68,10 +76,12 @@ def run_metrics(result: dict[str, Any], last_k: int) -> dict[str, float | None]:
         vals = [h[key] for h in tail if h.get(key) is not None]
         return sum(vals) / len(vals) if vals else None
 
-    best = result.get("best_test_acc")
     return {"test_acc": fin.get("test_acc"), "test_acc_raw": raw.get("test_acc"),
-            "best_test_acc": best, "last_k_test_acc": tail_mean("test_acc"),
+            "val_acc": fin.get("val_acc"), "best_val_acc": result.get("best_val_acc"),
+            "test_acc_at_best_val": result.get("test_acc_at_best_val"),
+            "last_k_test_acc": tail_mean("test_acc"),
             "test_loss": fin.get("test_loss"), "test_loss_raw": raw.get("test_loss"),
+            "val_loss": fin.get("val_loss"),
             "last_k_test_loss": tail_mean("test_loss"), "train_loss": fin.get("train_loss"),
             "train_acc": fin.get("train_acc")}
 
@@ -99,6 +109,7 @@ def aggregate(grid_keys: Sequence[str], runs: list[dict], last_k: int = 5) -> li
             mu, sd = mean_std(vals)
             row[f"{m}_mean"], row[f"{m}_std"] = mu, sd
             row[f"{m}_ci95"] = ci95_halfwidth(sd, len(vals))
+        row["n_collapsed"] = sum(bool(r.get("collapsed")) for r in rs)
         row["wall_s_mean"] = mean_std([r["result"].get("wall_s") for r in rs])[0]
         row["seeds"] = sorted(r["keys"].get("seed", r["result"]["config"]["seed"]) for r in rs)
         rows.append(row)
@@ -112,15 +123,17 @@ def curves(runs: list[dict]) -> dict[str, dict]:
         h = r["result"]["history"]
         c: dict[str, Any] = {"keys": r["keys"], "epoch": [e["epoch"] for e in h],
                              "step": [e["step"] for e in h]}
-        for m in ("test_acc", "test_loss", "train_loss", "train_acc", "train_loss_batch", "lr"):
+        for m in ("val_acc", "val_loss", "test_acc", "test_loss", "train_loss", "train_acc",
+                  "train_loss_batch", "lr"):
             c[m] = [e.get(m) for e in h]
         out[r["run_id"]] = c
     return out
 
 
 def write_results(study_dir: Path, name: str, grid_keys: Sequence[str], runs: list[dict],
-                  last_k: int = 5) -> list[dict]:
-    """Write results.csv / results.json / curves.json atomically; return the rows."""
+                  last_k: int = 5, extra: dict | None = None) -> list[dict]:
+    """Write results.csv / results.json / curves.json atomically; return the rows. ``extra``:
+    more top-level entries of results.json (a tuned study's ``tune``)."""
     rows = aggregate(grid_keys, runs, last_k)
     cols = list(rows[0].keys()) if rows else []
     buf = io.StringIO()
@@ -137,9 +150,18 @@ def write_results(study_dir: Path, name: str, grid_keys: Sequence[str], runs: li
         "test_acc": "final, on exactly quantized weights, after BatchNorm re-estimation when "
                     "the run did it; test_acc_raw: running BatchNorm statistics",
         "rows": rows,
+        "collapsed": RULE,
         "runs": [{"run_id": r["run_id"], **{k: _plain(v) for k, v in r["keys"].items()},
-                  **run_metrics(r["result"], last_k)} for r in runs]})
+                  **run_metrics(r["result"], last_k), "collapsed": bool(r.get("collapsed"))}
+                 for r in runs], **(extra or {})})
     atomic_write_json(study_dir / "curves.json", curves(runs))
+    from qopt.study.tables import comparison_table
+
+    res = {"grid_keys": list(grid_keys), "runs": [
+        {**{k: _plain(v) for k, v in r["keys"].items()}, **run_metrics(r["result"], last_k),
+         "collapsed": bool(r.get("collapsed"))} for r in runs]}
+    atomic_write_text(study_dir / "tables.md", comparison_table(res, "md") + "\n")
+    atomic_write_text(study_dir / "tables.tex", comparison_table(res, "latex") + "\n")
     return rows
 
 
@@ -187,21 +209,25 @@ def summary_table(grid_keys: Sequence[str], rows: list[dict], last_k: int = 5) -
     out = [f"{what}, mean ± std over {n_seeds} seed(s)", *pivot, ""]
     pct = not reg
     m = "loss" if reg else "acc"
-    detail_head = [" ".join(keys) or "run", "n", "final", "95% CI", "raw BN", "best",
-                   f"last-{last_k} mean"]
+    detail_head = [" ".join(keys) or "run", "n", "collapsed", "final", "95% CI", "raw BN",
+                   "val (final)", "test @ val-best", f"last-{last_k} mean"]
     detail = []
     for r in rows:
         mu, hw = r[f"test_{m}_mean"], r[f"test_{m}_ci95"]
         ci = "-" if hw != hw else (  # accuracies: the interval shown within [0, 100]
             f"[{max(0.0, 100 * (mu - hw)):.1f}, {min(100.0, 100 * (mu + hw)):.1f}]" if pct
             else f"[{mu - hw:.4g}, {mu + hw:.4g}]")
-        best = _fmt(r["best_test_acc_mean"], r["best_test_acc_std"], pct) if not reg else "-"
+        best = _fmt(r["test_acc_at_best_val_mean"], r["test_acc_at_best_val_std"], pct) \
+            if not reg else "-"
         detail.append([" ".join(str(r[k]) for k in keys) or "-", str(r["n_seeds"]),
+                       str(r.get("n_collapsed", 0)),
                        _fmt(r[f"test_{m}_mean"], r[f"test_{m}_std"], pct), ci,
-                       _fmt(r[f"test_{m}_raw_mean"], r[f"test_{m}_raw_std"], pct), best,
+                       _fmt(r[f"test_{m}_raw_mean"], r[f"test_{m}_raw_std"], pct),
+                       _fmt(r[f"val_{m}_mean"], r[f"val_{m}_std"], pct), best,
                        _fmt(r[f"last_k_test_{m}_mean"], r[f"last_k_test_{m}_std"], pct)])
     out += [f"per cell: final (BN re-estimated), its 95% t-interval over seeds (clipped to "
-            f"[0, 100]), the same weights with running BN statistics; best epoch and mean of the "
-            f"last {last_k} epochs from the per-epoch evaluations (running BN statistics, so "
-            f"'best' can lie below 'final')", *_grid(detail_head, detail)]
+            f"[0, 100]), the same weights with running BN statistics, and the final VALIDATION "
+            f"accuracy; test accuracy at the validation-best epoch (chosen on validation, never "
+            f"on test) and the mean of the last {last_k} epochs, from the per-epoch evaluations "
+            f"(running BN statistics); {RULE}", *_grid(detail_head, detail)]
     return "\n".join(out)

@@ -27,6 +27,11 @@ A study file has up to six tables::
     [backend]                # optional: where the runs execute (qopt.study.backends.options)
     name = "slurm"           # local (default) | slurm | ray; [backend.slurm] / [backend.ray]
 
+    [tune]                   # optional: tune every method on validation (qopt.study.tune)
+    seeds = [100, 101]
+    [tune.space]
+    lr = [0.3, 0.1, 0.03]
+
 How the grid resolves (conflicts, routing of ``method_args``, float runs, run ids):
 :mod:`qopt.study.grid`; ``--set`` edits: :mod:`qopt.study.overrides`; the staged protocol:
 :mod:`qopt.study.protocol`. Every run's :class:`~qopt.train.config.TrainConfig` is validated
@@ -45,7 +50,8 @@ from typing import Any
 from qopt.study.backends.options import BackendConfig, backend_from_table
 from qopt.study.grid import expand, normalise_methods, run_id_of
 from qopt.study.overrides import apply_sets
-from qopt.study.protocol import link_parents, parse_protocol
+from qopt.study.protocol import child_keys, link_parents, parse_protocol
+from qopt.study.tune import TuneSpec, budgets, check_keys, parse_tune, tuning_cells
 from qopt.train.config import TrainConfig
 
 if sys.version_info >= (3, 11):
@@ -55,7 +61,7 @@ else:  # pragma: no cover
 
 __all__ = ["Cell", "Study", "load_study_file", "parse_toml", "run_id_of", "study_from_dict"]
 
-TABLES = ("study", "base", "grid", "methods", "protocol", "backend")
+TABLES = ("study", "base", "grid", "methods", "protocol", "backend", "tune")
 STUDY_KEYS = ("name", "workers", "threads_per_worker", "out_dir", "description", "last_k")
 DEFAULT_LAST_K = 5
 
@@ -85,6 +91,9 @@ class Study:
     raw: dict = field(default_factory=dict, repr=False)
     last_k: int = DEFAULT_LAST_K
     backend: BackendConfig = field(default_factory=BackendConfig)
+    tune: TuneSpec | None = None
+    protocol: tuple | None = None
+    child_keys: tuple[str, ...] = ()
 
     def default_out_dir(self) -> Path:
         return Path(self.out_dir) if self.out_dir else Path("studies") / self.name
@@ -158,10 +167,20 @@ def study_from_dict(d: dict, overrides: dict[str, Any] | None = None) -> Study:
     if not grid and not base:
         raise ValueError("the study is empty: it defines no runs; give a [grid] (and/or "
                          "[base])")
-    found = expand(base, grid, methods)
+    protocol = parse_protocol(d.get("protocol"))
+    kids_only = child_keys(d.get("protocol"), tuple(grid))
+    found = expand(base, grid, methods, protocol[0] if protocol else None, kids_only)
     cells = [Cell(rid, eff, cfg) for rid, eff, cfg in found]
-    links = link_parents(cells, tuple(grid), parse_protocol(d.get("protocol")))
+    links = link_parents(cells, tuple(grid), protocol, kids_only)
     cells = [Cell(c.run_id, c.keys, c.config, links.get(c.run_id)) for c in cells]
-    return Study(st.get("name", "study"), tuple(grid), tuple(cells), st.get("workers", 1),
-                 st.get("threads_per_worker", 1), st.get("out_dir"), st.get("description", ""),
-                 d, st.get("last_k", DEFAULT_LAST_K), backend)
+    tune = parse_tune(d.get("tune"), grid, base)
+    study = Study(st.get("name", "study"), tuple(grid), tuple(cells), st.get("workers", 1),
+                  st.get("threads_per_worker", 1), st.get("out_dir"),
+                  st.get("description", ""), d, st.get("last_k", DEFAULT_LAST_K), backend,
+                  tune, protocol, kids_only)
+    if tune is not None:  # checked up front: keys, equal budgets, every tuning config
+        check_keys(tune, {c.config.method for c in cells
+                          if not protocol or c.config.method != protocol[0]})
+        budgets(study)
+        tuning_cells(study)
+    return study

@@ -160,10 +160,13 @@ def run_id_of(keys: dict[str, Any]) -> str:
     return "_".join(parts) or "run"
 
 
-def expand(base: dict[str, Any], grid: dict[str, list], methods: dict[str, dict[str, Any]]
+def expand(base: dict[str, Any], grid: dict[str, list], methods: dict[str, dict[str, Any]],
+           parent: str | None = None, child_only: tuple[str, ...] = ()
            ) -> list[tuple[str, dict[str, Any], TrainConfig]]:
     """``[(run_id, effective grid values, validated config)]`` in grid order, duplicates
-    (cells resolving to the same config) removed."""
+    (cells resolving to the same config) removed. Runs of method ``parent`` do not take the
+    grid keys ``child_only`` (a staged protocol's ``child_keys``,
+    :mod:`qopt.study.protocol`): their cells collapse to one parent per remaining value."""
     keys = tuple(grid)
     in_study = {_method_of(dict(zip(keys, combo)), base)
                 for combo in itertools.product(*(grid[k] for k in keys))}
@@ -172,6 +175,8 @@ def expand(base: dict[str, Any], grid: dict[str, list], methods: dict[str, dict[
     seen: dict[str, str] = {}
     for combo in itertools.product(*(grid[k] for k in keys)):
         vals = dict(zip(keys, combo))
+        if child_only and _method_of(vals, base) == parent:
+            vals = {k: v for k, v in vals.items() if k not in child_only}
         try:
             merged, eff = resolve_cell(vals, base, methods)
             cfg = TrainConfig.from_dict(merged).validate()

@@ -26,7 +26,7 @@ from qopt.train.config import config_fields
 from qopt.train.fields import ALIASES
 from qopt.train.options import field_value
 
-TABLE_KEYS = ("study", "base", "grid", "methods", "protocol", "backend")
+TABLE_KEYS = ("study", "base", "grid", "methods", "protocol", "backend", "tune")
 
 
 def apply_sets(study: dict[str, Any], sets: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ so with::
     init_from = "float"                       # the parent stage: runs of this method
     methods = ["binaryrelax", "bcgd"]         # optional: which methods start from it
                                               # (default: every other method of the study)
+    child_keys = ["lr"]                       # optional: grid keys of the children only
 
 Each run of a listed method starts from the run of method ``init_from`` whose values of every
 other grid key are the same — the same seed and the same base config — except the
@@ -17,6 +18,13 @@ model. The runner trains parents first; a child starts once its parent finished 
 parent fails its children), resumably, and the dependency is recorded in the child's
 ``config.json`` (``init_from`` = the parent's run directory; ``init`` = its file, SHA-256 and
 ``config_hash``).
+
+**Fixed parents while sweeping children** (``child_keys``): grid keys listed there apply to the
+child runs only. The parent runs do not take them — they use ``[base]`` /
+``[methods.<parent>]`` or the field's default — so a sweep of the quantized stage's ``lr`` (or
+any child-only field, e.g. ``epochs`` or a method argument) over K values trains ONE float
+parent per seed, not K; every child of a seed starts from that one parent. A child-only key
+must be a ``[grid]`` key and not ``seed``.
 """
 
 from __future__ import annotations
@@ -25,7 +33,25 @@ from typing import Any
 
 from qopt.train.fields import ALIASES, METHODS
 
-PROTOCOL_KEYS = ("init_from", "methods")
+PROTOCOL_KEYS = ("init_from", "methods", "child_keys")
+
+
+def child_keys(tab: Any, grid_keys: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The ``child_keys`` of a ``[protocol]`` table (``()`` when absent); ``ValueError`` for a
+    key that is not a grid key, or ``seed``."""
+    if not isinstance(tab, dict) or "child_keys" not in tab:
+        return ()
+    keys = tab["child_keys"]
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise ValueError(f"[protocol] child_keys must be a list of grid keys, got {keys!r}")
+    for k in keys:
+        if k == "seed" or k == "method":
+            raise ValueError(f"[protocol] child_keys: {k!r} cannot be child-only (a parent "
+                             "is matched by it)")
+        if k not in grid_keys:
+            raise ValueError(f"[protocol] child_keys: {k!r} is not a [grid] key (grid keys: "
+                             f"{list(grid_keys)})")
+    return tuple(keys)
 
 
 def parse_protocol(tab: Any) -> tuple[str, tuple[str, ...] | None] | None:
@@ -59,9 +85,11 @@ def parse_protocol(tab: Any) -> tuple[str, tuple[str, ...] | None] | None:
 
 
 def link_parents(cells: list[Any], grid_keys: tuple[str, ...],
-                 protocol: tuple[str, tuple[str, ...] | None] | None) -> dict[str, str]:
+                 protocol: tuple[str, tuple[str, ...] | None] | None,
+                 only_children: tuple[str, ...] = ()) -> dict[str, str]:
     """``{child run id: parent run id}`` (module docstring); ``ValueError`` naming the run for
-    a missing, ambiguous or incompatible parent, or a run that sets ``init_from`` itself."""
+    a missing, ambiguous or incompatible parent, or a run that sets ``init_from`` itself.
+    ``only_children``: the protocol's ``child_keys`` (not matched: the parent has none)."""
     if protocol is None:
         return {}
     parent_m, kids = protocol
@@ -69,7 +97,8 @@ def link_parents(cells: list[Any], grid_keys: tuple[str, ...],
     if not parents:
         raise ValueError(f"[protocol] init_from = {parent_m!r}, but the study has no "
                          f"{parent_m!r} run")
-    skip = {"method", "method_args"} | ({"weights", "axis"} if parent_m == "float" else set())
+    skip = {"method", "method_args", *only_children} | (
+        {"weights", "axis"} if parent_m == "float" else set())
     match = [k for k in grid_keys if k not in skip]
     links = {}
     for c in cells:

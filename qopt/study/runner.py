@@ -37,6 +37,7 @@ from qopt.study.aggregate import summary_table, write_results
 from qopt.study.backends import Backend, BackendConfig, Outcome, RunSpec, make_backend
 from qopt.study.config import Cell, Study
 from qopt.study.toml_out import to_toml
+from qopt.study.tune import TIE_RULE
 from qopt.train.identity import RunConflict, config_diff
 from qopt.train.io import atomic_write_text, read_json
 from qopt.train.lock import LOCK_FILE, RunLock, RunLockedError
@@ -163,10 +164,43 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
         raise ValueError(f"max_runs must be >= 0, got {max_runs}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    done, pending = plan(study, out)
+    cfg = backend if backend is not None else study.backend
+    t0 = time.perf_counter()
+    if study.tune is not None:
+        return _run_tuned(study, out, workers, max_runs, stream, cfg, t0)
+    ph = _run_phase(study, list(study.cells), out, workers, max_runs, stream, cfg, "")
+    runs = _finished(study.cells, out)
+    rows = write_results(out, study.name, study.grid_keys, runs, study.last_k) if runs else []
+    table = summary_table(study.grid_keys, rows, study.last_k) if rows else "(no finished runs)"
+    return {"out_dir": str(out), "rows": rows, "table": table, "n_runs": len(study.cells),
+            "n_done": len(runs), "n_ran": ph["n_ran"], "failed": ph["failed"],
+            "in_use": ph["in_use"], "wall_s": time.perf_counter() - t0}
+
+
+def _finished(cells: Any, out: Path) -> list[dict]:
+    from qopt.study.collapse import run_collapsed
+
+    runs = []
+    for c in cells:
+        p = out / "runs" / c.run_id / "result.json"
+        if p.exists():
+            res = read_json(p)
+            runs.append({"run_id": c.run_id, "keys": c.keys, "result": res,
+                         "collapsed": run_collapsed(p.parent, res)})
+    return runs
+
+
+def _run_phase(study: Study, cells: list[Cell], out: Path, workers: int | None,
+               max_runs: int | None, stream: TextIO, cfg: BackendConfig, what: str
+               ) -> dict[str, Any]:
+    """Plan and run ``cells`` (parents before children); writes ``study.toml`` first.
+    Returns ``{"n_ran", "failed", "in_use", "done"}``."""
+    import dataclasses
+
+    sub = dataclasses.replace(study, cells=tuple(cells))
+    done, pending = plan(sub, out)
     budget = len(pending) if max_runs is None else min(max_runs, len(pending))
     n_workers = max(1, min(workers or study.workers, budget or 1))
-    cfg = backend if backend is not None else study.backend
     engine = make_backend(cfg, out, study.name, n_workers, study.threads_per_worker,
                           [c.config for c in pending]) if budget else None
     (out / "runs").mkdir(parents=True, exist_ok=True)
@@ -174,27 +208,76 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
     note = _write_study_file(study, out)
     if note:
         print(note, file=stream, flush=True)
-    staged = sum(c.parent is not None for c in study.cells)
+    staged = sum(c.parent is not None for c in cells)
     where = engine.describe() if engine is not None else f"{cfg.name} backend"
-    print(f"study {study.name}: {len(study.cells)} runs"
+    print(f"study {study.name}{what}: {len(cells)} runs"
           f"{f' ({staged} start from a parent run)' if staged else ''}, {len(done)} finished, "
           f"{budget} to run on {where} -> {out}", file=stream, flush=True)
-    t0 = time.perf_counter()
     failed: dict[str, str] = {}
     in_use: dict[str, str] = {}
     if engine is not None:
         failed, in_use = _execute(out, done, pending, budget, engine, study.threads_per_worker,
                                   stream)
-    runs = []
-    for c in study.cells:
-        p = out / "runs" / c.run_id / "result.json"
-        if p.exists():
-            runs.append({"run_id": c.run_id, "keys": c.keys, "result": read_json(p)})
-    rows = write_results(out, study.name, study.grid_keys, runs, study.last_k) if runs else []
-    table = summary_table(study.grid_keys, rows, study.last_k) if rows else "(no finished runs)"
-    return {"out_dir": str(out), "rows": rows, "table": table, "n_runs": len(study.cells),
-            "n_done": len(runs), "n_ran": budget, "failed": failed, "in_use": in_use,
-            "wall_s": time.perf_counter() - t0}
+    return {"n_ran": budget, "failed": failed, "in_use": in_use, "done": done}
+
+
+def _run_tuned(study: Study, out: Path, workers: int | None, max_runs: int | None,
+               stream: TextIO, cfg: BackendConfig, t0: float) -> dict[str, Any]:
+    """A study with ``[tune]`` (:mod:`qopt.study.tune`): the tuning runs (and every parent
+    run), the selection on validation, then the selected settings at the study's seeds."""
+    from qopt.study.tune import (
+        budgets,
+        final_cells,
+        selection_text,
+        trial_table,
+        tuning_cells,
+    )
+
+    parents = [c for c in study.cells if study.protocol and c.config.method == study.protocol[0]]
+    tcells = tuning_cells(study)
+    ph1 = _run_phase(study, [*parents, *tcells], out, workers, max_runs, stream, cfg,
+                     " (tuning on validation)")
+    left = None if max_runs is None else max_runs - ph1["n_ran"]
+    table = trial_table(study, out, ph1["failed"])
+    arm_of: dict[str, str] = {}
+    fcells = final_cells(study, table, arm_of)
+    ph2 = _run_phase(study, fcells, out, workers, left, stream, cfg,
+                     " (selected settings at the study's seeds)")
+    table = trial_table(study, out, ph1["failed"])  # unchanged: phase 2 reads no tuning run
+    runs = _finished(fcells, out)
+    budget = budgets(study)
+    tune_json = {"spec": study.tune.to_dict(), "budget_epochs": budget,
+                 "rule": "selected = the trial with the best mean of the metric over the tuning "
+                         "seeds; a trial with a failed run is not eligible; " + TIE_RULE,
+                 "arms": _with_test(table, runs, arm_of)}
+    rows = write_results(out, study.name, study.grid_keys, runs, study.last_k,
+                         extra={"tune": tune_json}) if runs else []
+    text = summary_table(study.grid_keys, rows, study.last_k) if rows else "(no finished runs)"
+    text = selection_text(table, study.tune, budget) + "\n\n" + text
+    failed = {**ph1["failed"], **ph2["failed"]}
+    return {"out_dir": str(out), "rows": rows, "table": text, "tune": tune_json,
+            "n_runs": len(parents) + len(tcells) + len(fcells), "n_done": len(runs),
+            "n_ran": ph1["n_ran"] + ph2["n_ran"], "failed": failed,
+            "in_use": {**ph1["in_use"], **ph2["in_use"]}, "wall_s": time.perf_counter() - t0}
+
+
+def _with_test(table: list[dict], runs: list[dict], arm_of: dict[str, str]) -> list[dict]:
+    """The tuning table of each arm with the final TEST numbers of its selected settings at
+    the study's seeds (mean and 95% interval), read after the selection was made."""
+    from qopt.study.stats import t_interval
+
+    out = []
+    for r in table:
+        accs = {x["keys"].get("seed"): x["result"]["final"].get("test_acc") for x in runs
+                if arm_of.get(x["run_id"]) == r["arm"]}
+        vals = [v for v in accs.values() if v is not None]
+        test = None
+        if vals:
+            iv = t_interval(vals)
+            test = {"test_acc_mean": iv.mean, "lo": iv.lo, "hi": iv.hi, "n": iv.n,
+                    "per_seed": {str(s): v for s, v in accs.items()}}
+        out.append({**r, "test": test})
+    return out
 
 
 #: how long (in all, per call) lock checks wait for a holder to let go: a process killed just

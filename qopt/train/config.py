@@ -44,9 +44,10 @@ class TrainConfig:
     field metadata below); every field is checked by :meth:`validate`."""
 
     # -- data --------------------------------------------------------------------------------
-    dataset: str = option("mnist1d", help="data set (cifar10/100, imagenet need data_dir)",
+    dataset: str = option("mnist1d", help="data set (cifar10/100, imagenet need data_dir), or "
+                          "'package.module:function' returning a qopt.data.DataBundle",
                           kind="str", group="data",
-                          choices=F.DATASETS)
+                          choices=(*F.DATASETS, "package.module:function"))
     data_dir: str | None = option(
         None, help="directory of the data files (cifar10/100, imagenet); a location, not part "
         "of the run's identity: the data's checksum is recorded and checked", kind="str",
@@ -54,6 +55,13 @@ class TrainConfig:
     dataset_args: dict = option(
         help="data set options, e.g. augment=false (CIFAR) or m,n,n_train,n_test,seed (teacher)",
         kind="dict", group="data", factory=dict)
+    val_frac: float = option(
+        0.1, help="fraction of the training data held out as the validation split (every "
+        "selection reads it, never the test split; CIFAR: 5000 of 50000)", kind="float",
+        group="data")
+    val_seed: int = option(0, help="seed of the validation split (which training samples are "
+                           "held out; independent of the training seed)", kind="int",
+                           group="data")
     # -- model -------------------------------------------------------------------------------
     model: str = option(
         "cnn1d", help="registered model, or 'package.module:Class' built as "
@@ -222,6 +230,11 @@ class TrainConfig:
     def quantizes_weights(self) -> bool:
         """True for every method except ``float``."""
         return self.method != "float"
+
+    @property
+    def is_user_dataset(self) -> bool:
+        """``dataset`` names a user function ``package.module:function``."""
+        return ":" in self.dataset
 
     @property
     def is_user_model(self) -> bool:

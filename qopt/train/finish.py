@@ -29,18 +29,36 @@ from qopt.train.loop import autocast_ctx, evaluate
 
 
 def data_sha256(bundle: Any) -> str:
-    """SHA-256 over the four tensors of a data bundle (names, dtypes, shapes and bytes);
-    cached on the bundle."""
+    """SHA-256 over the tensors of a data bundle (names, dtypes, shapes and bytes; the
+    validation split's when it has one); cached on the bundle."""
     cached = getattr(bundle, "_qopt_sha256", None)
     if cached:
         return cached
     h = hashlib.sha256()
-    for name in ("x_train", "y_train", "x_test", "y_test"):
-        t = getattr(bundle, name).detach().cpu().contiguous()
+    for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        t = getattr(bundle, name, None)
+        if t is None:
+            continue
+        t = t.detach().cpu().contiguous()
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     bundle._qopt_sha256 = h.hexdigest()
     return bundle._qopt_sha256
+
+
+def _plain_meta(meta: dict) -> dict:
+    """A bundle's ``meta`` with what JSON cannot hold written as its text (a user's bundle
+    may carry anything there)."""
+    import json
+
+    out = {}
+    for k, v in meta.items():
+        try:
+            json.dumps(v)
+            out[str(k)] = v
+        except (TypeError, ValueError):
+            out[str(k)] = repr(v)
+    return out
 
 
 def start_record(run: Any) -> dict[str, Any]:
@@ -60,7 +78,9 @@ def start_record(run: Any) -> dict[str, Any]:
     return {
         "data": {"name": b.name, "task": b.task, "input_shape": list(b.input_shape),
                  "num_classes": b.num_classes, "n_train": int(b.x_train.shape[0]),
-                 "n_test": int(b.x_test.shape[0]), **b.meta, "sha256": data_sha256(b)},
+                 "n_val": int(b.x_val.shape[0]) if b.x_val is not None else 0,
+                 "n_test": int(b.x_test.shape[0]), **_plain_meta(b.meta),
+                 "sha256": data_sha256(b)},
         "world_size": run.info.world, "device_resolved": str(run.device),
         "amp_resolved": "bf16" if run.amp else "off", "steps_per_epoch": run.steps_per_epoch,
         "tensors": tensors, "schedule_clock": clock,
@@ -97,9 +117,11 @@ def recalibrated_eval(run: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
                 all_reduce_sum(buf, run.info)
                 buf.div_(run.info.world)
     te = evaluate(run.model, run.test_loader, run.bundle.task, run.device, run.amp, run.info)
+    va = evaluate(run.model, run.val_loader, run.bundle.task, run.device, run.amp, run.info)
     tr = evaluate(run.model, run.trainset_loader, run.bundle.task, run.device, run.amp,
                   run.info)
-    return ({"test_loss": te["loss"], "test_acc": te.get("acc"), "train_loss": tr["loss"],
+    return ({"val_loss": va["loss"], "val_acc": va.get("acc"),
+             "test_loss": te["loss"], "test_acc": te.get("acc"), "train_loss": tr["loss"],
              "train_acc": tr.get("acc")},
             {"applied": True, "batches": n, "batch_size": cfg.batch_size,
              "layers": len(batchnorm_layers(run.model))})
@@ -120,6 +142,26 @@ def check_final_losses(run: Any, final: dict[str, Any]) -> None:
                                reason=f"non-finite final loss ({', '.join(bad)})")
 
 
+def best_epoch(history: list[dict]) -> dict[str, Any]:
+    """The validation-best epoch of a run, chosen on VALIDATION only: the highest ``val_acc``
+    (classification) or the lowest ``val_loss`` (regression); ties go to the earliest epoch.
+    Returns ``best_epoch``, ``best_val_acc``, ``best_val_loss`` and the test numbers of that
+    epoch, ``test_acc_at_best_val`` / ``test_loss_at_best_val`` ("test accuracy at the
+    validation-best epoch"; reported, never used to choose)."""
+    hist = [h for h in history if h.get("val_loss") is not None]
+    if not hist:
+        return {"best_epoch": None, "best_val_acc": None, "best_val_loss": None,
+                "test_acc_at_best_val": None, "test_loss_at_best_val": None}
+    if all(h.get("val_acc") is not None for h in hist):
+        key = [(-h["val_acc"], h["epoch"]) for h in hist]
+    else:
+        key = [(h["val_loss"], h["epoch"]) for h in hist]
+    h = hist[min(range(len(hist)), key=lambda i: key[i])]
+    return {"best_epoch": h["epoch"], "best_val_acc": h.get("val_acc"),
+            "best_val_loss": h["val_loss"], "test_acc_at_best_val": h.get("test_acc"),
+            "test_loss_at_best_val": h.get("test_loss")}
+
+
 def finish_run(run: Any) -> dict[str, Any]:
     """The final phase (module docstring); returns the result dict."""
     import qopt
@@ -135,12 +177,11 @@ def finish_run(run: Any) -> dict[str, Any]:
     final = {**final_raw, **recal, "bn_recalibrated": True} if recal is not None else \
         {**final_raw, "bn_recalibrated": False}
     check_final_losses(run, final)
-    accs = [(h["test_acc"], h["epoch"]) for h in run.history if h["test_acc"] is not None]
-    best = max(accs, default=(None, None))
+    best = best_epoch(run.history)
     result = {
         "run_dir": str(run.run_dir), "config": cfg.to_dict(),
         "config_hash": run.record["config_hash"], "final": final, "final_raw": final_raw,
-        "bn_recalibration": bn_info, "best_test_acc": best[0], "best_epoch": best[1],
+        "bn_recalibration": bn_info, **best,
         "epochs": len(run.history), "steps": run.step, "wall_s": run.wall,
         "device": str(run.device), "world_size": info.world, "ranks_identical": same,
         "n_params": sum(p.numel() for p in model.parameters()), "execution": run.execution,

@@ -107,11 +107,11 @@ def check_data_location(cfg: TrainConfig, run_dir: Path) -> None:
     old = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     if old.get("data_dir") == cfg.data_dir:
         return
-    from qopt.data import load_data
+    from qopt.train.data import load_run_data
     from qopt.train.finish import data_sha256
 
     want = (old.get("data") or {}).get("sha256")
-    got = data_sha256(load_data(cfg.dataset, cfg.data_dir, **cfg.dataset_args))
+    got = data_sha256(load_run_data(cfg))
     if want != got:
         raise RunConflict(f"run directory {str(run_dir)!r} was trained on different data "
                           f"(sha256 {str(want)[:12]} vs {got[:12]} in data_dir "

@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from qopt.data import TensorLoader, load_data
+from qopt.data import TensorLoader
 from qopt.optim._nonfinite import finite_flags
 from qopt.train.checkpoint import (
     check_metrics_log,
@@ -163,7 +163,9 @@ class _Run:
         self.device = resolve_device(cfg.device, info.local_rank)
         self.amp = cfg.amp == "bf16" or (cfg.amp == "auto" and self.device.type == "cuda")
         seed_everything(cfg.seed, cfg.deterministic)
-        self.bundle = b = load_data(cfg.dataset, cfg.data_dir, **cfg.dataset_args)
+        from qopt.train.data import load_run_data
+
+        self.bundle = b = load_run_data(cfg)
         self.model = build_model_for(cfg, b).to(self.device)
         n_train, eval_bs = b.x_train.shape[0], EVAL_BATCH * info.world
         self.train_loader = TensorLoader(
@@ -173,6 +175,9 @@ class _Run:
         self.test_loader = TensorLoader(b.x_test, b.y_test, eval_bs, shuffle=False,
                                         device=self.device, rank=info.rank, world=info.world,
                                         transform=b.test_transform)
+        self.val_loader = TensorLoader(b.x_val, b.y_val, eval_bs, shuffle=False,
+                                       device=self.device, rank=info.rank, world=info.world,
+                                       transform=b.test_transform)
         self.trainset_loader = TensorLoader(b.x_train, b.y_train, eval_bs, shuffle=False,
                                             device=self.device, rank=info.rank,
                                             world=info.world, transform=b.test_transform)
@@ -305,6 +310,8 @@ class _Run:
         with _eval_ctx(opt):
             te = evaluate(self.model, self.test_loader, self.bundle.task, self.device, self.amp,
                           info)
+            va = evaluate(self.model, self.val_loader, self.bundle.task, self.device, self.amp,
+                          info)
             tr = evaluate(self.model, self.trainset_loader, self.bundle.task, self.device,
                           self.amp, info)
         self.sched.step()
@@ -314,7 +321,8 @@ class _Run:
         if lost:  # the mean over the steps with a finite loss
             n = self.steps_per_epoch
             mean_loss = mean_loss * n / (n - lost) if lost < n else float("nan")
-        rec = {"test_loss": te["loss"], "test_acc": te.get("acc"), "train_loss": tr["loss"],
+        rec = {"val_loss": va["loss"], "val_acc": va.get("acc"),
+               "test_loss": te["loss"], "test_acc": te.get("acc"), "train_loss": tr["loss"],
                "train_acc": tr.get("acc"), "train_loss_batch": mean_loss, "lr": lr}
         if skip:  # steps of this epoch the optimizer skipped (non-finite loss/gradient/weight)
             rec["nonfinite_steps"] = self.skipped_steps() - before
@@ -322,7 +330,7 @@ class _Run:
         self.history.append({"epoch": epoch, "step": self.step, **rec})
         self.wall += time.perf_counter() - t0
         if self.bar is not None:
-            self.bar.set_postfix(epoch=epoch, test_acc=rec["test_acc"], loss=rec["train_loss"])
+            self.bar.set_postfix(epoch=epoch, val_acc=rec["val_acc"], loss=rec["train_loss"])
         elif self.lines:
             print(epoch_line(self.run_dir.name, epoch, cfg.epochs, rec,
                              time.perf_counter() - t0), file=sys.stderr, flush=True)
@@ -365,11 +373,12 @@ def _probe(opt: Any) -> dict:
 
 
 def epoch_line(name: str, epoch: int, epochs: int, rec: dict, seconds: float) -> str:
-    """``[run] epoch 3/20: test_acc 71.20% train_loss 0.8123 lr 0.1 (4.1 s)`` (the line written
-    per epoch when stderr is not a terminal)."""
-    acc = rec.get("test_acc")
-    parts = [f"test_acc {100 * acc:.2f}%" if isinstance(acc, float) else
-             f"test_loss {rec['test_loss']:.4g}", f"train_loss {rec['train_loss']:.4g}",
+    """``[run] epoch 3/20: val_acc 71.20% train_loss 0.8123 lr 0.1 (4.1 s)`` (the line written
+    per epoch when stderr is not a terminal; the validation number, what a user watching a
+    run may act on)."""
+    acc = rec.get("val_acc")
+    parts = [f"val_acc {100 * acc:.2f}%" if isinstance(acc, float) else
+             f"val_loss {rec['val_loss']:.4g}", f"train_loss {rec['train_loss']:.4g}",
              f"lr {rec['lr']:.3g}"]
     return f"[{name}] epoch {epoch + 1}/{epochs}: {' '.join(parts)} ({seconds:.1f} s)"
 

@@ -31,9 +31,12 @@ def validate_config(cfg: TrainConfig) -> None:
     _check_choices(cfg)
     _check_numbers(cfg)
     _check_model(cfg)
-    from qopt.data import check_data
+    if cfg.is_user_dataset:
+        resolve_dataset_function(cfg.dataset)
+    else:
+        from qopt.data import check_data
 
-    check_data(cfg.dataset, cfg.data_dir, cfg.dataset_args)
+        check_data(cfg.dataset, cfg.data_dir, cfg.dataset_args)
     _check_weights(cfg)
     _check_engine_args(cfg)
 
@@ -56,7 +59,10 @@ def _check_types(cfg: TrainConfig) -> None:
 
 
 def _check_choices(cfg: TrainConfig) -> None:
-    for name in ("dataset", "method", "act_forward", "ste", "alpha_grad", "act_init",
+    if not cfg.is_user_dataset and cfg.dataset not in F.DATASETS:
+        raise ValueError(f"dataset must be one of {F.DATASETS} or 'package.module:function', "
+                         f"got {cfg.dataset!r}")
+    for name in ("method", "act_forward", "ste", "alpha_grad", "act_init",
                  "optimizer", "schedule", "amp", "nonfinite"):
         v = getattr(cfg, name)
         choices = TrainConfig.__dataclass_fields__[name].metadata["choices"]
@@ -93,6 +99,10 @@ def _check_numbers(cfg: TrainConfig) -> None:
     int_in("batch_size", cfg.batch_size, 1, 1 << 24)
     int_in("epochs", cfg.epochs, 1, 1 << 20)
     int_in("seed", cfg.seed, 0, 2**63 - 1)
+    int_in("val_seed", cfg.val_seed, 0, 2**63 - 1)
+    if not 0.0 < cfg.val_frac < 1.0:
+        raise ValueError(f"val_frac must be in (0, 1) (the validation share of the training "
+                         f"data), got {cfg.val_frac!r}")
     int_in("diag_every", cfg.diag_every, 0, 1 << 30)
     int_in("log_every", cfg.log_every, 0, 1 << 30)
     int_in("bn_recalib_batches", cfg.bn_recalib_batches, 0, 1 << 30)
@@ -114,19 +124,32 @@ def _check_model(cfg: TrainConfig) -> None:
                          f"got {cfg.model!r}")
 
 
-def resolve_model_class(spec: str) -> Any:
-    """The callable named by ``package.module:Class`` (imported from installed packages and
-    ``PYTHONPATH``, never from the working directory under ``python -m qopt``; a file path is
-    refused: a model is code the user chose to install, never a data file)."""
+def resolve_callable(spec: str, what: str, contract: str) -> Any:
+    """The callable named by ``package.module:attr`` (``what``: the field, ``"model"`` or
+    ``"dataset"``; ``contract``: the form expected, for the messages). Imported from
+    installed packages and ``PYTHONPATH`` only, never from the working directory
+    (:func:`qopt._imports.import_attr`); a file path is refused: it is code the user chose to
+    install, never a data file. The one import helper of user models and user data sets."""
     if not is_model_path(spec):
-        raise ValueError(f"model must be a registered name or 'package.module:Class' (dotted "
+        raise ValueError(f"{what} must be a registered name or '{contract}' (dotted "
                          f"identifiers, not a file path), got {spec!r}")
     from qopt._imports import import_attr
 
-    obj = import_attr(spec, "model")  # never from the working directory (qopt._imports)
+    obj = import_attr(spec, what)  # never from the working directory (qopt._imports)
     if not callable(obj):
-        raise ValueError(f"model {spec!r} is not callable")
+        raise ValueError(f"{what} {spec!r} is not callable")
     return obj
+
+
+def resolve_model_class(spec: str) -> Any:
+    """The model class named by ``package.module:Class`` (:func:`resolve_callable`)."""
+    return resolve_callable(spec, "model", "package.module:Class")
+
+
+def resolve_dataset_function(spec: str) -> Any:
+    """The data function named by ``package.module:function`` (:func:`resolve_callable`);
+    called as ``function(**dataset_args)``, it returns a :class:`qopt.data.DataBundle`."""
+    return resolve_callable(spec, "dataset", "package.module:function")
 
 
 def _check_weights(cfg: TrainConfig) -> None:

@@ -171,7 +171,7 @@ def test_train_without_a_terminal_prints_one_line_per_epoch(tmp_path, capsys):
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if "] epoch " in ln]
     assert [ln.split("] epoch ")[1].split(":")[0] for ln in lines] == ["1/3", "2/3", "3/3"]
-    assert all("test_acc" in ln and "train_loss" in ln for ln in lines)
+    assert all("val_acc" in ln and "train_loss" in ln for ln in lines)
     argv[-1] = str(tmp_path / "quiet")
     assert main([*argv, "--no-progress"]) == 0  # switched off: no bar, no lines
     assert "] epoch " not in capsys.readouterr().err

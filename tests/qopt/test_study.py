@@ -69,7 +69,7 @@ def test_mean_std_is_the_sample_std():
 def _fake(keys, acc):
     final = {"test_acc": acc, "test_loss": 1 - acc, "train_loss": 0.1, "train_acc": 0.9}
     return {"run_id": "x", "keys": keys,
-            "result": {"final": final, "best_test_acc": acc, "wall_s": 1.0,
+            "result": {"final": final, "test_acc_at_best_val": acc, "wall_s": 1.0,
                        "config": {"seed": keys["seed"]}, "history": [final]}}
 
 
@@ -89,7 +89,8 @@ def test_aggregate_groups_over_seeds_and_table_pivots_weights():
     assert "82.0 ±  2.0" in table and "91.0 ±  1.0" in table
     # best / last-k come from per-epoch evaluations with running BN statistics, final from the
     # BN re-estimated evaluation: the table must say so (else best < final reads as a bug)
-    assert "last 5 epochs from the per-epoch evaluations (running BN statistics" in table
+    assert "last 5 epochs, from the per-epoch evaluations (running BN statistics" in table
+    assert "test @ val-best" in table and "chosen on validation, never on test" in table
 
 
 def test_run_dir_of_a_different_config_is_refused(tmp_path):

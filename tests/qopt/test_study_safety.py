@@ -203,21 +203,30 @@ def test_staged_study_runs_parents_first_resumes_and_records_the_dependency(tmp_
 
 
 def test_aggregate_reports_final_raw_best_last_k_with_t_intervals():
-    def run(seed, final, raw, hist):
+    """'test @ val-best' is the test accuracy at the epoch of the best VALIDATION accuracy
+    (ties: the earliest), never the best test epoch."""
+    from qopt.train.finish import best_epoch
+
+    def run(seed, final, raw, hist, val):
+        h = [{"epoch": i, "val_acc": v, "val_loss": 1.0, "test_acc": t, "test_loss": 1.0}
+             for i, (t, v) in enumerate(zip(hist, val))]
         return {"run_id": f"r{seed}", "keys": {"method": "bcgd", "seed": seed},
                 "result": {"final": {"test_acc": final, "test_loss": 1.0, "train_loss": 0.1},
                            "final_raw": {"test_acc": raw, "test_loss": 1.0},
-                           "best_test_acc": max(hist), "wall_s": 1.0, "config": {"seed": seed},
-                           "history": [{"test_acc": h, "test_loss": 1.0} for h in hist]}}
+                           **best_epoch(h), "wall_s": 1.0, "config": {"seed": seed},
+                           "history": h}}
 
-    runs = [run(0, 0.80, 0.70, [0.5, 0.9, 0.6, 0.7]), run(1, 0.84, 0.60, [0.6, 0.7, 0.8, 0.8]),
-            run(2, 0.82, 0.65, [0.4, 0.5, 0.9, 0.6])]
+    runs = [run(0, 0.80, 0.70, [0.5, 0.9, 0.6, 0.7], [0.6, 0.5, 0.7, 0.7]),
+            run(1, 0.84, 0.60, [0.6, 0.7, 0.8, 0.8], [0.9, 0.1, 0.1, 0.1]),
+            run(2, 0.82, 0.65, [0.4, 0.5, 0.9, 0.6], [0.1, 0.2, 0.3, 0.4])]
+    assert [r["result"]["best_epoch"] for r in runs] == [2, 0, 3]
     (row,) = aggregate(["method", "seed"], runs, last_k=2)
     assert row["test_acc_mean"] == pytest.approx(0.82)
     assert row["test_acc_std"] == pytest.approx(0.02)
     assert row["test_acc_ci95"] == pytest.approx(4.302652729749464 * 0.02 / math.sqrt(3))
     assert row["test_acc_raw_mean"] == pytest.approx(0.65)
-    assert row["best_test_acc_mean"] == pytest.approx((0.9 + 0.8 + 0.9) / 3)
+    assert row["test_acc_at_best_val_mean"] == pytest.approx((0.6 + 0.6 + 0.6) / 3)
+    assert row["best_val_acc_mean"] == pytest.approx((0.7 + 0.9 + 0.4) / 3)
     assert row["last_k_test_acc_mean"] == pytest.approx((0.65 + 0.8 + 0.75) / 3)
     assert math.isnan(ci95_halfwidth(0.0, 1))
 

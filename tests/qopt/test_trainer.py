@@ -205,9 +205,9 @@ def test_uniq_run_calibrates_activation_steps_from_data(tmp_path):
     (1e-12) the saved steps equal an independent recomputation (fresh model from the same seed,
     calibrated on the same unshuffled batches) to 1e-6 relative, and differ from the data-free
     default."""
-    from qopt.data import load_data
     from qopt.nn import UniQActivation, calibrate_uniq
     from qopt.nn.constants import uniq_activation_constant
+    from qopt.train.data import load_run_data
     from qopt.train.setup import build_model_for
 
     cfg = cfg_of(method="uniq", weights="uniq:2", act_bits=2, lr=1e-12, epochs=1)
@@ -216,7 +216,7 @@ def test_uniq_run_calibrates_activation_steps_from_data(tmp_path):
     steps = {k: v for k, v in sd.items() if k.endswith("act_quantizer.delta")}
     assert steps, "a uniq run with act_bits must have activation steps"
     seed_everything(cfg.seed, cfg.deterministic)
-    d = load_data(cfg.dataset, cfg.data_dir, **cfg.dataset_args)
+    d = load_run_data(cfg)  # the run's training split (validation held out)
     model = build_model_for(cfg, d)
     xs = d.x_train if d.test_transform is None else d.test_transform(d.x_train)
     batches = [xs[i:i + cfg.batch_size] for i in range(0, xs.shape[0], cfg.batch_size)]

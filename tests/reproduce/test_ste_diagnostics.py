@@ -21,9 +21,9 @@ def test_activation_stats_match_a_direct_computation(tmp_path):
     st = quant_relu_stats(tmp_path / "run", n=200)
     assert len(st) == 2
     sd = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
-    from qopt.data import load_data
+    from qopt.train.data import load_run_data
 
-    x = load_data("mnist1d", num_samples=300).x_train[:200].double()
+    x = load_run_data(cfg).x_train[:200].double()  # the run's training split
     pre = x @ sd["net.1.weight"].double().T + sd["net.1.bias"].double()  # first Linear
     alpha = float(st[0]["alpha"])
     assert st[0]["std"] == pytest.approx(float(pre.std()), rel=1e-9)

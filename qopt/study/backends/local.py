@@ -53,7 +53,7 @@ def warm_up(configs: list[Any]) -> None:
     seen = set()
     for cfg in configs:
         key = (cfg.dataset, cfg.data_dir, repr(sorted(cfg.dataset_args.items())))
-        if key not in seen and cfg.dataset != "imagenet":
+        if key not in seen and cfg.dataset != "imagenet" and not cfg.is_user_dataset:
             seen.add(key)
             load_data(cfg.dataset, cfg.data_dir, **cfg.dataset_args)
 
