@@ -7,10 +7,13 @@ Adopting a batched projection API is a change of this file only.
 
 Paths (same minimiser as :func:`qopt.project`, see :mod:`qopt.projection` for the math):
 
-* one-scale ``Binary`` tensors in float32/float64, grouped by (device, dtype): with foreach ops,
-  :math:`\alpha = \|w\|_1/n` (``_foreach_norm(·, 1)``), :math:`q = \alpha\,\mathrm{sign}(w)` with
-  sign(0) = +1 (the tie rule), as :math:`\alpha(1 - 2[w < 0])` (four passes); codes are read
-  off the latent's sign when asked;
+* one-scale ``Binary`` CPU tensors in float32/float64, grouped by dtype:
+  :math:`\alpha = \|w\|_1/n` with the numerator of
+  :func:`qopt.projection.binary.binary_sums` (the expression ``project_group`` uses, so the
+  scale is bitwise ``qopt.project``'s), :math:`q = \alpha\,\mathrm{sign}(w)` with sign(0) = +1
+  (the tie rule) as :math:`\alpha(1 - 2[w < 0])` with foreach ops; codes are read off the
+  latent's sign when asked. A sum that is not finite (overflow) takes ``project_group``'s
+  scaled path. CUDA Binary tensors go through ``project_group`` (its sync-free path);
 * every other tensor: one :func:`qopt.projection.project_group` call per (set, axis, dtype,
   device) group (contract C3), which writes :math:`q = \alpha\cdot\text{levels}[codes]` into
   the parameters and returns the scales and codes kept here; warm-started with the previous
@@ -27,6 +30,7 @@ import torch
 
 from qopt.optim._entries import Entry
 from qopt.projection import ProjectionStats, Workspace, project_group
+from qopt.projection.binary import binary_sums
 from theory.sets import Binary
 
 __all__ = ["Buckets", "project_entries"]
@@ -40,7 +44,8 @@ class Buckets:
         self.groups: dict[tuple, list[Entry]] = {}
         for e in entries:
             if isinstance(e.qset, Binary) and e.qset.scale is None and e.axis is None \
-                    and e.param.dtype in (torch.float32, torch.float64):
+                    and e.param.dtype in (torch.float32, torch.float64) \
+                    and e.param.device.type == "cpu":
                 self.binary.setdefault((e.param.device, e.param.dtype), []).append(e)
             else:
                 key = (e.qset, e.axis, e.param.dtype, e.param.device)
@@ -53,11 +58,16 @@ class Buckets:
 @torch.no_grad()
 def project_entries(b: Buckets) -> None:
     """params <- P(latent) for every entry of ``b``; keeps scale and codes on the entries."""
-    for key, ents in b.binary.items():
+    for ents in b.binary.values():
         ps, ws = [e.param for e in ents], [e.latent for e in ents]
-        alphas = torch._foreach_div(torch._foreach_norm(ws, 1), b.sizes[key])
-        # q = alpha (1 - 2 [w < 0]): -alpha where w < 0, else +alpha (0, -0.0 and NaN give
-        # +alpha, the tie rule); bitwise the old alpha * min(2 sign(w) + 1, 1) (sign(NaN) = 0)
+        # the closed form's numerator exactly as project_group computes it (same bits)
+        sums = [binary_sums(w.reshape(1, -1))[0] for w in ws]
+        if not bool(torch.isfinite(torch.stack(sums)).all()):  # CPU: a free read
+            _project_group(ents, ents[0].qset, None, b, key=None)  # overflow/NaN: scaled path
+            continue
+        alphas = [s / w.numel() for s, w in zip(sums, ws)]
+        # q = alpha (1 - 2 [w < 0]): -alpha where w < 0, else +alpha (0 and -0.0 give +alpha,
+        # the tie rule), as project_group's _signed
         for p, w in zip(ps, ws):
             torch.lt(w, 0, out=p)
         torch._foreach_mul_(ps, -2.0)
@@ -66,15 +76,20 @@ def project_entries(b: Buckets) -> None:
         for e, a in zip(ents, alphas):
             e.scale, e.codes, e.lazy_sign = a.reshape(1), None, True
     for key, ents in b.groups.items():
-        qset, axis = key[0], key[1]
-        hints = None
-        if any(e.hint is not None for e in ents):  # NaN: no warm start for that tensor
-            hints = [e.hint if e.hint is not None else torch.tensor(float("nan"))
-                     for e in ents]
-        res = project_group([e.latent for e in ents], qset, axis,
-                            out=[e.param for e in ents], hints=hints,
-                            workspace=b.workspaces[key], check=False)
-        for e, scale, codes in zip(ents, res.scales, res.codes):
-            e.hint = scale
-            e.scale, e.codes, e.lazy_sign = scale.reshape(-1), codes, False
-        b.stats = b.stats + res.stats
+        _project_group(ents, key[0], key[1], b, key)
+
+
+def _project_group(ents: list[Entry], qset, axis, b: Buckets, key: tuple | None) -> None:
+    """One project_group call for ``ents`` (warm-started, the group's workspace)."""
+    hints = None
+    if any(e.hint is not None for e in ents):  # NaN: no warm start for that tensor
+        hints = [e.hint if e.hint is not None else torch.tensor(float("nan"))
+                 for e in ents]
+    res = project_group([e.latent for e in ents], qset, axis,
+                        out=[e.param for e in ents], hints=hints,
+                        workspace=b.workspaces.get(key) if key is not None else None,
+                        check=False)
+    for e, scale, codes in zip(ents, res.scales, res.codes):
+        e.hint = scale
+        e.scale, e.codes, e.lazy_sign = scale.reshape(-1), codes, False
+    b.stats = b.stats + res.stats

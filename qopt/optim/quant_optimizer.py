@@ -33,6 +33,7 @@ from qopt.optim._entries import Entry, make_entries, param_names
 from qopt.optim._nonfinite import NonFiniteGuard
 from qopt.optim._project import Buckets, project_entries
 from qopt.optim._readout import Readout
+from qopt.optim.cost import CostMeter
 from theory._validate import check_bool, check_int
 
 __all__ = ["QuantOptimizer"]
@@ -123,6 +124,7 @@ class QuantOptimizer(Readout, torch.optim.Optimizer):
         self._prev: dict[int, dict[str, Tensor]] = {}
         self._stash: dict[int, tuple[Tensor, Tensor]] = {}
         self._rec: dict[int, dict[str, Tensor]] = {}
+        self.cost = CostMeter()  # idle unless started: the projection's share of the step
         self._rebuild()
         self._write_forward(project=True)
 
@@ -223,6 +225,8 @@ class QuantOptimizer(Readout, torch.optim.Optimizer):
 
     def _step(self) -> None:
         c, n = self.counters, self.record_every
+        if self.cost.active:
+            self.cost.step_begin(c["steps"])
         rec = bool(n) and self.collect and (c["steps"] + 1) % n == 0
         if rec:
             self._rec = diagnostics.record_grads(self._entries, self._stash)
@@ -320,7 +324,10 @@ class QuantOptimizer(Readout, torch.optim.Optimizer):
         """params <- P(w) (projected now, or the kept projection), then the method's u."""
         if not self._entries:
             return
-        if project:
+        if project and self.cost.active:  # the first few steps of a measured run only
+            with self.cost.projection():
+                project_entries(self._buckets)
+        elif project:
             project_entries(self._buckets)
         else:
             for e in self._entries:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from qopt.projection.binary import binary_sums
 from qopt.projection.codes import from_rows, to_rows
 from qopt.projection.flat import coder
 from qopt.projection.tables import codes_dtype, compute_dtype, is_binary, symmetric_events
@@ -326,7 +327,7 @@ def _group_torch(ws: list[Tensor], qset: QuantSet, axis: int | None, outs: list[
         R += rows.shape[0]
         cpu = w.device.type == "cpu"
         if is_binary(qset) and cpu:  # closed form, three passes
-            s = rows.abs().sum(dim=1)
+            s = binary_sums(rows)
             if bool(torch.isfinite(s).all()):  # finite input, no overflow: sign and mean
                 alpha = s / rows.shape[1]
                 if axis is None and w.dtype == cd and o.is_contiguous():

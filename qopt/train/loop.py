@@ -53,6 +53,8 @@ class EpochHooks:
         probe: ``probe(opt) -> dict`` for the ``probe`` record (None: no probe records).
         watch: device-side record of the first non-finite loss (None: no watch).
         progress: a tqdm bar (``update(1)`` per step) or None.
+        cost: ``cost(opt)`` after every step until it has reported the projection's share of
+            the step (:class:`qopt.train.trainer.CostNote`), or None.
     """
 
     log: Callable[[str, int, int, dict], None]
@@ -62,6 +64,7 @@ class EpochHooks:
     probe: Callable[[Any], dict] | None = None
     watch: Any = None
     progress: Any = None
+    cost: Callable[[Any], None] | None = None
 
 
 def train_epoch(model: nn.Module, opt: Any, loader: Iterable, task: str, device: torch.device,
@@ -99,6 +102,8 @@ def train_epoch(model: nn.Module, opt: Any, loader: Iterable, task: str, device:
                 hooks.log("probe", step, epoch, hooks.probe(opt))
         if hooks.progress is not None:
             hooks.progress.update(1)
+        if hooks.cost is not None:
+            hooks.cost(opt)
     return step, total / max(n, 1)
 
 

@@ -186,6 +186,10 @@ class _Run:
         self.quantized = is_quant_optimizer(self.opt)
         if self.quantized and cfg.diag_every:
             self.opt.record_every = cfg.diag_every
+        self.cost_note = None
+        if self.quantized and info.is_main:  # the projection's share, measured once (steps 3-7)
+            self.opt.cost.start(device=self.device)
+            self.cost_note = CostNote()
         self.start_epoch, self.step, self.history, self.wall = 0, 0, [], 0.0
         self.execution: list[dict] = []
         self.saved_epoch: int | None = None
@@ -281,7 +285,9 @@ class _Run:
         lr = opt.param_groups[0]["lr"]
         hooks = EpochHooks(self.logger.log, cfg.log_every, cfg.diag_every, self.quantized,
                            _probe if self.quantized and info.is_main else None,
-                           LossWatch(self.device, cfg.nonfinite), self.bar)
+                           LossWatch(self.device, cfg.nonfinite), self.bar,
+                           self.cost_note if self.cost_note and not self.cost_note.done
+                           else None)
         ckpt = self.checkpoint_text()
         before = self.skipped_steps()
         try:
@@ -364,6 +370,34 @@ class _Run:
             return finish_run(self)
         finally:
             self.logger.close()
+
+
+#: the projection "dominates" the training step above this share
+DOMINANT_SHARE = 0.5
+
+
+class CostNote:
+    """Says once, on stderr, when the projection takes more than :data:`DOMINANT_SHARE` of the
+    training step, with the share measured by the optimizer's :class:`qopt.optim.cost.CostMeter`
+    over a few early steps (issue 22 item 6)."""
+
+    def __init__(self) -> None:
+        self.done = False
+        self.result: dict | None = None
+
+    def __call__(self, opt: Any) -> None:
+        if self.done:
+            return
+        res = opt.cost.result()
+        if res is None:
+            return
+        self.done, self.result = True, res
+        if res["share"] > DOMINANT_SHARE:
+            last = res["first"] + res["steps"] - 1
+            print(f"note: the exact projection takes {100 * res['share']:.0f}% of the training "
+                  f"step ({res['proj_ms']:.1f} of {res['step_ms']:.1f} ms per step, measured "
+                  f"over steps {res['first']}-{last}); per-channel projections of large tensors "
+                  "and many-level sets cost most", file=sys.stderr, flush=True)
 
 
 def _probe(opt: Any) -> dict:
