@@ -4,7 +4,9 @@ call per request until the end of input.
 ``python -m proofs_check._child PATH.py:FUNC BACKEND DTYPE AXIS``. The protocol uses the original
 stdin/stdout (duplicated); the user's code sees /dev/null as stdin and the child's stderr as
 stdout, so its prints cannot corrupt a message. SIGINT is ignored (the parent handles Ctrl-C and
-stops the child); on Linux the child is killed when the parent dies.
+stops the child); on Linux the child is killed when the parent dies. Each reply carries the
+request's sequence number and this process's pid; a copy of the process forked by the user's
+function exits at once instead of answering (the parent finds it as a leftover).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def main(argv: list[str]) -> int:
         send(wfd, {"ok": False, "error": str(exc)})
         return 0
     name = getattr(fn, "__qualname__", getattr(fn, "__name__", type(fn).__name__))
+    me = os.getpid()
     send(wfd, {"ok": True, "name": str(name)})
     while True:
         try:
@@ -53,14 +56,19 @@ def main(argv: list[str]) -> int:
         except EOFError:
             return 0
         w = np.frombuffer(data, dtype=np.float64).reshape(head["shape"]).copy()
+        tag = {"seq": head.get("seq"), "pid": me}  # the parent matches the reply to its request
         try:
             out, modified = caller.run(w)
         except QuantizerError as exc:
-            send(wfd, {"ok": False, "error": str(exc), "kind": exc.kind})
+            if os.getpid() != me:  # a copy forked by fn: it must not answer (the parent sees it)
+                os._exit(0)
+            send(wfd, {**tag, "ok": False, "error": str(exc), "kind": exc.kind})
             continue
+        if os.getpid() != me:
+            os._exit(0)
         q = np.ascontiguousarray(out.q, dtype=np.float64)
         scale = None if out.scale is None else np.ascontiguousarray(out.scale, dtype=np.float64)
-        send(wfd, {"ok": True, "modified": bool(modified),
+        send(wfd, {**tag, "ok": True, "modified": bool(modified),
                    "scale": None if scale is None else int(scale.size)},
              q.tobytes() + (b"" if scale is None else scale.tobytes()))
 

@@ -17,15 +17,34 @@ request, with a per-call timeout:
   import, no such function, an import that does not finish in ``load_timeout``):
   :class:`QuantizerLoadError` (at the CLI: exit 2).
 
+* a quantizer that forks (both copies answering), forges or breaks the protocol (a reply that
+  is not the one asked for: wrong sequence number or process, a malformed header, a payload of
+  the wrong size, bytes beyond the reply), or leaves processes behind after a call (children,
+  grandchildren that called ``setsid()``, orphans): a failure of the ``contract`` check on that
+  input; every process of the child's tree is killed and a fresh child serves the next call.
+
+**Containment (Linux).** The child runs in its own session (``start_new_session``) with a tag in
+its environment that its descendants inherit, and the verifier is a *child subreaper*
+(``prctl(PR_SET_CHILD_SUBREAPER)``) while an :class:`IsolatedCaller` is open, so an orphaned
+descendant (a double fork, ``setsid()``) is re-parented to the verifier, not to init. After
+every call the child's process tree (``/proc/PID/task/*/children``) and the verifier's adopted
+children are looked at: anything there is a leftover. Killing walks the tree, the adopted
+orphans and, finally, every process of ``/proc`` carrying the tag, with SIGKILL until none is
+left, and reaps the adopted ones; :meth:`IsolatedCaller.close` does that sweep once more. The
+child also dies with the verifier (``PR_SET_PDEATHSIG``). Elsewhere (no ``/proc``) the child's
+process group is killed, and leftovers that left the group cannot be found.
+
 The function's prints go to the child's stderr (kept out of the protocol, shown only in errors).
 Arrays travel as raw float64 bytes with a JSON header: nothing is unpickled on either side.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
+import secrets
 import select
 import signal
 import struct
@@ -61,6 +80,96 @@ def abnormal_budget(timeout: float) -> float:
 
 class QuantizerLoadError(ValueError):
     """The target ``PATH.py:FUNC`` cannot be loaded at all (the message says why)."""
+
+
+class _ProtocolError(Exception):
+    """The child's reply is not a well-formed answer to the request (forged or broken)."""
+
+
+# ----------------------------------------------------------------------------- containment
+#: environment variable whose value tags every process of a child's tree
+TAG_ENV = "QOPT_VERIFY_QUANTIZER_TAG"
+_PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
+_subreaper_users = 0
+_subreaper_before = 0
+
+
+def _prctl(option: int, arg: int) -> int | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if option == _PR_GET_CHILD_SUBREAPER:
+            out = ctypes.c_int(0)
+            return out.value if libc.prctl(option, ctypes.byref(out), 0, 0, 0) == 0 else None
+        return int(libc.prctl(option, arg, 0, 0, 0))
+    except (OSError, AttributeError):  # pragma: no cover
+        return None
+
+
+def _subreaper(on: bool) -> None:
+    """Make this process the child subreaper while any IsolatedCaller is open (nested: counted),
+    then restore what it was."""
+    global _subreaper_users, _subreaper_before
+    if on:
+        if _subreaper_users == 0:
+            _subreaper_before = _prctl(_PR_GET_CHILD_SUBREAPER, 0) or 0
+            _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        _subreaper_users += 1
+    elif _subreaper_users > 0:
+        _subreaper_users -= 1
+        if _subreaper_users == 0 and not _subreaper_before:
+            _prctl(_PR_SET_CHILD_SUBREAPER, 0)
+
+
+def _children(pid: int) -> set[int] | None:
+    """Direct children of pid (zombies included) from /proc/PID/task/*/children; None where the
+    kernel does not provide them."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None if not os.path.isdir("/proc/self/task") else set()
+    out: set[int] = set()
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/children", encoding="ascii") as f:
+                out.update(int(x) for x in f.read().split())
+        except FileNotFoundError:
+            if t == str(pid) and os.path.isdir(f"/proc/{pid}"):
+                return None  # no children file: CONFIG_PROC_CHILDREN is off
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def _tree(root: int) -> set[int]:
+    """root's descendants (not root), by the children files."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        for c in _children(todo.pop()) or ():
+            if c not in seen:
+                seen.add(c)
+                todo.append(c)
+    return seen
+
+
+def _has_tag(pid: int, tag: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return tag in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True  # gone
 
 
 # ----------------------------------------------------------------------------- loading
@@ -139,9 +248,15 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
     return b"".join(chunks)
 
 
-def receive(fd: int, deadline: float | None = None) -> tuple[dict[str, Any], bytes]:
-    """The next message (``TimeoutError`` past ``deadline``, ``EOFError`` if the peer died)."""
+def receive(fd: int, deadline: float | None = None, max_header: int | None = None,
+            max_payload: int | None = None) -> tuple[dict[str, Any], bytes]:
+    """The next message (``TimeoutError`` past ``deadline``, ``EOFError`` if the peer died,
+    ``ValueError`` for lengths above the given maxima)."""
     nh, npay = _LEN.unpack(_read_exact(fd, _LEN.size, deadline))
+    if (max_header is not None and nh > max_header) or (max_payload is not None
+                                                        and npay > max_payload):
+        raise ValueError(f"a message of {nh} + {npay} bytes (at most {max_header} + "
+                         f"{max_payload} expected)")
     head = json.loads(_read_exact(fd, nh, deadline).decode("utf-8"))
     return head, _read_exact(fd, npay, deadline)
 
@@ -178,6 +293,12 @@ class IsolatedCaller:
         self.name = target
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
+        self._tag = f"{os.getpid()}-{secrets.token_hex(8)}"
+        self._tag_item = f"{TAG_ENV}={self._tag}".encode()
+        self._seq = 0
+        self._baseline = _children(os.getpid()) or set()  # our children before the first child
+        self._adopted: set[int] = set()  # leftovers that are (or will be) our children
+        _subreaper(True)
         try:
             self._start(first=True)
         except BaseException:
@@ -192,10 +313,12 @@ class IsolatedCaller:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+        env[TAG_ENV] = self._tag
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "proofs_check._child", self.target, self.backend,
              self.dtype_name, "none" if self.axis is None else str(self.axis)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
+            start_new_session=True)
         try:
             head, _ = receive(self._proc.stdout.fileno(), time.monotonic() + self.load_timeout)
         except TimeoutError:
@@ -222,14 +345,67 @@ class IsolatedCaller:
             return ""
         return f" (its last output: {' | '.join(text[-lines:])})" if text else ""
 
+    def _leftovers(self) -> set[int]:
+        """Processes of the child's tree other than the child (zombies included), and tagged
+        processes re-parented to this process (orphans: we are the subreaper) with their trees."""
+        out: set[int] = set()
+        if self._proc is not None:
+            out |= _tree(self._proc.pid)
+            self._adopted |= out  # re-parented to us once the child dies: reaped by _reap
+        ours = _children(os.getpid())
+        if ours:
+            known = self._baseline | ({self._proc.pid} if self._proc is not None else set())
+            for c in ours - known:
+                if c in self._adopted or _has_tag(c, self._tag_item):
+                    self._adopted.add(c)
+                    out.add(c)
+                    out |= _tree(c)
+        return out
+
+    def _sweep(self, timeout: float = 10.0) -> None:
+        """SIGKILL every process of the child's tree, the adopted orphans and every process in
+        /proc with our tag, until none is left alive (bounded by ``timeout``); reap the adopted
+        ones."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self._leftovers()
+            if os.path.isdir("/proc"):
+                for d in os.listdir("/proc"):
+                    if d.isdigit() and int(d) != os.getpid() and _has_tag(int(d), self._tag_item):
+                        pids.add(int(d))
+            if self._proc is not None:
+                pids.discard(self._proc.pid)
+            alive = [p for p in pids if not _zombie(p)]
+            for p in alive:
+                with contextlib.suppress(OSError):
+                    os.kill(p, signal.SIGKILL)
+            self._reap()
+            if not alive or time.monotonic() > deadline:
+                return
+            time.sleep(0.005)
+
+    def _reap(self) -> None:
+        """Collect the exit status of adopted orphans (our children now), so no zombie stays."""
+        ours = _children(os.getpid()) or set()
+        for p in list(self._adopted):
+            if p not in ours:
+                self._adopted.discard(p)
+                continue
+            with contextlib.suppress(ChildProcessError, OSError):
+                if os.waitpid(p, os.WNOHANG)[0] == p:
+                    self._adopted.discard(p)
+
     def _kill(self) -> str:
-        """Stop the child; returns how it ended, in words."""
+        """Stop the child and everything it started; returns how the child ended, in words."""
         p, self._proc = self._proc, None
         if p is None:
             return "was not running"
+        with contextlib.suppress(OSError):
+            os.killpg(p.pid, signal.SIGKILL)  # its session's group (all that did not leave it)
         if p.poll() is None:
             p.kill()
         code = p.wait()
+        self._sweep()
         for f in (p.stdin, p.stdout):
             try:
                 f.close()
@@ -243,7 +419,7 @@ class IsolatedCaller:
         return f"exited with status {code}"
 
     def close(self) -> None:
-        """Stop the child process."""
+        """Stop the child process and every process of its tree (module docstring)."""
         if self._proc is not None:
             try:
                 self._proc.stdin.close()  # the child exits at end of input
@@ -251,6 +427,10 @@ class IsolatedCaller:
             except (OSError, subprocess.TimeoutExpired):
                 pass
             self._kill()
+        if self._tag is not None:
+            self._sweep()
+            self._tag = None
+            _subreaper(False)
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
@@ -293,9 +473,14 @@ class IsolatedCaller:
                 raise err from None
             self.lost_s += time.monotonic() - t0  # a restart after a timeout or death
             t0 = time.monotonic()
+        self._seq += 1
         try:
-            send(self._proc.stdin.fileno(), {"shape": list(w.shape)}, w.tobytes())
-            head, data = receive(self._proc.stdout.fileno(), time.monotonic() + self.timeout)
+            send(self._proc.stdin.fileno(), {"shape": list(w.shape), "seq": self._seq},
+                 w.tobytes())
+            head, data = receive(self._proc.stdout.fileno(), time.monotonic() + self.timeout,
+                                 max_header=1 << 16, max_payload=2 * w.nbytes + 8)
+            reply = self._parse(head, data, w)
+            stray = self._leftovers() | self._extra_bytes()
         except TimeoutError:
             self._kill()
             err = QuantizerError(f"fn did not return within {self.timeout:g} s (timeout)", w,
@@ -303,7 +488,7 @@ class IsolatedCaller:
             self.abnormal[key] = err
             self.lost_s += time.monotonic() - t0
             raise err from None
-        except (EOFError, BrokenPipeError, ValueError, struct.error):
+        except (EOFError, BrokenPipeError):
             tail = self._stderr_tail()
             status = self._kill()
             err = QuantizerError(f"the process running fn {status} during the call{tail}", w,
@@ -311,13 +496,62 @@ class IsolatedCaller:
             self.abnormal[key] = err
             self.lost_s += time.monotonic() - t0
             raise err from None
+        except (_ProtocolError, ValueError, struct.error) as exc:
+            self._kill()
+            err = QuantizerError(f"the quantizer process broke the protocol ({exc}): fn forked "
+                                 "(two processes answering) or wrote to the verifier's pipe",
+                                 w, "contract")
+            self.abnormal[key] = err
+            self.lost_s += time.monotonic() - t0
+            raise err from None
+        if stray:
+            pids = sorted(stray - {-1})
+            n = len(pids)
+            self._kill()
+            what = (f"{n} process(es) it started (pids {', '.join(map(str, pids[:5]))}"
+                    f"{', ...' if n > 5 else ''}) still existed after it returned"
+                    if n else "bytes beyond its answer were on the verifier's pipe")
+            err = QuantizerError(f"fn left processes or forged output behind: {what}; a quantizer "
+                                 "must not fork or leave processes running (all killed)", w,
+                                 "contract")
+            self.abnormal[key] = err
+            self.lost_s += time.monotonic() - t0
+            raise err from None
+        return reply
+
+    def _extra_bytes(self) -> set[int]:
+        """{-1} when more bytes than one reply are waiting on the pipe (a second answer, a
+        forgery), else empty. An end of file (the child exited after answering) is not."""
+        fd = self._proc.stdout.fileno()
+        if not select.select([fd], [], [], 0)[0]:
+            return set()
+        return set() if self._proc.poll() is not None else {-1}
+
+    def _parse(self, head: Any, data: bytes, w: np.ndarray) -> tuple[Output, bool]:
+        """The reply to request ``self._seq`` (else _ProtocolError, or QuantizerError from fn)."""
+        if not isinstance(head, dict):
+            raise _ProtocolError(f"a reply header that is a {type(head).__name__}")
+        if head.get("seq") != self._seq or head.get("pid") != self._proc.pid:
+            raise _ProtocolError(f"a reply for request {head.get('seq')!r} from process "
+                                 f"{head.get('pid')!r}, expected request {self._seq} from "
+                                 f"{self._proc.pid}")
         if not head.get("ok"):
-            raise QuantizerError(head.get("error", "fn failed"), w, head.get("kind", "raised"))
+            kind = head.get("kind", "raised")
+            if kind not in ("raised", "contract") or data:
+                raise _ProtocolError(f"a failure reply of kind {kind!r}")
+            raise QuantizerError(str(head.get("error", "fn failed"))[:2000], w, kind)
+        n_scale = head.get("scale")
+        if n_scale is not None and (isinstance(n_scale, bool) or not isinstance(n_scale, int)
+                                    or not 0 <= n_scale <= max(w.size, 1)):
+            raise _ProtocolError(f"a scale count {n_scale!r}")
+        if len(data) != w.nbytes + 8 * (n_scale or 0):
+            raise _ProtocolError(f"{len(data)} payload bytes for an input of {w.size} values "
+                                 f"and {n_scale or 0} scale values")
         q = np.frombuffer(data[: w.nbytes], dtype=np.float64).reshape(w.shape).copy()
         scale = None
-        if head.get("scale") is not None:
+        if n_scale is not None:
             scale = np.frombuffer(data[w.nbytes:], dtype=np.float64).copy()
-        return Output(q, scale), bool(head.get("modified"))
+        return Output(q, scale), head.get("modified") is True
 
     def __call__(self, w: np.ndarray) -> Output:
         return self.run(w)[0]

@@ -4,9 +4,11 @@ hypotheses and convergence — three kinds of statements, kept apart.
 =================  =========================================================  ===============
 section            statements                                                 exit code
 =================  =========================================================  ===============
-(a) invariants     the implementation did what the method says: records      1 on failure
-                   agree, λ/ρ/phase/lr as configured, the forward point is
-                   P(w) or the prox, exact orthogonality (dtype tolerance),
+(a) invariants     the implementation did what the method says: the log      1 on failure
+                   is undamaged (only a torn last line is tolerated),
+                   records agree, λ/ρ/phase/lr as configured, the forward
+                   point is P(w) or the prox, exact orthogonality (dtype
+                   tolerance),
                    the final weights are in Q and are the exact projection
                    of the final latent weights (:mod:`run_invariants`)
 (b) hypotheses     the hypotheses of the convergence arguments (BCGD's        informational
@@ -37,6 +39,7 @@ from proofs_check.run_final import check_final
 from proofs_check.run_hypotheses import approx_orthogonality, bcgd_step_condition, code_flips
 from proofs_check.run_invariants import (
     check_forward_point,
+    check_log,
     check_orthogonality,
     check_records,
     check_schedule,
@@ -73,7 +76,7 @@ def _check_config(run: RunFiles) -> None:
             parse_qset(spec)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{where}: 'weights': {exc}") from None
-    if method != "float" and not run.of("diag") and run.result is None:
+    if method != "float" and not run.of("diag") and run.result is None and not run.damaged:
         raise ValueError(f"{str(Path(run.path) / 'metrics.jsonl')!r} has no 'diag' records "
                          "and the run has not finished: nothing to verify (diag_every = 0?)")
 
@@ -100,7 +103,7 @@ def verify_run(run_dir: str | os.PathLike[str], orth_tol: float | None = None,
             raise ValueError(f"{nm} must be a finite number >= 0, got {v!r}")
     run = load_run_files(run_dir)
     _check_config(run)
-    checks = [check_records(run), check_schedule(run), check_forward_point(run),
+    checks = [check_log(run), check_records(run), check_schedule(run), check_forward_point(run),
               check_orthogonality(run, orth_tol), *check_final(run),
               bcgd_step_condition(run), approx_orthogonality(run), code_flips(run, flip_tol)]
     diags = run.of("diag")

@@ -31,7 +31,12 @@ class RunFiles:
     config: dict[str, Any]
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     result: dict[str, Any] | None = None
+    #: 1 when the last line of ``metrics.jsonl`` is torn (no final newline: a killed write)
     torn: int = 0
+    #: non-blank lines of ``metrics.jsonl`` read (the torn last line included)
+    lines: int = 0
+    #: (1-based line number, what is wrong) of every damaged line other than a torn last one
+    damaged: list[tuple[int, str]] = field(default_factory=list)
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return self.records.get(kind, [])
@@ -58,7 +63,9 @@ def load_run_files(run_dir: str | os.PathLike[str]) -> RunFiles:
     """Parse ``config.json``, ``metrics.jsonl`` and ``result.json`` (if present).
 
     Raises:
-        ValueError: missing directory, ``config.json`` or ``metrics.jsonl``, or invalid JSON.
+        ValueError: missing directory, ``config.json`` or ``metrics.jsonl``, invalid JSON in
+            ``config.json`` or ``result.json``. Damaged lines of ``metrics.jsonl`` are not an
+            error here: they are listed in ``damaged`` for the ``log`` invariant.
     """
     d = Path(run_dir)
     if not d.is_dir():
@@ -74,19 +81,8 @@ def load_run_files(run_dir: str | os.PathLike[str]) -> RunFiles:
     if not (d / "metrics.jsonl").is_file():
         raise ValueError(f"{str(d)!r} has no metrics.jsonl")
     files = RunFiles(d, config)
-    with open(d / "metrics.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:  # a torn last line of a killed run
-                files.torn += 1
-                continue
-            if isinstance(rec, dict) and isinstance(rec.get("type"), str):
-                if rec["type"] == "diag":
-                    _check_numbers(rec)
-                files.records.setdefault(rec["type"], []).append(rec)
+    with open(d / "metrics.jsonl", "rb") as fh:
+        _read_records(fh, files)
     if (d / "result.json").is_file():
         try:
             files.result = json.loads((d / "result.json").read_text(encoding="utf-8"))
@@ -95,13 +91,66 @@ def load_run_files(run_dir: str | os.PathLike[str]) -> RunFiles:
     return files
 
 
-def _check_numbers(rec: dict[str, Any]) -> None:
+def _read_records(fh: Any, files: RunFiles) -> None:
+    """Parse ``metrics.jsonl`` line by line into ``files.records``.
+
+    The trainer writes each record as one line ending in a newline, so a write cut by a kill
+    leaves a last line *without* one: that line alone is tolerated (counted in ``files.torn``,
+    not used). Every other line that is not UTF-8, not JSON, not a record (an object with a
+    string ``type``) or a ``diag`` record with a non-number per-tensor value is damage: it goes
+    to ``files.damaged`` with its line number (the ``log`` invariant fails on it) and is not
+    used either. Blank lines carry nothing and are skipped.
+    """
+    prev: bytes | None = None
+    number = 0
+    for raw in fh:
+        if prev is not None:
+            _parse_line(prev, number, files)
+        prev, number = raw, number + 1
+    if prev is None:
+        return
+    if not prev.endswith(b"\n"):
+        if prev.strip():
+            files.lines += 1
+            files.torn = 1
+        return
+    _parse_line(prev, number, files)
+
+
+def _parse_line(raw: bytes, number: int, files: RunFiles) -> None:
+    if not raw.strip():
+        return
+    files.lines += 1
+    try:
+        rec = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        files.damaged.append((number, "not UTF-8 text"))
+        return
+    except json.JSONDecodeError as exc:
+        files.damaged.append((number, f"not valid JSON ({exc.msg} at column {exc.colno})"))
+        return
+    except RecursionError:
+        files.damaged.append((number, "JSON nested too deeply"))
+        return
+    if not (isinstance(rec, dict) and isinstance(rec.get("type"), str)):
+        files.damaged.append((number, "not a record (a JSON object with a string 'type')"))
+        return
+    if rec["type"] == "diag":
+        bad = _non_number(rec)
+        if bad is not None:
+            files.damaged.append((number, bad))
+            return
+    files.records.setdefault(rec["type"], []).append(rec)
+
+
+def _non_number(rec: dict[str, Any]) -> str | None:
     """Per-tensor diagnostics must be numbers or null (else a damaged or foreign log)."""
     for k, v in rec.items():
         if "/" in k and v is not None and (isinstance(v, bool) or not isinstance(v, (int,
                                                                                      float))):
-            raise ValueError(f"metrics.jsonl: {k} = {v!r} at step {rec.get('step')!r} is not a "
-                             "number (a damaged or foreign log)")
+            return (f"diag {k} = {json.dumps(v)[:40]} at step {rec.get('step')!r} is not a "
+                    "number")
+    return None
 
 
 def as_f64(t: Any) -> np.ndarray:

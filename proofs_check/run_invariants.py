@@ -4,6 +4,10 @@ tampered run directory): ``verify run`` exits 1.
 =====================  =====================================================================
 check                  statement
 =====================  =====================================================================
+log                    every line of ``metrics.jsonl`` is a complete record (UTF-8 JSON
+                       object with a string ``type``; ``diag`` values numbers or null); only a
+                       torn last line (no final newline: a killed write) is tolerated, and a
+                       damaged line is named by its line number
 records                ``result.json`` repeats the ``eval`` / ``final`` records exactly; the
                        ``diag`` and ``probe`` records of a step agree on λ, ρ, phase, lr
 schedule               λ, ρ, phase and lr at every record equal the configured schedules,
@@ -59,6 +63,7 @@ summation; the structural checks below are independent of that (loose) bound.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -90,6 +95,18 @@ def invariant(name: str, problems: list[str], n: int, measure: str, worst: float
                      section=SECTION, extra={"n_failed": len(problems), "n_checked": n})
     return Check(name, PASS, worst, measure, f"{n} checked", section=SECTION,
                  extra={"n_checked": n})
+
+
+def check_log(run: RunFiles) -> Check:
+    """``log``: every line of ``metrics.jsonl`` is a complete record; only a torn last line (a
+    killed write, no final newline) is tolerated. A damaged line fails, named by its number."""
+    problems = [f"metrics.jsonl line {n}: {what}" for n, what in run.damaged]
+    measure = "every line of metrics.jsonl is a record (a torn last line is tolerated)"
+    check = invariant("log", problems, run.lines, measure)
+    if run.torn and not problems:
+        check = replace(check, detail=f"{check.detail}; torn last line (line {run.lines}) "
+                                      "tolerated")
+    return check
 
 
 def check_records(run: RunFiles) -> Check:

@@ -285,7 +285,7 @@ CLI = [
     row("vr/no-metrics", ["verify", "run", "{dir}/runnometrics"], 2, "no metrics.jsonl"),
     row("vr/no-diag", ["verify", "run", "{dir}/runnodiag"], 2, "no 'diag' records"),
     row("vr/bad-weights", ["verify", "run", "{dir}/runbadweights"], 2, "unknown quantization"),
-    row("vr/string-metric", ["verify", "run", "{dir}/runstr"], 2, "is not a number"),
+    # vr/string-metric: a damaged record, not bad input (test_damaged_diag_line_is_exit_1)
     row("vr/orth-tol-negative", ["verify", "run", "{dir}/run5", "--orth-tol", "-1"], 2,
         "orth_tol"),
     row("vr/orth-tol-nan", ["verify", "run", "{cut}", "--orth-tol", "nan"], 2, "orth_tol"),
@@ -315,6 +315,15 @@ def test_cli_bad_input(files, tmp_path, capsys, argv, code, fragment):
     lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("qopt: warning")]
     assert len(lines) == 1, err
     assert fragment in lines[0], lines[0]
+
+
+def test_damaged_diag_line_is_exit_1(files, capsys):
+    """A diag line with a string metric is a damaged record: the ``log`` invariant fails naming
+    the line (exit 1), no traceback."""
+    assert main(["verify", "run", f"{files['dir']}/runstr"]) == 1
+    cap = capsys.readouterr()
+    assert "Traceback" not in cap.err
+    assert "metrics.jsonl line 1: diag fc.weight/orth_rel" in cap.out
 
 
 # --------------------------------------------------------------------------- API rows

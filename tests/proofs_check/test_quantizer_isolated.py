@@ -5,6 +5,7 @@ defect; files that cannot be loaded exit 2; correct quantizers written with clam
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import time
 
@@ -309,3 +310,153 @@ def test_ties_only_below_the_smallest_normal_number():
     assert not c16.close(np.array([0.002]), np.array([0.002]), np.array([0.00205]))[1]
     assert c16.close(np.array([0.002]), np.array([0.002]), np.array([0.002000001]))[1]
     assert f32.tie(np.array([1e-38, 1e-30]), np.array([0.0, 0.0])).tolist() == [True, False]
+
+
+# --------------------------------------------------------------------------- containment
+HOSTILE = textwrap.dedent('''
+    import json
+    import os
+    import struct
+    import time
+
+    import numpy as np
+
+    PROTOCOL_FD = 4  # the child's duplicate of its original stdout (proofs_check._child)
+
+    def exact_binary(w):
+        a = np.abs(w).mean()
+        return np.where(w >= 0, a, -a)
+
+    def forks(w):
+        """Issue 18: both processes answer."""
+        os.fork()
+        return exact_binary(w)
+
+    def setsid_sleepers(w):
+        """Issue 18: forked copies leave the session and sleep (left ~280 processes alive)."""
+        if os.fork() == 0:
+            os.setsid()
+            os.fork()
+            time.sleep(1000)
+        return exact_binary(w)
+
+    def double_fork_orphan(w):
+        """A daemon: the middle process exits, the grandchild is an orphan in its own session."""
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(1000)
+            os._exit(0)
+        return exact_binary(w)
+
+    def forges_header(w):
+        head = b"[1, 2]"
+        os.write(PROTOCOL_FD, struct.pack(">II", len(head), 0) + head)
+        return exact_binary(w)
+
+    def forges_answer(w):
+        q = exact_binary(w)
+        head = json.dumps({"ok": True, "modified": False, "scale": None}).encode()
+        os.write(PROTOCOL_FD, struct.pack(">II", len(head), q.nbytes) + head + q.tobytes())
+        return q
+
+    def answers_twice(w):
+        """A perfect forged answer (sequence number and pid read from the caller's frame) ahead
+        of the real one: the real one is then a second answer."""
+        import sys
+        q = exact_binary(w)
+        f = sys._getframe(1)
+        while "tag" not in f.f_locals:
+            f = f.f_back
+        head = json.dumps({**f.f_locals["tag"], "ok": True, "modified": False,
+                           "scale": None}).encode()
+        os.write(PROTOCOL_FD, struct.pack(">II", len(head), q.nbytes) + head + q.tobytes())
+        return q
+    ''')
+
+
+def _ours() -> list[int]:
+    """Processes that carry this test process's verifier tag (alive or zombie), and zombie
+    children of this process."""
+    import os
+
+    from proofs_check.isolated import TAG_ENV
+
+    prefix = f"{TAG_ENV}={os.getpid()}-".encode()
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{d}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            with open(f"/proc/{d}/stat", "rb") as f:
+                st = f.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if any(e.startswith(prefix) for e in env) or (st[0] == b"Z" and
+                                                      int(st[1]) == os.getpid()):
+            found.append(int(d))
+    return found
+
+
+@pytest.fixture
+def hostile(tmp_path_factory, monkeypatch):
+    import proofs_check.isolated as iso
+
+    if not __import__("sys").platform.startswith("linux"):
+        pytest.skip("process containment is checked through /proc (Linux)")
+    # every failing call restarts the child: bound the time lost (default max(30 s, 5 timeouts))
+    monkeypatch.setattr(iso, "ABNORMAL_SECONDS", 3.0)
+    monkeypatch.setattr(iso, "ABNORMAL_TIMEOUTS", 1)
+    d = tmp_path_factory.mktemp("hostile")
+    (d / "hostile.py").write_text(HOSTILE)
+    assert _ours() == []
+    return d
+
+
+@pytest.mark.parametrize("func,why", [
+    ("forks", "still existed after it returned"),
+    ("setsid_sleepers", "still existed after it returned"),
+    ("double_fork_orphan", "still existed after it returned"),
+    ("forges_header", r"broke the protocol \(a reply header that is a list\)"),
+    ("forges_answer", r"broke the protocol \(a reply for request None"),
+    ("answers_twice", "broke the protocol|bytes beyond its answer"),
+])
+def test_forking_forging_or_leaving_processes_fails_contract_and_nothing_survives(
+        hostile, tmp_path, capsys, func, why):
+    """Issue 18: a forking quantizer ended with 'cannot reshape array of size 2 into shape
+    (3,)', exit 2; one whose forked copies setsid() and sleep left ~280 processes alive."""
+    code, cap, rep = run_cli(capsys, tmp_path, f"{hostile}/hostile.py:{func}", "binary",
+                             "--timeout", "5")
+    assert code == 1, cap.out + cap.err
+    assert "Traceback" not in cap.err and "cannot reshape" not in cap.out + cap.err
+    c = checks(rep)["contract"]
+    assert c["status"] == "FAIL" and re.search(why, c["detail"]), c["detail"]
+    assert c["counterexample"] is not None and len(c["counterexample"]) >= 1  # the input
+    assert _ours() == [], "processes of the quantizer outlived the verifier"
+
+
+def test_the_caller_restores_the_subreaper_and_sweeps_on_close(hostile):
+    import ctypes
+
+    from proofs_check.adapter import QuantizerError
+    from proofs_check.isolated import IsolatedCaller
+
+    def subreaper() -> int:
+        out = ctypes.c_int(-1)
+        ctypes.CDLL(None).prctl(37, ctypes.byref(out), 0, 0, 0)  # PR_GET_CHILD_SUBREAPER
+        return out.value
+
+    before = subreaper()
+    with IsolatedCaller(f"{hostile}/hostile.py:setsid_sleepers", "numpy", "float64", None,
+                        timeout=5) as caller:
+        assert subreaper() == 1
+        with pytest.raises(QuantizerError, match="still existed") as exc:
+            caller(np.array([1.0, -2.0, 3.0]))
+        assert exc.value.kind == "contract"
+        assert _ours() == []  # killed at once, not only at close
+        honest = IsolatedCaller(f"{hostile}/hostile.py:exact_binary", "numpy", "float64", None)
+        assert honest(np.array([1.0, -3.0])).q.tolist() == [2.0, -2.0]  # no false alarm
+        honest.close()
+    assert subreaper() == before and _ours() == []

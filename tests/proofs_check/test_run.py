@@ -5,6 +5,7 @@ runs (wrong λ, non-quantized weights, forged records) fail."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -121,9 +122,53 @@ def test_fixed_scale_set_skips_orthogonality(tmp_path):
 
 def test_torn_last_line_is_tolerated(tmp_path):
     recs = [diag(s, {"w": GOOD}) for s in (0, 10)]
-    run = write_run(tmp_path / "r", {"method": "binaryconnect", "weights": "binary"}, recs,
-                    extra_lines=['{"type": "diag", "step": 2'])
+    run = write_run(tmp_path / "r", {"method": "binaryconnect", "weights": "binary"}, recs)
+    with open(run / "metrics.jsonl", "a") as fh:  # a write cut by a kill: no final newline
+        fh.write('{"type": "diag", "step": 2')
     assert len(load_run(run)[1]) == 2
+    rep = verify_run(run)
+    assert rep["log"].status == "pass" and "torn last line (line 5) tolerated" in rep["log"].detail
+    assert rep.passed, rep.table()
+
+
+@pytest.mark.parametrize("damage", [
+    ("{garbage", "not valid JSON"),
+    ('{"type": "diag", "step": 2', "not valid JSON"),  # a torn line that is not the last
+    ("[1, 2]", "not a record"),
+    ('{"step": 3}', "not a record"),
+    ('{"type": "diag", "step": 3, "w/orth_rel": "x"}', "is not a number"),
+    (b"\xff\xfe{}", "not UTF-8"),
+    ("[" * 100000 + "]" * 100000, "not valid JSON|nested too deeply"),
+], ids=["garbage", "torn_middle", "list", "no_type", "diag_string", "latin1", "deep"])
+def test_a_damaged_line_anywhere_but_last_fails_the_log_invariant(tmp_path, damage):
+    line, why = damage
+    recs = [diag(s, {"w": GOOD}) for s in (0, 10, 20)]
+    run = write_run(tmp_path / "r", {"method": "binaryconnect", "weights": "binary"}, recs)
+    raw = (run / "metrics.jsonl").read_bytes().split(b"\n")
+    raw.insert(2, line if isinstance(line, bytes) else line.encode())
+    (run / "metrics.jsonl").write_bytes(b"\n".join(raw))
+    rep = verify_run(run)
+    assert rep["log"].status == "FAIL" and not rep.passed, rep.table()
+    assert "metrics.jsonl line 3:" in rep["log"].detail
+    assert re.search(why, rep["log"].detail), rep["log"].detail
+
+
+def test_a_complete_damaged_last_line_is_not_a_torn_one(tmp_path):
+    """A kill cuts a line before its newline; a last line WITH its newline was written whole."""
+    recs = [diag(s, {"w": GOOD}) for s in (0, 10)]
+    run = write_run(tmp_path / "r", {"method": "binaryconnect", "weights": "binary"}, recs,
+                    extra_lines=["{garbage"])
+    rep = verify_run(run)
+    assert rep["log"].status == "FAIL" and "metrics.jsonl line 5:" in rep["log"].detail
+
+
+def test_all_diag_lines_damaged_is_a_failure_not_missing_input(tmp_path):
+    run = write_run(tmp_path / "r", {"method": "binaryconnect", "weights": "binary"},
+                    [diag(0, {"w": GOOD})])
+    text = (run / "metrics.jsonl").read_text().replace('{"type": "diag"', "{garbage", 1)
+    (run / "metrics.jsonl").write_text(text)
+    rep = verify_run(run)
+    assert rep["log"].status == "FAIL" and "line 2" in rep["log"].detail
 
 
 @pytest.mark.parametrize("what", ["missing_dir", "no_config", "no_metrics", "bad_method"])
@@ -262,6 +307,27 @@ def test_forged_records_fail(runs, tmp_path, forgery):
     want = {"eval_acc": "records", "probe_u": "forward_point", "orth_rel": "orthogonality",
             "diag_lr": "schedule"}[forgery]
     assert want in failing and not rep.passed, rep.table()
+
+
+def test_reproducer_two_garbage_middle_lines_exit_1_naming_them(runs, tmp_path, capsys):
+    """Issue 18: a metrics.jsonl whose 2 middle lines are ``{garbage`` passed ("all checks
+    passed", exit 0): any unparsable line was skipped as if it were a torn last line."""
+    from qopt.cli import main
+
+    run = _copy(runs, "bc", tmp_path)
+    lines = (run / "metrics.jsonl").read_text().splitlines(keepends=True)
+    mid = len(lines) // 2
+    lines[mid] = lines[mid + 1] = "{garbage\n"
+    (run / "metrics.jsonl").write_text("".join(lines))
+    assert main(["verify", "run", str(run)]) == 1
+    out = capsys.readouterr().out
+    assert f"metrics.jsonl line {mid + 1}: not valid JSON" in out
+    assert f"metrics.jsonl line {mid + 2}: not valid JSON" in out
+    # a torn last line of the same honest run still passes
+    run2 = _copy(runs, "bc", tmp_path / "torn")
+    with open(run2 / "metrics.jsonl", "a") as fh:
+        fh.write('{"type": "train", "st')
+    assert main(["verify", "run", str(run2)]) == 0
 
 
 def test_cli_exit_codes_on_real_runs(runs, tmp_path, capsys):
