@@ -304,7 +304,7 @@ def _group_torch(ws: list[Tensor], qset: QuantSet, axis: int | None, outs: list[
     on CPU the tensors that do not take the certified search. On CPU, rows shorter than
     :data:`STACK_MAX` are stacked by length (one call per length instead of one per tensor: the
     per-call overhead dominates short rows); the result is bitwise that of one call per tensor."""
-    from qopt.projection.project import rows_torch
+    from qopt.projection.project import gather_levels, rows_torch
     from qopt.projection.tables import _tables
 
     scales: list = [None] * len(ws)
@@ -333,7 +333,7 @@ def _group_torch(ws: list[Tensor], qset: QuantSet, axis: int | None, outs: list[
             raise ValueError("w must be finite, found NaN or Inf")
         alpha, c = rows_torch(rows, qset)
         levels = _tables(qset, cd, w.device)["levels"]
-        o.copy_(from_rows(alpha[:, None] * levels[c], w.shape, axis))
+        o.copy_(from_rows(alpha[:, None] * gather_levels(levels, c), w.shape, axis))
         scales[i] = alpha if axis is not None else alpha[0]
         codes[i] = from_rows(c.to(cdt), w.shape, axis)
     for items in stacks.values():
@@ -341,7 +341,7 @@ def _group_torch(ws: list[Tensor], qset: QuantSet, axis: int | None, outs: list[
         if check and not bool(torch.isfinite(rows).all()):
             raise ValueError("w must be finite, found NaN or Inf")
         alpha, c = rows_torch(rows, qset)
-        q = alpha[:, None] * _tables(qset, cd, rows.device)["levels"][c]
+        q = alpha[:, None] * gather_levels(_tables(qset, cd, rows.device)["levels"], c)
         c = c.to(cdt)
         a = 0
         for i, r in items:
