@@ -93,12 +93,28 @@ def scales_flat(blocks: list, starts: np.ndarray, qset: QuantSet, hint: np.ndarr
     return alpha, st, rec
 
 
+#: rows up to which :func:`_values` loops per row (see :data:`qopt.projection.summary._LOOP_ROWS`)
+_LOOP_ROWS = 16
+
+
 def _values(codes: np.ndarray, starts: np.ndarray, alpha: np.ndarray, c, q: np.ndarray,
             a0: int = 0) -> None:
     """q = alpha_r * levels[codes] for the rows r of ``starts`` (q and codes offset by a0)."""
     dt = q.dtype.type
     k = len(c.levels)
-    for r in range(len(starts) - 1):
+    R = len(starts) - 1
+    if R > _LOOP_ROWS:  # many rows: the same roundings with per-entry factors, no row loop
+        n = np.diff(starts)
+        seg = slice(starts[0] - a0, starts[-1] - a0)
+        if c.kind == "generic":
+            table = (alpha.astype(dt)[:, None] * c.levels.astype(dt)[None, :]).astype(dt)
+            rows = np.repeat(np.arange(R, dtype=np.int64) * k, n)
+            np.take(table.ravel(), rows + codes[seg], out=q[seg])
+        else:
+            np.subtract(codes[seg], dt((k - 1) / 2.0), out=q[seg], casting="unsafe")
+            np.multiply(q[seg], np.repeat(alpha.astype(dt) * dt(c.d), n), out=q[seg])
+        return
+    for r in range(R):
         a, b = starts[r] - a0, starts[r + 1] - a0
         if c.kind == "generic":
             np.take((dt(alpha[r]) * c.levels.astype(dt)).astype(dt), codes[a:b], out=q[a:b])
