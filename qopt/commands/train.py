@@ -15,6 +15,9 @@ holds a different configuration is refused (exit 2, naming the differing fields)
 0 trained (or already finished: its result is printed), 1 the run diverged (non-finite loss or
 weights; the last good checkpoint is kept), 2 usage or configuration error.
 Under ``torchrun`` every rank runs this command; the trainer joins the process group (DDP).
+When the exact projection takes more than half of the training step (measured once, over
+steps 3-7: :class:`qopt.optim.cost.CostMeter`), one ``note:`` line on stderr says so with the
+measured share (e.g. a per-channel projection of a large MLP); the run is unchanged.
 """
 
 from __future__ import annotations

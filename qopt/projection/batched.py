@@ -93,12 +93,28 @@ def scales_flat(blocks: list, starts: np.ndarray, qset: QuantSet, hint: np.ndarr
     return alpha, st, rec
 
 
+#: rows up to which :func:`_values` loops per row (see :data:`qopt.projection.summary._LOOP_ROWS`)
+_LOOP_ROWS = 16
+
+
 def _values(codes: np.ndarray, starts: np.ndarray, alpha: np.ndarray, c, q: np.ndarray,
             a0: int = 0) -> None:
     """q = alpha_r * levels[codes] for the rows r of ``starts`` (q and codes offset by a0)."""
     dt = q.dtype.type
     k = len(c.levels)
-    for r in range(len(starts) - 1):
+    R = len(starts) - 1
+    if R > _LOOP_ROWS:  # many rows: the same roundings with per-entry factors, no row loop
+        n = np.diff(starts)
+        seg = slice(starts[0] - a0, starts[-1] - a0)
+        if c.kind == "generic":
+            table = (alpha.astype(dt)[:, None] * c.levels.astype(dt)[None, :]).astype(dt)
+            rows = np.repeat(np.arange(R, dtype=np.int64) * k, n)
+            np.take(table.ravel(), rows + codes[seg], out=q[seg])
+        else:
+            np.subtract(codes[seg], dt((k - 1) / 2.0), out=q[seg], casting="unsafe")
+            np.multiply(q[seg], np.repeat(alpha.astype(dt) * dt(c.d), n), out=q[seg])
+        return
+    for r in range(R):
         a, b = starts[r] - a0, starts[r + 1] - a0
         if c.kind == "generic":
             np.take((dt(alpha[r]) * c.levels.astype(dt)).astype(dt), codes[a:b], out=q[a:b])
@@ -315,7 +331,7 @@ def _group_torch(ws: list[Tensor], qset: QuantSet, axis: int | None, outs: list[
     on CPU the tensors that do not take the certified search. On CPU, rows shorter than
     :data:`STACK_MAX` are stacked by length (one call per length instead of one per tensor: the
     per-call overhead dominates short rows); the result is bitwise that of one call per tensor."""
-    from qopt.projection.project import rows_torch
+    from qopt.projection.project import gather_levels, rows_torch
     from qopt.projection.tables import _tables
 
     scales: list = [None] * len(ws)
@@ -344,7 +360,7 @@ def _group_torch(ws: list[Tensor], qset: QuantSet, axis: int | None, outs: list[
             raise ValueError("w must be finite, found NaN or Inf")
         alpha, c = rows_torch(rows, qset)
         levels = _tables(qset, cd, w.device)["levels"]
-        o.copy_(from_rows(alpha[:, None] * levels[c], w.shape, axis))
+        o.copy_(from_rows(alpha[:, None] * gather_levels(levels, c), w.shape, axis))
         scales[i] = alpha if axis is not None else alpha[0]
         codes[i] = from_rows(c.to(cdt), w.shape, axis)
     for items in stacks.values():
@@ -352,7 +368,7 @@ def _group_torch(ws: list[Tensor], qset: QuantSet, axis: int | None, outs: list[
         if check and not bool(torch.isfinite(rows).all()):
             raise ValueError("w must be finite, found NaN or Inf")
         alpha, c = rows_torch(rows, qset)
-        q = alpha[:, None] * _tables(qset, cd, rows.device)["levels"][c]
+        q = alpha[:, None] * gather_levels(_tables(qset, cd, rows.device)["levels"], c)
         c = c.to(cdt)
         a = 0
         for i, r in items:

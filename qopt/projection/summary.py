@@ -25,6 +25,10 @@ import numpy as np
 
 __all__ = ["Summary", "summarize", "bucket_params"]
 
+#: up to this many rows the per-row loop; beyond, per-entry factor arrays (same values, no
+#: Python work per row: per-channel groups have thousands of rows)
+_LOOP_ROWS = 16
+
 
 def bucket_params(n: np.ndarray, top_level: float) -> np.ndarray:
     """B_r (row r has ``2^B_r`` buckets) from the row lengths n and the top unit level.
@@ -83,13 +87,18 @@ def summarize(u: np.ndarray, starts: np.ndarray, B: np.ndarray,
     _, e = np.frexp(top)  # 2^(e-1) <= top < 2^e (e = 0 for an all-zero row)
     if idx is None:
         idx = np.empty(N, dtype=np.int64)
-    for r in range(R):  # per row: its own width (a few calls per row; rows are long)
-        a, b = starts[r], starts[r + 1]
-        # u 2^(B-e) is exact; the cast to int64 truncates = floor (u >= 0)
-        np.multiply(u[a:b], np.ldexp(1.0, int(B[r]) - int(e[r])), out=idx[a:b],
-                    casting="unsafe")
-        if r:
-            idx[a:b] += r * nb
+    # u 2^(B-e) is exact; the cast to int64 truncates = floor (u >= 0)
+    if R <= _LOOP_ROWS:  # per row: its own width (a few calls per row; rows are long)
+        for r in range(R):
+            a, b = starts[r], starts[r + 1]
+            np.multiply(u[a:b], np.ldexp(1.0, int(B[r]) - int(e[r])), out=idx[a:b],
+                        casting="unsafe")
+            if r:
+                idx[a:b] += r * nb
+    else:  # many rows (one per channel): the same products, one call per stage
+        n = np.diff(starts)
+        np.multiply(u, np.repeat(np.ldexp(1.0, B - e), n), out=idx, casting="unsafe")
+        idx += np.repeat(np.arange(R, dtype=np.int64) * nb, n)
     counts = np.bincount(idx, minlength=R * nb).reshape(R, nb)
     w = u if u.dtype == np.float64 else u.astype(np.float64)  # float64 weights: fast bincount
     sums = np.bincount(idx, weights=w, minlength=R * nb).reshape(R, nb)

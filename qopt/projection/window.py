@@ -44,6 +44,23 @@ _EPS = np.finfo(np.float64).eps
 _NEAR, _TIE, _KEEP = 1e-9, 4 * _EPS, 8
 
 
+#: rows up to which the per-row sorts loop; beyond, one lexsort (the same permutation)
+_LOOP_ROWS = 16
+
+
+def _by_row(x: np.ndarray, cut: np.ndarray) -> np.ndarray:
+    """The permutation that sorts ``x`` stably within each row segment ``cut[r]:cut[r+1]``
+    (segments contiguous and in order): one stable argsort per row, or for many rows one
+    ``lexsort`` by (row, x), which is the same permutation (stable on equal x in both)."""
+    R = len(cut) - 1
+    if R <= _LOOP_ROWS:
+        return np.concatenate([a + np.argsort(x[a:b], kind="stable")
+                               for a, b in zip(cut[:-1], cut[1:])]) if R else \
+            np.zeros(0, dtype=np.int64)
+    row = np.repeat(np.arange(R), np.diff(cut))
+    return np.lexsort((x, row))
+
+
 def _bucket_of(x: np.ndarray, sm: Summary) -> np.ndarray:
     """Per row (axis 0) the bucket k with k h <= x < (k + 1) h (nb for x beyond)."""
     return edge_above(x, sm) - 1
@@ -98,8 +115,7 @@ def window_scan(u: np.ndarray, starts: np.ndarray, sm: Summary, ev: SymmetricEve
     pos = np.flatnonzero(mask)  # ascending: grouped by row (rows are contiguous)
     val = u[pos].astype(np.float64)
     cut = np.searchsorted(pos, starts)
-    order = np.concatenate([a + np.argsort(val[a:b], kind="stable")
-                            for a, b in zip(cut[:-1], cut[1:])])  # by value within each row
+    order = _by_row(val, cut)  # by value within each row
     val, pos = val[order], pos[order]
     gid = sm.idx[pos]  # buckets follow values: (row, bucket, value) order
     row = gid // nb
@@ -110,8 +126,7 @@ def window_scan(u: np.ndarray, starts: np.ndarray, sm: Summary, ev: SymmetricEve
     # decreasing key within each row; a stable sort keeps equal keys innermost midpoint first
     # (equal keys u1/m_j1 = u2/m_j2 with u1 < u2 have j1 < j2, and entries come by value)
     cut = np.searchsorted(erow, np.arange(R + 1))
-    order = np.concatenate([a + np.argsort(-key[a:b], kind="stable")
-                            for a, b in zip(cut[:-1], cut[1:])])
+    order = _by_row(-key, cut)
     erow, ej, key, ev_ = erow[order], ej[order], key[order], ev_[order]
     _, t = np.frexp(np.maximum(sm.top, np.finfo(np.float64).tiny))
     unit = np.ldexp(1.0, -t)

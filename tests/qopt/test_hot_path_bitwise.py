@@ -72,3 +72,21 @@ def test_binary_overflowing_sum_takes_the_scaled_path() -> None:
     ref = qopt.project(opt.latent[p], Binary())
     assert torch.isfinite(ref.scale)
     assert torch.equal(p.detach(), ref.q) and torch.equal(opt._entries[0].scale[0], ref.scale)
+
+
+@pytest.mark.parametrize("spec,n", [("uniform:4", 4608), ("symmetric:2", 65536),
+                                    ("grid:-1.5,-0.25,0.25,1.5", 4096)])
+def test_many_rows_equal_one_row_at_a_time(spec, n) -> None:
+    """Past 16 rows the certified path's summary and values run without a per-row loop
+    (per-entry factors): every row is still bitwise its own one-row projection."""
+    from theory.sets import parse_qset
+
+    qset = parse_qset(spec) if not spec.startswith("grid:") else Grid(
+        [float(x) for x in spec[5:].split(",")], None)
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(20, n, generator=g) * 0.05
+    w[4] *= 1e-20  # a row outside the safe range: the power-of-two scaled path
+    ref = qopt.project(w, qset, 0)
+    for r in range(w.shape[0]):
+        one = qopt.project(w[r], qset)
+        assert torch.equal(one.q, ref.q[r]) and torch.equal(one.scale, ref.scale[r])
