@@ -37,9 +37,9 @@ from proofs_check.adapter import BACKENDS, Output, QuantizerCaller, QuantizerErr
 from proofs_check.isolated import DEFAULT_TIMEOUT, IsolatedCaller
 from proofs_check.quantizer_checks import CHECKS, applicable, make_measure
 from proofs_check.report import Check, Report
-from proofs_check.search import SearchResult, explore, search
+from proofs_check.search import Measured, SearchResult, explore, search
 from proofs_check.strategies import exponent_range, weights_for
-from proofs_check.tolerance import Tolerance
+from proofs_check.tolerance import RoundingSlack, Tolerance
 from theory.sets import QuantSet, parse_qset
 
 __all__ = ["MEASURES", "corpus", "verify_quantizer"]
@@ -47,13 +47,17 @@ __all__ = ["MEASURES", "corpus", "verify_quantizer"]
 #: what each check's figure is, and the pass condition, in words (shown in the report)
 MEASURES = {
     "membership": "max |q - a*L[z]| / max|w| over slices (min over scales a); pass <= r",
-    "optimality": "max ||w-fn(w)||^2 / dist(w,Q)^2 vs theory.project; pass <= 1 + r",
+    "optimality": "max ||w-fn(w)||^2 / dist(w,Q)^2 vs theory.project; pass: excess over "
+                  "dist^2 <= rounding slack S(w, fn(w))",
     "idempotence": "max |fn(q) - q| / max|q|; pass <= r",
-    "scale_equivariance": "max |fn(c*w) - c*fn(w)| / max|w|, c per slice; pass <= r or a tie",
-    "sign_symmetry": "max |fn(-w) + fn(w)| / max|w|; pass <= r or a tie",
-    "orthogonality": "max |<w-q, q>| / ||w||^2; pass <= r",
+    "scale_equivariance": "max |fn(c*w) - c*fn(w)| / max|w|, c per slice; pass <= r or a tie "
+                          "(equal squared errors within rounding slack)",
+    "sign_symmetry": "max |fn(-w) + fn(w)| / max|w|; pass <= r or a tie (equal squared errors "
+                     "within rounding slack)",
+    "orthogonality": "max |<w-q, q>| / ||w||^2; pass: |<w-q, q>| <= rounding slack",
     "prox_invariance": "max |fn(u) - fn(w)| / max|u|, u = (w + lam*fn(w))/(1+lam); pass <= r",
-    "prox_value": "max F(prox_fn(w)) / min F (= F(theory.prox(w))); pass <= 1 + r",
+    "prox_value": "max F(prox_fn(w)) / min F (= F(theory.prox(w))); pass: excess <= "
+                  "lam/(2(1+lam)) S(w, fn(w))",
     "determinism": "max |fn(w) - fn(w)| over repeated calls; pass == 0 and input unchanged",
     "contract": "fn(w) returns an array of w's shape without raising, exiting or hanging",
 }
@@ -127,8 +131,10 @@ def verify_quantizer(
         max_examples: hypothesis examples per check (plus the corpus, plus shrinking).
         checks: subset of :data:`proofs_check.quantizer_checks.CHECKS` (default: all).
         tol_factor: c in the tolerance :math:`r = c\,\varepsilon(1+\log_2 n)`
-            (:mod:`proofs_check.tolerance`), n the longest slice tested.
-        rtol: use this r instead.
+            (:mod:`proofs_check.tolerance`), n the longest slice tested; the value checks'
+            rounding slack is multiplied by c/16.
+        rtol: use this r instead, and the input-relative bound :math:`r\|w\|^2` instead of the
+            rounding slack in the value checks.
         extra_inputs: further inputs evaluated with the corpus (e.g. pinned past failures).
         timeout: seconds per call of a ``"PATH.py:FUNC"`` target (default
             :data:`~proofs_check.isolated.DEFAULT_TIMEOUT` = 10 s); not allowed with a callable.
@@ -181,6 +187,8 @@ def _verify(caller: QuantizerCaller | IsolatedCaller, fn_name: str, qset: QuantS
     eps_dtype = caller.np_dtype if dtype != "bfloat16" else "bfloat16"
     tol = Tolerance.for_dtype(eps_dtype, longest, tol_factor)
     rel = tol.rel if rtol is None else float(rtol)
+    slack = (None if rtol is not None else
+             RoundingSlack.for_dtype(eps_dtype, qset.scale is not None, tol_factor))
     # every input is rounded to the working dtype first (a no-op except for bfloat16, whose
     # values the float32 strategies do not generate directly)
     strategy = weights_for(qset, axis, caller.np_dtype).map(caller.cast)
@@ -197,21 +205,38 @@ def _verify(caller: QuantizerCaller | IsolatedCaller, fn_name: str, qset: QuantS
             by_name[name] = Check(name, "skip", measure=MEASURES[name], detail=why)
             continue
         tried = inputs + (caller.failed_inputs() if name == "contract" else [])
-        res = search(strategy, make_measure(name, caller, qset, axis, rel, tol.tiny), tried,
-                     max_examples, shrinking=deterministic)
+        measure = make_measure(name, caller, qset, axis, rel, tol.tiny, slack=slack)
+        res = search(strategy, measure, tried, max_examples, shrinking=deterministic)
         if name == "determinism":
             deterministic = res.counterexample is None
-        by_name[name] = _check_of(name, res, deterministic)
+        by_name[name] = _check_of(name, res, deterministic, measure, rel)
     ctx = {"set": qset.spec, "axis": axis, "backend": backend, "dtype": dtype,
            "tolerance r": f"{rel:.3g}", "resolution floor": f"{tol.tiny:.3g}",
+           "value slack": ("r*||w||^2 (rtol given)" if slack is None else
+                           f"rounding slack S(w, q), u = {slack.u:.3g}, accumulation "
+                           f"u = {slack.u_acc:.3g}, factor {slack.factor:g} "
+                           "(docs/math/verifier-tolerances.md)"),
            "examples per check": max_examples}
     if isinstance(caller.caller, IsolatedCaller):
         ctx["timeout per call"] = f"{caller.caller.timeout:g} s (child process)"
     return Report(f"verify_quantizer({fn_name})", tuple(by_name[n] for n in names), ctx)
 
 
-def _check_of(name: str, res: SearchResult, deterministic: bool) -> Check:
-    """The report line of one check from its search result."""
+def _note(m: Measured | None) -> str:
+    """'excess X of slack Y' from a value check's measure (empty if it has none)."""
+    note = (m.extra.get("note") if m else None) or {}
+    if not note:
+        return ""
+    return (f"excess over the optimum {note['excess']:.3g}, rounding slack {note['slack']:.3g}"
+            f" (excess/slack {note['excess/slack']:.3g})")
+
+
+def _check_of(name: str, res: SearchResult, deterministic: bool,
+              measure: Callable[[np.ndarray], Measured] | None = None,
+              rel: float = 0.0) -> Check:
+    """The report line of one check from its search result. A passing value check whose
+    figure (a ratio to the optimum) is above 1 + r says why: its excess at the worst input is
+    within the rounding slack (``extra["note"]``, shown under the row)."""
     skipped = (f" ({res.n_skipped} skipped: fn failed on them, see contract)"
                if res.n_skipped else "")
     if name == "contract":  # a yes/no property: no figure, no worst input
@@ -221,12 +246,22 @@ def _check_of(name: str, res: SearchResult, deterministic: bool) -> Check:
         if res.n_skipped and res.n_skipped == res.n_evaluated:
             return Check(name, "skip", measure=MEASURES[name],
                          detail="fn failed on every input tried (see contract)")
+        extra: dict[str, Any] = dict(_worst(res))
+        if (measure is not None and name in ("optimality", "prox_value")
+                and res.worst_input is not None and math.isfinite(res.worst)
+                and res.worst > 1 + rel):
+            txt = _note(measure(res.worst_input))
+            if txt:
+                extra["note"] = (f"figure above 1 + r where dist(w,Q)^2 is within rounding: at "
+                                 f"the worst input, {txt}")
         return Check(name, "pass", res.worst, MEASURES[name],
                      detail=f"{res.n_evaluated - res.n_skipped} inputs{skipped}",
-                     extra=_worst(res))
+                     extra=extra)
     m = res.counterexample_measure
     extra = {k: v for k, v in (m.extra if m else {}).items()}
     why_txt = extra.pop("why", "")
+    if extra.pop("note", None):
+        why_txt = "; ".join(t for t in (why_txt, _note(m)) if t)
     if name == "contract":
         detail = why_txt
     else:

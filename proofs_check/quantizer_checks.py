@@ -8,17 +8,23 @@ check               property (per slice)                                        
 ==================  =====================================================================  =======
 contract            fn(w) returns w's shape (and one scale per slice); no raise, exit, hang  all
 membership          :math:`q = \alpha L^n` for one :math:`\alpha \ge 0` (or the fixed scale)  all
-optimality          :math:`\|w-q\|^2 \le (1+r)\,\mathrm{dist}(w,Q)^2 + r\|w\|^2`              all
+optimality          :math:`\|w-q\|^2 \le \mathrm{dist}(w,Q)^2 + S(w, q)` (rounding slack)        all
 idempotence         :math:`\mathrm{fn}(q) = q`                                                all
 scale_equivariance  :math:`\mathrm{fn}(cw) = c\,\mathrm{fn}(w)`, c > 0 per slice (or a tie)   cones
 sign_symmetry       :math:`\mathrm{fn}(-w) = -\mathrm{fn}(w)` (or a tie)                      L = -L
-orthogonality       :math:`\langle w-q, q\rangle = 0`                                         cones
+orthogonality       :math:`|\langle w-q, q\rangle| \le S_\perp(w, q)`                          cones
 prox_invariance     :math:`\mathrm{fn}(u) = q`, :math:`u = (w+\lambda q)/(1+\lambda)`          all
 prox_value          :math:`F(u) = \min F` (F defined below)                                  all
 determinism         same input, bitwise same output; the input is not modified              all
 ==================  =====================================================================  =======
 
 with :math:`F(u) = \tfrac12\|u-w\|^2 + \tfrac\lambda2 \mathrm{dist}(u,Q)^2`, λ ∈ {0.1, 1, 10}.
+The value checks (optimality, prox_value, orthogonality, ties) allow exactly what rounding the
+output of an exact projection can explain: the slack S of
+:class:`proofs_check.tolerance.RoundingSlack`, of order :math:`\varepsilon\|w-q\|\,\|w\|` per
+slice (``docs/math/verifier-tolerances.md``); prox_value allows
+:math:`\tfrac{\lambda}{2(1+\lambda)} S`, since
+:math:`F(u) - \min F \le \tfrac{\lambda}{2(1+\lambda)}(\|w-q\|^2 - \mathrm{dist}(w,Q)^2)`.
 
 *Failures of fn itself* (it raises, calls ``sys.exit``, returns a wrong shape, or, in a child
 process, hangs or dies) are the ``contract`` check's: it reports the smallest such input. Every
@@ -47,6 +53,7 @@ import numpy as np
 
 from proofs_check.adapter import QuantizerCaller, QuantizerError
 from proofs_check.search import Measured
+from proofs_check.tolerance import RoundingSlack
 from theory.projection import nearest_codes, project
 from theory.sets import QuantSet
 
@@ -71,12 +78,23 @@ def applicable(name: str, qset: QuantSet) -> str | None:
 
 
 class _Ctx:
-    """Everything a measure needs: the caller, the set, the axis and the tolerance (r and the
-    resolution floor ``tiny``)."""
+    """Everything a measure needs: the caller, the set, the axis and the tolerances (r, the
+    resolution floor ``tiny`` and the value checks' rounding slack; ``slack=None``: the
+    input-relative bound r·||w||^2 instead)."""
 
     def __init__(self, caller: QuantizerCaller, qset: QuantSet, axis: int | None, rel: float,
-                 tiny: float = 0.0):
+                 tiny: float = 0.0, slack: RoundingSlack | None = None):
         self.caller, self.qset, self.axis, self.rel, self.tiny = caller, qset, axis, rel, tiny
+        self.slack = slack
+
+    def value_slack(self, w: np.ndarray, q: np.ndarray, input_rounding: bool = False
+                    ) -> np.ndarray:
+        """Per slice: how much ||w - q||^2 may exceed dist(w, Q)^2 by rounding alone
+        (:class:`~proofs_check.tolerance.RoundingSlack`), or r·||w||^2 + floor."""
+        rw, rq = self.rows(w), self.rows(q)
+        if self.slack is None:
+            return self.rel * np.sum(rw * rw, 1) + self.sq_floor(w)
+        return self.slack.optimality(rw, rq, input_rounding)
 
     def sq_floor(self, w: np.ndarray, mult: float = 1.0) -> float:
         """Absolute floor of squared quantities over one slice: n (mult·tiny)^2."""
@@ -98,9 +116,14 @@ class _Ctx:
                      mult: float = 1.0) -> bool:
         """``a`` and ``b`` approximate ``w`` equally well in every slice (a tie: the outputs
         differ only by how a tie was broken), within ``r ||w||^2``."""
-        r = self.rows(w)
         ea, eb = self.err2(w, a), self.err2(w, b)
-        ok = np.abs(ea - eb) <= self.rel * np.sum(r * r, 1) + self.sq_floor(w, mult)
+        if self.slack is None:
+            r = self.rows(w)
+            tol = self.rel * np.sum(r * r, 1) + self.sq_floor(w, mult)
+        else:  # each within rounding of the optimum of an input within rounding of w
+            tol = (self.value_slack(w, a, True) + self.value_slack(w, b, True)
+                   + self.sq_floor(w, mult))
+        ok = np.abs(ea - eb) <= tol
         return bool(np.all(ok & np.isfinite(ea) & np.isfinite(eb)))
 
     def close(self, w: np.ndarray, a: np.ndarray, b: np.ndarray,
@@ -155,15 +178,29 @@ def _membership(c: _Ctx, w: np.ndarray) -> Measured:
     return Measured(worst, ok, {} if ok else {"fn(w)": out.q, **({"why": why} if why else {})})
 
 
+def _excess_note(excess: np.ndarray, tol: np.ndarray) -> dict[str, float]:
+    """The worst slice's excess over the optimum and its rounding slack (for the report)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(tol > 0, excess / np.where(tol > 0, tol, 1.0),
+                        np.where(excess > 0, np.inf, 0.0))
+    k = int(np.argmax(np.where(np.isnan(frac), np.inf, frac)))
+    return {"excess": float(excess[k]), "slack": float(tol[k]), "excess/slack": float(frac[k])}
+
+
 def _optimality(c: _Ctx, w: np.ndarray) -> Measured:
     q = c.caller(w).q
     e2, d2 = c.err2(w, q), c.dist2(w)
-    tol = c.rel * d2 + c.rel * np.sum(c.rows(w) ** 2, 1) + c.sq_floor(w)
+    if c.slack is None:
+        tol = c.rel * d2 + c.rel * np.sum(c.rows(w) ** 2, 1) + c.sq_floor(w)
+    else:
+        tol = c.value_slack(w, q)
     ok = bool(np.all(e2 - d2 <= tol))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(d2 > 0, e2 / np.where(d2 > 0, d2, 1.0), np.where(e2 <= tol, 1.0, np.inf))
     ratio = np.where(np.isnan(ratio), np.inf, ratio)
-    extra = {} if ok else {"fn(w)": q, "P(w)": project(w, c.qset, c.axis).q}
+    note = _excess_note(e2 - d2, tol)
+    extra = {"note": note} if ok else {"fn(w)": q, "P(w)": project(w, c.qset, c.axis).q,
+                                       "note": note}
     return Measured(float(np.max(ratio)), ok, extra)
 
 
@@ -219,7 +256,8 @@ def _orthogonality(c: _Ctx, w: np.ndarray) -> Measured:
     floor = c.sq_floor(w)
     excess = np.maximum(ip - floor, 0.0)
     rel = np.where(n2 > 0, excess / np.where(n2 > 0, n2, 1.0), excess)
-    ok = bool(np.all(ip <= c.rel * n2 + floor))
+    tol = c.rel * n2 + floor if c.slack is None else c.slack.orthogonality(r, q)
+    ok = bool(np.all(ip <= tol))
     return Measured(float(np.max(rel)) if np.all(np.isfinite(rel)) else float("inf"), ok,
                     {} if ok else {"fn(w)": c.caller(w).q})
 
@@ -243,20 +281,37 @@ def _prox_value(c: _Ctx, w: np.ndarray) -> Measured:
     worst = 1.0
     n2 = np.sum(c.rows(w) ** 2, 1)
     d2w = c.dist2(w)
+    top: dict[str, float] = {}
+    if c.slack is not None:  # F(u) - min F <= lam/(2(1+lam)) (||w-q||^2 - d^2): same slack
+        s_opt = c.value_slack(w, q)
+        rw, rq = c.rows(w), c.rows(q)
+        s_eval = c.slack.factor * c.slack.evaluation(rw, rq)
+        # q is the rounding of a point of Q: dist(u, Q) <= ||u - q|| + ||rho||, ||rho|| <= u_o||q||
+        uo, f = c.slack.u_out, c.slack.factor
+        e_q = np.sqrt(np.sum((rw - rq) ** 2, 1)) * np.sqrt(np.sum(rq * rq, 1))
+        q2 = np.sum(rq * rq, 1)
     for lam in LAMBDAS:
         u = (w + lam * q) / (1 + lam)
         if not np.all(np.isfinite(u)):
             return Measured(float("inf"), False, {"lambda": lam, "fn(w)": q})
         val = 0.5 * np.sum((c.rows(u) - c.rows(w)) ** 2, 1) + 0.5 * lam * c.dist2(u)
         best = lam / (2 * (1 + lam)) * d2w
-        tol = c.rel * best + c.rel * lam * n2 + (1 + lam) * c.sq_floor(w)
+        if c.slack is None:
+            tol = c.rel * best + c.rel * lam * n2 + (1 + lam) * c.sq_floor(w)
+        else:
+            tol = (lam / (2 * (1 + lam)) * s_opt
+                   + f * (lam / (1 + lam) * uo * e_q + lam / 2 * uo * uo * q2)
+                   + (1 + lam) * (s_eval + c.sq_floor(w)))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(best > 0, val / np.where(best > 0, best, 1.0),
                              np.where(val <= tol, 1.0, np.inf))
         worst = max(worst, float(np.max(ratio)))
+        note = _excess_note(val - best, tol)
         if not np.all(val - best <= tol):
-            return Measured(worst, False, {"lambda": lam, "prox_fn(w)": u})
-    return Measured(worst, True)
+            return Measured(worst, False, {"lambda": lam, "prox_fn(w)": u, "note": note})
+        if lam == LAMBDAS[0] or note["excess/slack"] > top["excess/slack"]:
+            top = note
+    return Measured(worst, True, {"note": top})
 
 
 def _determinism(c: _Ctx, w: np.ndarray) -> Measured:
@@ -293,17 +348,19 @@ _MEASURES: dict[str, Callable[[_Ctx, np.ndarray], Measured]] = {
 
 def make_measure(name: str, caller: QuantizerCaller, qset: QuantSet, axis: int | None,
                  rel: float, tiny: float = 0.0,
-                 failures: list[np.ndarray] | None = None) -> Callable[[np.ndarray], Measured]:
+                 failures: list[np.ndarray] | None = None,
+                 slack: RoundingSlack | None = None) -> Callable[[np.ndarray], Measured]:
     """The measure of check ``name`` (one of :data:`CHECKS`) for this quantizer and set.
 
-    ``tiny``: the resolution floor (:mod:`proofs_check.tolerance`). Except for ``contract``, an
-    input on which fn fails (:class:`~proofs_check.adapter.QuantizerError`, on ``w`` itself or
-    on an input derived from it) is *skipped*; the failing input is appended to ``failures``
-    (so the contract check can be run on it).
+    ``tiny``: the resolution floor (:mod:`proofs_check.tolerance`); ``slack``: the rounding
+    slack of the value checks (None: the input-relative bound r·||w||^2). Except for
+    ``contract``, an input on which fn fails (:class:`~proofs_check.adapter.QuantizerError`, on
+    ``w`` itself or on an input derived from it) is *skipped*; the failing input is appended to
+    ``failures`` (so the contract check can be run on it).
     """
     if name not in _MEASURES:
         raise ValueError(f"unknown check {name!r}; expected one of {CHECKS}")
-    ctx = _Ctx(caller, qset, axis, rel, tiny)
+    ctx = _Ctx(caller, qset, axis, rel, tiny, slack)
     f = _MEASURES[name]
     if name == "contract":
         return lambda w: f(ctx, w)

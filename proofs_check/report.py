@@ -164,6 +164,8 @@ class Report:
             lines.append("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
             if c.status != PASS and c.detail and "detail" not in columns:
                 lines.append(f"      {c.detail}")
+            if isinstance(c.extra.get("note"), str):  # e.g. why a pass shows a large figure
+                lines.append(f"      {c.extra['note']}")
             if c.counterexample is not None:
                 lines.append(f"      counterexample w = {format_array(c.counterexample)}")
                 for k, v in c.extra.items():
