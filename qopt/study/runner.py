@@ -3,7 +3,11 @@
 The study directory is the only state:
 
 - a run whose ``runs/<id>/result.json`` exists is FINISHED: it is never rerun, its result is
-  read back (``result.json`` is written last and atomically, so it is complete or absent);
+  read back (``result.json`` is written last and atomically, so it is complete or absent)
+  after its files are checked against its ``manifest.json`` (:mod:`qopt.train.manifest`): a
+  damaged run (edited or truncated ``result.json``, changed or missing ``model.pt``, ...) is
+  reported as failed with what is damaged, left untouched, and kept out of the results; its
+  children fail like those of a failed parent;
 - an unfinished run with a ``checkpoint.pt`` continues from its last completed epoch (the
   trainer's bit-exact resume), so a killed study continues where it stopped;
 - a run whose directory lock (:class:`~qopt.train.lock.RunLock`) is held by a live process —
@@ -40,6 +44,7 @@ from qopt.study.toml_out import to_toml
 from qopt.train.identity import RunConflict, config_diff
 from qopt.train.io import atomic_write_text, read_json
 from qopt.train.lock import LOCK_FILE, RunLock, RunLockedError
+from qopt.train.manifest import RunDamaged, read_finished_run
 
 
 class StudyConflict(ValueError):
@@ -157,6 +162,9 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     done, pending = plan(study, out)
+    damaged = {rid: msg for rid in sorted(done)
+               if (msg := finished_damage(out / "runs" / rid)) is not None}
+    done -= set(damaged)
     budget = len(pending) if max_runs is None else min(max_runs, len(pending))
     n_workers = max(1, min(workers or study.workers, budget or 1))
     cfg = backend if backend is not None else study.backend
@@ -174,14 +182,21 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
     t0 = time.perf_counter()
     failed: dict[str, str] = {}
     in_use: dict[str, str] = {}
+    for rid, msg in damaged.items():
+        print(f"  [!] {rid}: {_fail(rid, msg, out, failed)}", file=stream, flush=True)
     if engine is not None:
         failed, in_use = _execute(out, done, pending, budget, engine, study.threads_per_worker,
-                                  stream)
+                                  stream, failed)
     runs = []
     for c in study.cells:
-        p = out / "runs" / c.run_id / "result.json"
-        if p.exists():
-            runs.append({"run_id": c.run_id, "keys": c.keys, "result": read_json(p)})
+        d = out / "runs" / c.run_id
+        if c.run_id in failed or not (d / "result.json").exists():
+            continue
+        try:
+            runs.append({"run_id": c.run_id, "keys": c.keys, "result": read_finished_run(d)})
+        except RunDamaged as exc:  # damaged after the check above (e.g. while running)
+            print(f"  [!] {c.run_id}: {_fail(c.run_id, f'damaged: {exc}', out, failed)}",
+                  file=stream, flush=True)
     rows = write_results(out, study.name, study.grid_keys, runs, study.last_k) if runs else []
     table = summary_table(study.grid_keys, rows, study.last_k) if rows else "(no finished runs)"
     return {"out_dir": str(out), "rows": rows, "table": table, "n_runs": len(study.cells),
@@ -212,11 +227,22 @@ def lock_holder(run_dir: Path, deadline: float = 0.0) -> str | None:
         time.sleep(0.1)
 
 
+def finished_damage(run_dir: Path) -> str | None:
+    """None when the finished run in ``run_dir`` is intact, else what is damaged."""
+    try:
+        read_finished_run(run_dir)
+    except RunDamaged as exc:
+        return f"damaged: {exc}"
+    return None
+
+
 def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine: Backend,
-             threads: int, stream: TextIO) -> tuple[dict[str, str], dict[str, str]]:
+             threads: int, stream: TextIO, failed: dict[str, str] | None = None
+             ) -> tuple[dict[str, str], dict[str, str]]:
     """Run up to ``budget`` pending cells on ``engine``, parents before children; returns
-    (failed, in use) run ids with their messages."""
-    failed: dict[str, str] = {}
+    (failed, in use) run ids with their messages (``failed`` may start with the damaged
+    finished runs: their children fail like those of a failed parent)."""
+    failed = {} if failed is None else failed
     in_use: dict[str, str] = {}
     waiting = list(pending)
     started = finished = 0
@@ -265,8 +291,11 @@ def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine
                 if oc.status == "done" and not result.exists():
                     oc = Outcome("failed", f"the run ended without writing {result}", oc.time_s)
                 if oc.status == "done":
-                    done.add(spec.run_id)
-                    msg = _result_line(read_json(result))
+                    try:
+                        msg = _result_line(read_finished_run(out / "runs" / spec.run_id))
+                        done.add(spec.run_id)
+                    except RunDamaged as exc:
+                        msg = _fail(spec.run_id, f"damaged: {exc}", out, failed)
                 elif oc.status == "in_use":
                     in_use[spec.run_id] = oc.message
                     msg = f"in use, skipped: {oc.message}"

@@ -34,7 +34,8 @@ from typing import Any
 
 from qopt.io import atomic_write_bytes, atomic_write_json, to_json
 
-__all__ = ["MANIFEST", "RunDamaged", "read_finished", "write_finished"]
+__all__ = ["MANIFEST", "RunDamaged", "read_finished", "read_finished_run",
+           "write_finished"]
 
 MANIFEST = "manifest.json"
 _FORMAT = "qopt-run-manifest"
@@ -162,3 +163,18 @@ def read_finished(run_dir: str | os.PathLike, config_hash: str | None = None
                              f"its {MANIFEST} {m['config_hash']!r}: the files are of another "
                              f"run; {_HINT}")
     return result
+
+
+def read_finished_run(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """:func:`read_finished` against the identity the run directory's ``config.json``
+    records (a missing or unreadable ``config.json`` is damage too)."""
+    run_dir = Path(run_dir)
+    try:
+        with open(run_dir / "config.json", encoding="utf-8") as fh:
+            own = json.load(fh).get("config_hash")
+    except (OSError, ValueError, AttributeError):
+        own = None
+    if not isinstance(own, str):
+        raise RunDamaged(f"run directory {str(run_dir)!r}: config.json is missing, unreadable "
+                         f"or records no config_hash; {_HINT}")
+    return read_finished(run_dir, own)
