@@ -29,6 +29,7 @@ def quant_relu_stats(run_dir: str | Path, n: int = 1000) -> list[dict[str, float
 
     Raises:
         ValueError: ``run_dir`` is not a finished run (no config.json / model.pt).
+        RunDamaged: its files are not those the run wrote (:mod:`qopt.train.manifest`).
     """
     import torch
 
@@ -41,6 +42,9 @@ def quant_relu_stats(run_dir: str | Path, n: int = 1000) -> list[dict[str, float
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file() or not (run_dir / "model.pt").is_file():
         raise ValueError(f"{str(run_dir)!r} is not a finished run (config.json, model.pt)")
+    from qopt.train.manifest import read_finished_run
+
+    read_finished_run(run_dir)  # model.pt is the one the run wrote (RunDamaged otherwise)
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig.from_dict({k: v for k, v in read_json(run_dir / "config.json").items()
                                  if k in names})

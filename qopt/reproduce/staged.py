@@ -159,7 +159,6 @@ def float_stage_dir(exp: StagedExperiment, ctx: Context) -> Path:
 def _float_stage(exp: StagedExperiment, ctx: Context, failed: dict[str, str]
                  ) -> dict[int, RunRecord]:
     from qopt.study import run_study
-    from qopt.train.io import read_json
 
     root = float_stage_dir(exp, ctx)
     cells = [_cell({"method": "float", "seed": s},
@@ -176,17 +175,30 @@ def _float_stage(exp: StagedExperiment, ctx: Context, failed: dict[str, str]
     out = {}
     for c in cells:
         p = root / "runs" / c.run_id
-        if (p / "result.json").exists():
-            out[c.keys["seed"]] = RunRecord(c.keys, c.keys["seed"], read_json(
-                p / "result.json"), p)
+        res = _finished(p, c.run_id, failed)
+        if res is not None:
+            out[c.keys["seed"]] = RunRecord(c.keys, c.keys["seed"], res, p)
     return out
+
+
+def _finished(run_dir: Path, run_id: str, failed: dict[str, str]) -> dict | None:
+    """The verified result of a finished run (:mod:`qopt.train.manifest`), None when it has
+    not finished; a damaged one is recorded in ``failed`` (never read as a result)."""
+    from qopt.train.manifest import RunDamaged, read_finished_run
+
+    if not (run_dir / "result.json").exists():
+        return None
+    try:
+        return read_finished_run(run_dir)
+    except RunDamaged as exc:
+        failed.setdefault(run_id, f"damaged: {exc}")
+        return None
 
 
 def run_experiment(exp: StagedExperiment, ctx: Context) -> ExperimentRuns:
     """Run (or continue) both stages of ``exp``; return the finished runs. Stage 1 is skipped
     when stage 2 starts from scratch."""
     from qopt.study import run_study
-    from qopt.train.io import read_json
 
     root = ctx.studies_dir / exp.name
     failed: dict[str, str] = {}
@@ -215,7 +227,8 @@ def run_experiment(exp: StagedExperiment, ctx: Context) -> ExperimentRuns:
                           failed)
         for c in cells:
             p = root / "runs" / c.run_id
-            if (p / "result.json").exists():
+            res = _finished(p, c.run_id, failed)
+            if res is not None:
                 keys = {k: v for k, v in c.keys.items() if k != "seed"}
-                records.append(RunRecord(keys, c.keys["seed"], read_json(p / "result.json"), p))
+                records.append(RunRecord(keys, c.keys["seed"], res, p))
     return ExperimentRuns(floats, records, failed)

@@ -3,7 +3,11 @@
 The study directory is the only state:
 
 - a run whose ``runs/<id>/result.json`` exists is FINISHED: it is never rerun, its result is
-  read back (``result.json`` is written last and atomically, so it is complete or absent);
+  read back (``result.json`` is written last and atomically, so it is complete or absent)
+  after its files are checked against its ``manifest.json`` (:mod:`qopt.train.manifest`): a
+  damaged run (edited or truncated ``result.json``, changed or missing ``model.pt``, ...) is
+  reported as failed with what is damaged, left untouched, and kept out of the results; its
+  children fail like those of a failed parent;
 - an unfinished run with a ``checkpoint.pt`` continues from its last completed epoch (the
   trainer's bit-exact resume), so a killed study continues where it stopped;
 - a run whose directory lock (:class:`~qopt.train.lock.RunLock`) is held by a live process —
@@ -41,6 +45,7 @@ from qopt.study.tune import TIE_RULE
 from qopt.train.identity import RunConflict, config_diff
 from qopt.train.io import atomic_write_text, read_json
 from qopt.train.lock import LOCK_FILE, RunLock, RunLockedError
+from qopt.train.manifest import RunDamaged, read_finished_run
 
 
 class StudyConflict(ValueError):
@@ -169,7 +174,7 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
     if study.tune is not None:
         return _run_tuned(study, out, workers, max_runs, stream, cfg, t0)
     ph = _run_phase(study, list(study.cells), out, workers, max_runs, stream, cfg, "")
-    runs = _finished(study.cells, out)
+    runs = _finished(study.cells, out, ph["failed"], stream)
     rows = write_results(out, study.name, study.grid_keys, runs, study.last_k) if runs else []
     table = summary_table(study.grid_keys, rows, study.last_k) if rows else "(no finished runs)"
     return {"out_dir": str(out), "rows": rows, "table": table, "n_runs": len(study.cells),
@@ -177,16 +182,24 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
             "in_use": ph["in_use"], "wall_s": time.perf_counter() - t0}
 
 
-def _finished(cells: Any, out: Path) -> list[dict]:
+def _finished(cells: Any, out: Path, failed: dict[str, str], stream: TextIO) -> list[dict]:
+    """The finished runs of ``cells``, each read through its manifest check
+    (:func:`read_finished_run`); a damaged one is added to ``failed``, never reported."""
     from qopt.study.collapse import run_collapsed
 
     runs = []
     for c in cells:
-        p = out / "runs" / c.run_id / "result.json"
-        if p.exists():
-            res = read_json(p)
-            runs.append({"run_id": c.run_id, "keys": c.keys, "result": res,
-                         "collapsed": run_collapsed(p.parent, res)})
+        d = out / "runs" / c.run_id
+        if c.run_id in failed or not (d / "result.json").exists():
+            continue
+        try:
+            res = read_finished_run(d)
+        except RunDamaged as exc:  # damaged after the check before running (e.g. meanwhile)
+            print(f"  [!] {c.run_id}: {_fail(c.run_id, f'damaged: {exc}', out, failed)}",
+                  file=stream, flush=True)
+            continue
+        runs.append({"run_id": c.run_id, "keys": c.keys, "result": res,
+                     "collapsed": run_collapsed(d, res)})
     return runs
 
 
@@ -199,6 +212,9 @@ def _run_phase(study: Study, cells: list[Cell], out: Path, workers: int | None,
 
     sub = dataclasses.replace(study, cells=tuple(cells))
     done, pending = plan(sub, out)
+    damaged = {rid: msg for rid in sorted(done)
+               if (msg := finished_damage(out / "runs" / rid)) is not None}
+    done -= set(damaged)
     budget = len(pending) if max_runs is None else min(max_runs, len(pending))
     n_workers = max(1, min(workers or study.workers, budget or 1))
     engine = make_backend(cfg, out, study.name, n_workers, study.threads_per_worker,
@@ -215,9 +231,11 @@ def _run_phase(study: Study, cells: list[Cell], out: Path, workers: int | None,
           f"{budget} to run on {where} -> {out}", file=stream, flush=True)
     failed: dict[str, str] = {}
     in_use: dict[str, str] = {}
+    for rid, msg in damaged.items():
+        print(f"  [!] {rid}: {_fail(rid, msg, out, failed)}", file=stream, flush=True)
     if engine is not None:
         failed, in_use = _execute(out, done, pending, budget, engine, study.threads_per_worker,
-                                  stream)
+                                  stream, failed)
     return {"n_ran": budget, "failed": failed, "in_use": in_use, "done": done}
 
 
@@ -244,7 +262,7 @@ def _run_tuned(study: Study, out: Path, workers: int | None, max_runs: int | Non
     ph2 = _run_phase(study, fcells, out, workers, left, stream, cfg,
                      " (selected settings at the study's seeds)")
     table = trial_table(study, out, ph1["failed"])  # unchanged: phase 2 reads no tuning run
-    runs = _finished(fcells, out)
+    runs = _finished(fcells, out, ph2["failed"], stream)
     budget = budgets(study)
     tune_json = {"spec": study.tune.to_dict(), "budget_epochs": budget,
                  "rule": "selected = the trial with the best mean of the metric over the tuning "
@@ -303,11 +321,22 @@ def lock_holder(run_dir: Path, deadline: float = 0.0) -> str | None:
         time.sleep(0.1)
 
 
+def finished_damage(run_dir: Path) -> str | None:
+    """None when the finished run in ``run_dir`` is intact, else what is damaged."""
+    try:
+        read_finished_run(run_dir)
+    except RunDamaged as exc:
+        return f"damaged: {exc}"
+    return None
+
+
 def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine: Backend,
-             threads: int, stream: TextIO) -> tuple[dict[str, str], dict[str, str]]:
+             threads: int, stream: TextIO, failed: dict[str, str] | None = None
+             ) -> tuple[dict[str, str], dict[str, str]]:
     """Run up to ``budget`` pending cells on ``engine``, parents before children; returns
-    (failed, in use) run ids with their messages."""
-    failed: dict[str, str] = {}
+    (failed, in use) run ids with their messages (``failed`` may start with the damaged
+    finished runs: their children fail like those of a failed parent)."""
+    failed = {} if failed is None else failed
     in_use: dict[str, str] = {}
     waiting = list(pending)
     started = finished = 0
@@ -356,9 +385,12 @@ def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine
                 if oc.status == "done" and not result.exists():
                     oc = Outcome("failed", f"the run ended without writing {result}", oc.time_s)
                 if oc.status == "done":
-                    done.add(spec.run_id)
-                    (out / "runs" / spec.run_id / "error.txt").unlink(missing_ok=True)
-                    msg = _result_line(read_json(result))
+                    try:
+                        msg = _result_line(read_finished_run(out / "runs" / spec.run_id))
+                        done.add(spec.run_id)
+                        (out / "runs" / spec.run_id / "error.txt").unlink(missing_ok=True)
+                    except RunDamaged as exc:
+                        msg = _fail(spec.run_id, f"damaged: {exc}", out, failed)
                 elif oc.status == "in_use":
                     in_use[spec.run_id] = oc.message
                     msg = f"in use, skipped: {oc.message}"

@@ -45,7 +45,8 @@ import torch
 
 from qopt.io import _unpickling_reason, atomic_write_bytes, load_state_file
 
-__all__ = ["CHECKPOINT", "PREVIOUS", "CheckpointError", "CheckpointWarning", "check_metrics_log",
+__all__ = ["CHECKPOINT", "PREVIOUS", "CheckpointError", "CheckpointIdentityError",
+           "CheckpointWarning", "check_hyperparameters", "check_identity", "check_metrics_log",
            "decode_checkpoint", "encode_checkpoint", "load_checkpoint", "read_checkpoint",
            "read_state_file", "remove_checkpoints", "restore_checkpoint", "save_checkpoint"]
 
@@ -174,16 +175,134 @@ def save_checkpoint(run_dir: str | os.PathLike, state: dict[str, Any]) -> Path:
     return atomic_write_bytes(cur, data)
 
 
-def load_checkpoint(run_dir: str | os.PathLike, map_location: str | torch.device = "cpu"
-                    ) -> dict[str, Any] | None:
+class CheckpointIdentityError(CheckpointError):
+    """A checkpoint of another run (another identity), or one that records none."""
+
+
+def check_identity(state: dict[str, Any], record: dict[str, Any], path: Path) -> None:
+    """``state`` (a decoded checkpoint) must record the identity of ``record`` (the run's
+    ``config.json`` identity part: :func:`qopt.train.record.run_record`).
+
+    Raises:
+        CheckpointIdentityError: naming both identities (config hashes and the differing
+            fields) and the file."""
+    want = record.get("config_hash")
+    ident = state.get("identity")
+    if not isinstance(ident, dict) or not isinstance(ident.get("config_hash"), str):
+        raise CheckpointIdentityError(
+            f"{str(path)!r} records no run identity (written by an older qopt, or not by this "
+            f"run): it cannot be shown to belong to the run {want} in {str(path.parent)!r}; "
+            "rerun with --no-resume")
+    have = ident["config_hash"]
+    if have != want:
+        from qopt.train.identity import config_diff
+
+        theirs = ident.get("record")
+        diffs = config_diff(record, theirs) if isinstance(theirs, dict) else []
+        what = f": {'; '.join(diffs)}" if diffs else ""
+        raise CheckpointIdentityError(
+            f"{str(path)!r} is a checkpoint of another run: its identity is {have}, this "
+            f"run's is {want}{f' (this run -> the checkpoint{what})' if what else ''}; refused "
+            "(resuming it would continue that run under this run's identity). Remove it from "
+            f"{str(path.parent)!r} or start afresh (--no-resume)")
+
+
+#: param-group keys that are not hyperparameters (the parameters themselves, their names,
+#: the scheduled rate, which is checked against the schedule instead)
+_NOT_HPARAMS = {"params", "names", "lr"}
+#: scheduler-state keys that are progress, not configuration
+_SCHED_PROGRESS = {"last_epoch", "_step_count", "_get_lr_called_within_step", "_last_lr",
+                   "_is_initial"}
+
+
+def _plain(v: Any) -> Any:
+    """Comparable form: tuples as lists, tensors as lists, dict keys as strings."""
+    if torch.is_tensor(v):
+        return v.tolist()
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return v
+
+
+def check_hyperparameters(ckpt: dict[str, Any], optimizer: Any, scheduler: Any,
+                          run_dir: str | os.PathLike) -> None:
+    """The hyperparameters inside a checkpoint equal those of the optimizer and scheduler built
+    from ``config.json`` (call before restoring): per param group every key but the parameters
+    (momentum, weight decay, betas, eps, ``initial_lr``, the set and axis, ...); the scheduled
+    ``lr`` equals ``initial_lr`` times this run's schedule factor at the checkpoint's epoch;
+    the scheduler's configuration (base rates, the schedule's fields); the method, its
+    arguments and the run length (QuantOptimizer's ``qopt`` entry).
+
+    Raises:
+        CheckpointIdentityError: naming the file and each differing value (checkpoint vs
+            config.json)."""
+    name = str(Path(run_dir) / ckpt.get("_file", CHECKPOINT))
+    saved_opt, saved_sched = ckpt.get("optimizer"), ckpt.get("scheduler")
+    here_opt, here_sched = optimizer.state_dict(), scheduler.state_dict()
+    diffs: list[str] = []
+    sg, hg = saved_opt.get("param_groups"), here_opt.get("param_groups")
+    if not isinstance(sg, list) or len(sg) != len(hg):
+        diffs.append(f"param groups ({len(sg) if isinstance(sg, list) else 'none'} vs "
+                     f"{len(hg)})")
+        sg = []
+    lambdas = getattr(scheduler, "lr_lambdas", None)
+    epoch = ckpt.get("epoch")
+    for gi, (a, b) in enumerate(zip(sg, hg)):
+        if not isinstance(a, dict):
+            diffs.append(f"param group {gi} (not a table)")
+            continue
+        for k in sorted(set(a) | set(b)):
+            if k in _NOT_HPARAMS:
+                continue
+            va, vb = _plain(a.get(k, "absent")), _plain(b.get(k, "absent"))
+            if va != vb:
+                diffs.append(f"param group {gi} {k} ({va!r} in the checkpoint, {vb!r} here)")
+        if lambdas is not None and gi < len(lambdas) and isinstance(epoch, int) \
+                and "initial_lr" in b:
+            want = b["initial_lr"] * lambdas[gi](epoch)
+            if a.get("lr") != want:
+                diffs.append(f"param group {gi} lr ({a.get('lr')!r} in the checkpoint at epoch "
+                             f"{epoch}, {want!r} by this run's schedule)")
+    q_saved, q_here = saved_opt.get("qopt"), here_opt.get("qopt")
+    if isinstance(q_here, dict):
+        q_saved = q_saved if isinstance(q_saved, dict) else {}
+        for k in ("method", "method_args", "run"):
+            va, vb = _plain(q_saved.get(k, "absent")), _plain(q_here.get(k))
+            if va != vb:
+                diffs.append(f"{k} ({va!r} in the checkpoint, {vb!r} here)")
+    elif isinstance(q_saved, dict):
+        diffs.append(f"method ({q_saved.get('method')!r} in the checkpoint, none here)")
+    if isinstance(saved_sched, dict):
+        for k in sorted((set(saved_sched) | set(here_sched)) - _SCHED_PROGRESS):
+            va, vb = _plain(saved_sched.get(k, "absent")), _plain(here_sched.get(k, "absent"))
+            if va != vb:
+                diffs.append(f"scheduler {k} ({va!r} in the checkpoint, {vb!r} here)")
+        if isinstance(epoch, int) and saved_sched.get("last_epoch") != epoch:
+            diffs.append(f"scheduler last_epoch ({saved_sched.get('last_epoch')!r}, the "
+                         f"checkpoint's epoch is {epoch})")
+    if diffs:
+        more = f" (+{len(diffs) - 6} more)" if len(diffs) > 6 else ""
+        raise CheckpointIdentityError(
+            f"{name!r}: its optimizer/scheduler hyperparameters are not those of this run's "
+            f"config.json: {'; '.join(diffs[:6])}{more}; refused (resume with the config that "
+            "made it, or --no-resume)")
+
+
+def load_checkpoint(run_dir: str | os.PathLike, map_location: str | torch.device = "cpu",
+                    record: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The newest good checkpoint of ``run_dir``, or ``None`` when it has none.
 
     Falls back to ``checkpoint.prev.pt`` (with a :class:`CheckpointWarning`) when
     ``checkpoint.pt`` is missing or damaged; the damaged file is moved to
     ``checkpoint.pt.damaged``. The returned dict has ``"_file"``: the name of the file used.
+    With ``record`` (the run's identity record), every checkpoint present — the current and
+    the previous one, readable ones — must record that identity (:func:`check_identity`).
 
     Raises:
         CheckpointError: every checkpoint present is damaged (each one named with its reason).
+        CheckpointIdentityError: a checkpoint of another identity, or of none.
     """
     run_dir = Path(run_dir)
     cur, prev = run_dir / CHECKPOINT, run_dir / PREVIOUS
@@ -192,15 +311,29 @@ def load_checkpoint(run_dir: str | os.PathLike, map_location: str | torch.device
     errors = []
     if cur.exists():
         try:
-            return {**read_checkpoint(cur, map_location), "_file": CHECKPOINT}
+            state = read_checkpoint(cur, map_location)
         except CheckpointError as exc:
             errors.append(str(exc))
+        else:
+            if record is not None:
+                check_identity(state, record, cur)
+                if prev.exists():
+                    try:
+                        older = read_checkpoint(prev, map_location)
+                    except CheckpointError:
+                        pass  # damaged: only a fallback, and not needed now
+                    else:
+                        check_identity(older, record, prev)
+                        del older
+            return {**state, "_file": CHECKPOINT}
     if prev.exists():
         try:
             state = read_checkpoint(prev, map_location)
         except CheckpointError as exc:
             errors.append(str(exc))
         else:
+            if record is not None:
+                check_identity(state, record, prev)
             why = errors[0] if errors else f"{str(cur)!r} is missing"
             if cur.exists():
                 with contextlib.suppress(FileNotFoundError):  # another rank moved it first

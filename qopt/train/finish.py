@@ -9,8 +9,9 @@ batches at these weights (:mod:`qopt.train.bn`; under DDP each rank uses its sha
 global batch and the estimates are averaged over ranks) and the test and training sets are
 evaluated again: that is ``final``. Without re-estimation ``final`` equals ``final_raw``.
 ``model.pt`` holds the evaluated network (re-estimated statistics included); ``quantized.pt``
-the integer codes and scales; ``latent.pt`` the final latent weights; ``result.json`` is written
-last.
+the integer codes and scales; ``latent.pt`` the final latent weights; then ``manifest.json``
+(the SHA-256 of each of these files and of ``result.json``, :mod:`qopt.train.manifest`);
+``result.json`` is written last.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import torch
 
 from qopt.train.bn import batchnorm_layers, recalibrate_bn
 from qopt.train.distributed import all_reduce_sum, barrier, ranks_identical
-from qopt.train.io import atomic_torch_save, atomic_write_json
 from qopt.train.loop import autocast_ctx, evaluate
 
 
@@ -193,14 +193,15 @@ def finish_run(run: Any) -> dict[str, Any]:
         run.logger.log("final", run.step, len(run.history) - 1,
                        {**final, "raw_test_acc": final_raw.get("test_acc"),
                         "raw_test_loss": final_raw.get("test_loss")})
-        atomic_torch_save(run.run_dir / "model.pt", model.state_dict())
+        from qopt.train.manifest import write_finished
+
+        files: dict[str, Any] = {"model.pt": model.state_dict()}
         if cfg.method != "float" and hasattr(qopt, "export_quantized"):
-            exported = qopt.export_quantized(model, opt if run.quantized else None)
-            atomic_torch_save(run.run_dir / "quantized.pt", exported)
+            files["quantized.pt"] = qopt.export_quantized(model, opt if run.quantized else None)
         if run.quantized:
             from qopt.train.probe import final_latents
 
-            atomic_torch_save(run.run_dir / "latent.pt", final_latents(opt))
-        atomic_write_json(run.run_dir / "result.json", result)
+            files["latent.pt"] = final_latents(opt)
+        write_finished(run.run_dir, run.record["config_hash"], files, result)
     barrier(info)
     return result

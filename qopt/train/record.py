@@ -67,12 +67,14 @@ def default_run_name(cfg: TrainConfig, record: dict[str, Any] | None = None) -> 
 def check_run_dir(run_dir: Path, record: dict[str, Any], resume: bool) -> dict | None:
     """Compare a request with what ``run_dir`` holds.
 
-    Returns the finished result (``result.json``) when the directory holds a finished run of
-    the same identity and ``resume`` is set; None when training should (re)start or resume.
+    Returns the finished result (``result.json``, verified against ``manifest.json``:
+    :func:`qopt.train.manifest.read_finished`) when the directory holds a finished run of the
+    same identity and ``resume`` is set; None when training should (re)start or resume.
 
     Raises:
         RunConflict: the directory holds a run of another identity (and ``resume`` is set:
             ``resume=False`` replaces it), or a ``result.json`` without ``config.json``.
+        RunDamaged: the finished run's files are not the ones it wrote (named).
     """
     cfg_path, res_path = run_dir / "config.json", run_dir / "result.json"
     if not cfg_path.exists():
@@ -96,8 +98,10 @@ def check_run_dir(run_dir: Path, record: dict[str, Any], resume: bool) -> dict |
             str(run_dir), diffs, "use --out DIR for a new run, or --no-resume to replace it",
             what))
     if res_path.exists():
-        with open(res_path, encoding="utf-8") as fh:
-            return json.load(fh)
+        from qopt.train.manifest import read_finished
+
+        own = old.get("config_hash")
+        return read_finished(run_dir, own if isinstance(own, str) else "<none>")
     return None
 
 

@@ -13,8 +13,13 @@ re-estimated at those weights (``bn_recalib_batches``), the final evaluation is 
 (integer codes), ``latent.pt`` (final latent weights, for ``qopt verify run``) and last
 ``result.json`` (its presence marks the run finished).
 
-Identity (:mod:`qopt.train.identity`): a finished run of the same identity is returned as is; a
-run directory holding another identity is refused (:class:`~qopt.train.identity.RunConflict`).
+Identity (:mod:`qopt.train.identity`): a finished run of the same identity is returned as is,
+after its files are checked against ``manifest.json`` (:mod:`qopt.train.manifest`); a run
+directory holding another identity is refused (:class:`~qopt.train.identity.RunConflict`).
+Every checkpoint records the run's identity (``identity``: its ``config_hash`` and record); a
+resume refuses a checkpoint (current or previous) of another identity and one whose optimizer
+or scheduler hyperparameters differ from ``config.json``'s
+(:func:`~qopt.train.checkpoint.check_hyperparameters`).
 
 The structure — :class:`_Run` with named phases ``build``, ``start``, ``run_epochs``,
 ``epoch``, ``finish`` — follows the released codes' epoch structure (continuation once per
@@ -35,6 +40,7 @@ import torch
 from qopt.data import TensorLoader
 from qopt.optim._nonfinite import finite_flags
 from qopt.train.checkpoint import (
+    check_hyperparameters,
     check_metrics_log,
     load_checkpoint,
     remove_checkpoints,
@@ -201,7 +207,7 @@ class _Run:
         from qopt.train.finish import data_sha256, start_record
 
         cfg, run_dir, info = self.cfg, self.run_dir, self.info
-        ckpt = load_checkpoint(run_dir, self.device) if resume else None
+        ckpt = load_checkpoint(run_dir, self.device, self.record) if resume else None
         facts = start_record(self)
         if ckpt is not None:
             from qopt.train.io import read_json
@@ -209,6 +215,7 @@ class _Run:
             cfg_file = run_dir / "config.json"
             check_resume_facts(run_dir, read_json(cfg_file) if cfg_file.exists() else {},
                                facts, data_sha256(self.bundle))
+            check_hyperparameters(ckpt, self.opt, self.sched, run_dir)
             restore_checkpoint(ckpt, self.model, self.opt, self.sched, run_dir)
             set_rng_state(ckpt["rng"])
             if not cfg_file.exists() and info.is_main:  # lost: the state fitted, record again
@@ -225,7 +232,7 @@ class _Run:
         elif info.is_main:
             remove_checkpoints(run_dir)
             for name in ("metrics.jsonl", "model.pt", "quantized.pt", "latent.pt",
-                         "result.json"):
+                         "manifest.json", "result.json"):
                 (run_dir / name).unlink(missing_ok=True)
             atomic_write_json(run_dir / "config.json", {**self.record, **facts})
         barrier(info)
@@ -346,7 +353,8 @@ class _Run:
                 "scheduler": self.sched.state_dict(), "rng": rng_state(), "epoch": epoch + 1,
                 "step": self.step, "history": self.history,
                 "metrics_offset": self.logger.offset(), "wall_s": self.wall,
-                "execution": self.execution})
+                "execution": self.execution,
+                "identity": {"config_hash": self.record["config_hash"], "record": self.record}})
         self.saved_epoch = epoch + 1
         barrier(info)
 

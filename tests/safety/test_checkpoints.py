@@ -163,9 +163,28 @@ def test_state_that_cannot_be_loaded_safely_is_refused_when_written(tmp_path):
     assert not (tmp_path / CHECKPOINT).exists()
 
 
+def _forge_identity(path, config):
+    """Rewrite the checkpoint ``path`` (valid checksum) claiming the identity of ``config``."""
+    from qopt.train.checkpoint import read_checkpoint
+    from qopt.train.record import run_record
+
+    state = read_checkpoint(path)
+    rec = run_record(config)
+    state["identity"] = {"config_hash": rec["config_hash"], "record": rec}
+    path.write_bytes(encode_checkpoint(state))
+
+
 def test_checkpoint_that_does_not_fit_the_model_is_one_clear_error(reference, tmp_path, capsys):
     run = _copy_cut(reference, tmp_path)
-    (run / "config.json").unlink()  # no config to compare: the state itself must be checked
+    (run / "config.json").unlink()  # no config to compare: the checkpoint's identity is
+    code = main([*ARGV, "--model-args", "{hidden=[8]}", "--out", str(run)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "is a checkpoint of another run" in err and "model_args.hidden" in err, err
+    # a forged identity (valid checksum): the state itself is still checked
+    other = TrainConfig.from_dict({**TINY, "model_args": {"hidden": [8]}})
+    for name in (CHECKPOINT, "checkpoint.prev.pt"):
+        _forge_identity(run / name, other)
     code = main([*ARGV, "--model-args", "{hidden=[8]}", "--out", str(run)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
