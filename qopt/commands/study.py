@@ -95,13 +95,18 @@ def run(args: argparse.Namespace) -> int:
         if args.config in PRESETS:
             text, source = PRESETS[args.config], f"preset {args.config!r}"
         else:
+            from qopt.io import read_text
+
             p = Path(args.config)
-            if not p.is_file():
+            if not p.exists():
                 raise ValueError(f"{args.config!r} is neither a study file nor a preset "
                                  f"({', '.join(PRESETS)})")
-            text, source = p.read_text(encoding="utf-8"), str(p)
+            text, source = read_text(p, f"study file {str(p)!r}"), str(p)  # regular, bounded
         over = parse_sets(args.set)
         if args.data_dir:
+            if "data_dir" in over:
+                raise ValueError("data_dir given twice, as --set data_dir=... and as "
+                                 "--data-dir; give it once")
             over["data_dir"] = args.data_dir
         raw = parse_toml(text, source)
         if args.show:

@@ -159,13 +159,13 @@ def float_stage_dir(exp: StagedExperiment, ctx: Context) -> Path:
 def _float_stage(exp: StagedExperiment, ctx: Context, failed: dict[str, str]
                  ) -> dict[int, RunRecord]:
     from qopt.study import run_study
-    from qopt.train.io import read_json
+    from qopt.train.record import finished, read_result
 
     root = float_stage_dir(exp, ctx)
     cells = [_cell({"method": "float", "seed": s},
                    {**exp.float_config, "num_threads": ctx.threads, "method": "float",
                     "seed": s}) for s in exp.seeds]
-    if not all((root / "runs" / c.run_id / "result.json").exists() for c in cells):
+    if not all(finished(root / "runs" / c.run_id) for c in cells):
         study = _study(f"float-{root.name}", "float models, one per seed (stage 1 of the "
                        "staged experiments that share this configuration)",
                        ("method", "seed"), cells, exp.float_config,
@@ -176,9 +176,8 @@ def _float_stage(exp: StagedExperiment, ctx: Context, failed: dict[str, str]
     out = {}
     for c in cells:
         p = root / "runs" / c.run_id
-        if (p / "result.json").exists():
-            out[c.keys["seed"]] = RunRecord(c.keys, c.keys["seed"], read_json(
-                p / "result.json"), p)
+        if finished(p):
+            out[c.keys["seed"]] = RunRecord(c.keys, c.keys["seed"], read_result(p), p)
     return out
 
 
@@ -186,7 +185,7 @@ def run_experiment(exp: StagedExperiment, ctx: Context) -> ExperimentRuns:
     """Run (or continue) both stages of ``exp``; return the finished runs. Stage 1 is skipped
     when stage 2 starts from scratch."""
     from qopt.study import run_study
-    from qopt.train.io import read_json
+    from qopt.train.record import finished, read_result
 
     root = ctx.studies_dir / exp.name
     failed: dict[str, str] = {}
@@ -215,7 +214,7 @@ def run_experiment(exp: StagedExperiment, ctx: Context) -> ExperimentRuns:
                           failed)
         for c in cells:
             p = root / "runs" / c.run_id
-            if (p / "result.json").exists():
+            if finished(p):
                 keys = {k: v for k, v in c.keys.items() if k != "seed"}
-                records.append(RunRecord(keys, c.keys["seed"], read_json(p / "result.json"), p))
+                records.append(RunRecord(keys, c.keys["seed"], read_result(p), p))
     return ExperimentRuns(floats, records, failed)

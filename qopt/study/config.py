@@ -99,14 +99,19 @@ def parse_toml(text: str, source: str = "<string>") -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"malformed TOML in {source}: {exc}") from exc
+    except RecursionError:  # tomllib recurses per nesting level
+        raise ValueError(f"malformed TOML in {source}: nested too deeply") from None
 
 
 def load_study_file(path: str | os.PathLike) -> Study:
     """Read and validate a study TOML file."""
+    from qopt.io import read_text
+
     p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"study config {str(p)!r} does not exist (or is not a file)")
-    return study_from_dict(parse_toml(p.read_text(encoding="utf-8"), str(p)))
+    if not p.exists():
+        raise ValueError(f"study config {str(p)!r} does not exist")
+    text = read_text(p, f"study config {str(p)!r}")  # a regular file of bounded size
+    return study_from_dict(parse_toml(text, str(p)))
 
 
 def _study_table(st: Any) -> dict[str, Any]:

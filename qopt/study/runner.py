@@ -40,6 +40,7 @@ from qopt.study.toml_out import to_toml
 from qopt.train.identity import RunConflict, config_diff
 from qopt.train.io import atomic_write_text, read_json
 from qopt.train.lock import LOCK_FILE, RunLock, RunLockedError
+from qopt.train.record import finished, read_result
 
 
 class StudyConflict(ValueError):
@@ -105,7 +106,7 @@ def plan(study: Study, out: Path) -> tuple[set[str], list[Cell]]:
         raise StudyConflict(f"{str(out)!r} holds runs of a different configuration: "
                             f"{' | '.join(conflicts[:3])}{more}; use --out DIR (or another "
                             "[study] name) for a new study")
-    done = {c.run_id for c in study.cells if (out / "runs" / c.run_id / "result.json").exists()}
+    done = {c.run_id for c in study.cells if finished(out / "runs" / c.run_id)}
     return done, [c for c in study.cells if c.run_id not in done]
 
 
@@ -187,9 +188,9 @@ def run_study(study: Study, out_dir: str | Path | None = None, workers: int | No
                                   stream)
     runs = []
     for c in study.cells:
-        p = out / "runs" / c.run_id / "result.json"
-        if p.exists():
-            runs.append({"run_id": c.run_id, "keys": c.keys, "result": read_json(p)})
+        if finished(out / "runs" / c.run_id):
+            runs.append({"run_id": c.run_id, "keys": c.keys,
+                         "result": read_result(out / "runs" / c.run_id)})
     rows = write_results(out, study.name, study.grid_keys, runs, study.last_k) if runs else []
     table = summary_table(study.grid_keys, rows, study.last_k) if rows else "(no finished runs)"
     return {"out_dir": str(out), "rows": rows, "table": table, "n_runs": len(study.cells),
@@ -273,9 +274,14 @@ def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine
                 if oc.status == "done" and not result.exists():
                     oc = Outcome("failed", f"the run ended without writing {result}", oc.time_s)
                 if oc.status == "done":
+                    try:
+                        res = read_result(result.parent)
+                    except (OSError, ValueError) as exc:
+                        oc = Outcome("failed", str(exc), oc.time_s)
+                if oc.status == "done":
                     done.add(spec.run_id)
                     (out / "runs" / spec.run_id / "error.txt").unlink(missing_ok=True)
-                    msg = _result_line(read_json(result))
+                    msg = _result_line(res)
                 elif oc.status == "in_use":
                     in_use[spec.run_id] = oc.message
                     msg = f"in use, skipped: {oc.message}"

@@ -11,6 +11,7 @@ run directory against a request (:mod:`qopt.train.identity` defines what is comp
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,75 @@ def check_run_dir(run_dir: Path, record: dict[str, Any], resume: bool) -> dict |
             str(run_dir), diffs, "use --out DIR for a new run, or --no-resume to replace it",
             what))
     if res_path.exists():
-        with open(res_path, encoding="utf-8") as fh:
-            return json.load(fh)
+        return read_result(run_dir)
+    return None
+
+
+def read_result(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """``RUN_DIR/result.json`` of a finished run, checked to be one: a regular JSON file whose
+    ``final`` evaluation, ``epochs``, ``steps`` and ``wall_s`` have the types the reports use.
+    Anything else (a torn, edited or emptied file) is :class:`RunConflict`, one line naming the
+    file, never a ``KeyError`` while printing it.
+
+    Raises:
+        RunConflict: unreadable or damaged (a ``ValueError``); ``FileNotFoundError``: missing.
+    """
+    from qopt.io import read_json_file
+
+    path = Path(run_dir) / "result.json"
+    try:
+        res = read_json_file(path, repr(str(path)))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise RunConflict(f"{exc}; {_DAMAGED_HINT}") from None
+    why = result_problem(res)
+    if why:
+        raise RunConflict(f"{str(path)!r} is damaged ({why}); {_DAMAGED_HINT}")
+    return res
+
+
+def finished(run_dir: str | os.PathLike) -> bool:
+    """``run_dir`` holds a finished run: a ``result.json`` that :func:`read_result` accepts (a
+    damaged one is not finished: rerunning it reports the damage, one line)."""
+    try:
+        read_result(run_dir)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+_DAMAGED_HINT = "rerun with --no-resume to train the run again, or restore the file"
+
+
+def _number(v: Any, nullable: bool = False) -> bool:
+    return (v is None and nullable) or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def result_problem(res: Any) -> str | None:
+    """What makes ``res`` not a finished run's result (None when it is one)."""
+    if not isinstance(res, dict):
+        kind = {type(None): "null", list: "an array", str: "a string", bool: "a boolean",
+                int: "a number", float: "a number"}.get(type(res), type(res).__name__)
+        return f"JSON {kind}, not an object"
+    fin = res.get("final")
+    if not isinstance(fin, dict):
+        return "no 'final' evaluation"
+    for k in ("test_loss", "train_loss"):
+        if not _number(fin.get(k), nullable=True):
+            return f"final {k} is {fin.get(k)!r}, not a number"
+    if not _number(fin.get("test_acc"), nullable=True):
+        return f"final test_acc is {fin.get('test_acc')!r}, not a number"
+    for k in ("epochs", "steps"):
+        if not isinstance(res.get(k), int) or isinstance(res.get(k), bool) or res[k] < 0:
+            return f"{k} is {res.get(k)!r}, not a count"
+    if not _number(res.get("wall_s")):
+        return f"wall_s is {res.get('wall_s')!r}, not a number"
+    if not isinstance(res.get("history"), list):
+        return "no 'history' list"
+    raw = res.get("final_raw")
+    if raw is not None and not isinstance(raw, dict):
+        return "final_raw is not an object"
     return None
 
 
