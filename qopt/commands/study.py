@@ -113,12 +113,15 @@ def run(args: argparse.Namespace) -> int:
             print((to_toml(apply_sets(raw, over)) if over else text).strip())
             return 0
         study = study_from_dict(raw, over)
+        from qopt.study.config import MAX_PROCESSES
+
         if args.threads is not None:
-            if args.threads < 1:
-                raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            if not 1 <= args.threads <= MAX_PROCESSES:
+                raise ValueError(f"--threads must be in [1, {MAX_PROCESSES}], got "
+                                 f"{args.threads}")
             study = dataclasses.replace(study, threads_per_worker=args.threads)
-        if args.workers is not None and args.workers < 1:
-            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        if args.workers is not None and not 1 <= args.workers <= MAX_PROCESSES:
+            raise ValueError(f"--workers must be in [1, {MAX_PROCESSES}], got {args.workers}")
         if args.max_runs is not None and args.max_runs < 0:
             raise ValueError(f"--max-runs must be >= 0 (0: validate and refresh the results "
                              f"only), got {args.max_runs}")

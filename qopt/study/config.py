@@ -56,6 +56,9 @@ else:  # pragma: no cover
 __all__ = ["Cell", "Study", "load_study_file", "parse_toml", "run_id_of", "study_from_dict"]
 
 TABLES = ("study", "base", "grid", "methods", "protocol", "backend")
+#: the most worker processes / torch threads per worker a study may ask for (a typo such as
+#: ``workers = 20000`` would otherwise start that many processes)
+MAX_PROCESSES = 1024
 STUDY_KEYS = ("name", "workers", "threads_per_worker", "out_dir", "description", "last_k")
 DEFAULT_LAST_K = 5
 
@@ -128,6 +131,8 @@ def _study_table(st: Any) -> dict[str, Any]:
         v = st.get(k, 1)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"[study] {k} must be a positive int, got {v!r}")
+        if k != "last_k" and v > MAX_PROCESSES:
+            raise ValueError(f"[study] {k} must be at most {MAX_PROCESSES}, got {v}")
     for k in ("out_dir", "description"):
         if k in st and not isinstance(st[k], str):
             raise ValueError(f"[study] {k} must be a string, got {st[k]!r}")

@@ -10,12 +10,12 @@ run directory against a request (:mod:`qopt.train.identity` defines what is comp
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
+from qopt.io import read_json_file
 from qopt.train.config import TrainConfig
 from qopt.train.identity import (
     IDENTITY_VERSION,
@@ -49,7 +49,7 @@ def _parent_hash(model_file: Path) -> str | None:
     cfg = model_file.parent / "config.json"
     if model_file.name == "model.pt" and cfg.is_file():
         try:
-            return json.loads(cfg.read_text(encoding="utf-8")).get("config_hash")
+            return read_json_file(cfg).get("config_hash")
         except (OSError, ValueError):
             return None
     return None
@@ -82,7 +82,7 @@ def check_run_dir(run_dir: Path, record: dict[str, Any], resume: bool) -> dict |
                               "config.json (damaged); use another --out or --no-resume")
         return None
     try:
-        old = json.loads(cfg_path.read_text(encoding="utf-8"))
+        old = read_json_file(cfg_path, f"{str(cfg_path)!r}")
     except (OSError, ValueError) as exc:
         raise RunConflict(f"run directory {str(run_dir)!r}: config.json unreadable ({exc}); "
                           "use another --out or --no-resume") from None
@@ -110,8 +110,6 @@ def read_result(run_dir: str | os.PathLike) -> dict[str, Any]:
     Raises:
         RunConflict: unreadable or damaged (a ``ValueError``); ``FileNotFoundError``: missing.
     """
-    from qopt.io import read_json_file
-
     path = Path(run_dir) / "result.json"
     try:
         res = read_json_file(path, repr(str(path)))
@@ -172,7 +170,7 @@ def result_problem(res: Any) -> str | None:
 def check_data_location(cfg: TrainConfig, run_dir: Path) -> None:
     """A finished run requested with another ``data_dir``: the data there must be the same
     (same SHA-256) for the stored result to answer the request."""
-    old = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    old = read_json_file(run_dir / "config.json")
     if old.get("data_dir") == cfg.data_dir:
         return
     from qopt.data import load_data

@@ -57,16 +57,21 @@ def init_file(init_from: str) -> Path:
     path = Path(init_from)
     if path.is_dir():
         path = path / "model.pt"
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(f"init_from {init_from!r}: no such file (expected a run directory "
                          "with model.pt, or a state-dict .pt file)")
+    from qopt.io import open_regular
+
+    open_regular(path, f"init_from {str(path)!r}").close()  # a FIFO or device: refused
     return path
 
 
 def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file's bytes (hex)."""
+    from qopt.io import open_regular
+
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:  # a regular file only: never blocks on a FIFO
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -107,7 +112,13 @@ def build_float_model(cfg: TrainConfig, bundle: DataBundle) -> nn.Module:
             raise ValueError(f"model {cfg.model!r} returned a {type(model).__name__}, not a "
                              "torch.nn.Module")
     else:
-        model = build_model(cfg.model, bundle.input_shape, num_classes, **cfg.model_args)
+        try:
+            model = build_model(cfg.model, bundle.input_shape, num_classes, **cfg.model_args)
+        except (MemoryError, RuntimeError) as exc:  # e.g. hidden=[10**9]: can't allocate
+            if not isinstance(exc, MemoryError) and "allocate" not in str(exc):
+                raise
+            raise ValueError(f"model {cfg.model!r} with model_args {cfg.model_args} does not "
+                             f"fit in memory: {str(exc).splitlines()[0][:200]}") from None
     check_model_fits(model, bundle, cfg.model)
     return model
 
