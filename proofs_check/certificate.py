@@ -49,8 +49,11 @@ _EPS = np.finfo(np.float64).eps
 
 def load_certificate(path: str | os.PathLike) -> dict[str, Any]:
     """Read a certificate file (no pickle). Raises ValueError for anything malformed."""
-    try:
-        data = Path(path).read_bytes()
+    from proofs_check.run_files import _open_regular
+
+    try:  # a regular file only: a FIFO or /dev/zero is refused before reading
+        with _open_regular(Path(path), 1 << 30) as fh:
+            data = fh.read()
     except OSError as exc:
         raise ValueError(f"cannot read certificate {str(path)!r}: {exc.strerror}") from None
     try:

@@ -59,6 +59,38 @@ class RunFiles:
         return obj
 
 
+#: the largest config.json / result.json read (a long run's result with its history: MBs)
+MAX_JSON_BYTES = 64 << 20
+
+
+def _open_regular(path: Path, max_bytes: int | None = None) -> Any:
+    """``path`` opened for binary reading if it is a regular file (links followed) of at most
+    ``max_bytes``, checked on the descriptor before reading: a FIFO never blocks (opened
+    non-blocking), ``/dev/zero`` is never read. ``ValueError`` otherwise (the same rule as the
+    trainer's reader, written here again: this module imports nothing from qopt)."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{str(path)!r} is not a regular file (a FIFO, device or "
+                             "directory); refused")
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise ValueError(f"{str(path)!r} is {st.st_size} bytes, more than {max_bytes}; "
+                             "refused")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_regular(path: Path) -> bytes:
+    with _open_regular(path, MAX_JSON_BYTES) as fh:
+        return fh.read()
+
+
 def load_run_files(run_dir: str | os.PathLike[str]) -> RunFiles:
     """Parse ``config.json``, ``metrics.jsonl`` and ``result.json`` (if present).
 
@@ -70,22 +102,24 @@ def load_run_files(run_dir: str | os.PathLike[str]) -> RunFiles:
     d = Path(run_dir)
     if not d.is_dir():
         raise ValueError(f"run directory {str(d)!r} does not exist")
-    try:
-        config = json.loads((d / "config.json").read_text(encoding="utf-8"))
+    try:  # a regular file of bounded size: a FIFO or /dev/zero is refused (qopt.io)
+        config = json.loads(_read_regular(d / "config.json").decode("utf-8"))
     except FileNotFoundError:
         raise ValueError(f"{str(d)!r} has no config.json (not a run directory)") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{str(d / 'config.json')!r} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{str(d / 'config.json')!r} is nested too deeply") from None
     if not isinstance(config, dict):
         raise ValueError(f"{str(d / 'config.json')!r} does not hold a JSON object")
-    if not (d / "metrics.jsonl").is_file():
+    if not (d / "metrics.jsonl").exists():
         raise ValueError(f"{str(d)!r} has no metrics.jsonl")
     files = RunFiles(d, config)
-    with open(d / "metrics.jsonl", "rb") as fh:
+    with _open_regular(d / "metrics.jsonl") as fh:  # binary; type and size checked
         _read_records(fh, files)
     if (d / "result.json").is_file():
         try:
-            files.result = json.loads((d / "result.json").read_text(encoding="utf-8"))
+            files.result = json.loads(_read_regular(d / "result.json").decode("utf-8"))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{str(d / 'result.json')!r} is not valid JSON: {exc}") from None
     return files

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from typing import NoReturn, TextIO
 
 from qopt import __version__
+from qopt.commands import one_line
 
 #: subcommand name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -89,9 +90,7 @@ ON_INTERRUPT = {
 }
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
-    return text or type(exc).__name__
+_one_line = one_line  # (defined in qopt.commands, shared with the commands)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

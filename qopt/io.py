@@ -1,6 +1,8 @@
 """The one atomic file writer of the project: temp file + fsync + rename, umask respected.
 
-Every result file, checkpoint, report and figure is written through :func:`atomic_write`:
+Every result file, checkpoint, report and figure is written through :func:`atomic_write`
+(and every file a user hands us is read through :func:`open_regular`: a regular file of
+bounded size, so that a FIFO, ``/dev/zero`` or a huge file is refused before it is read):
 
 1. the content goes to a new temporary file ``.NAME.<random>.tmp`` in the target's directory
    (same file system, so the rename below is atomic), created with ``os.open(..., 0o666)`` so
@@ -33,8 +35,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
-           "atomic_torch_save", "load_state_file", "to_json"]
+__all__ = ["MAX_TEXT_BYTES", "atomic_write", "atomic_write_bytes", "atomic_write_json",
+           "atomic_write_text", "atomic_torch_save", "load_state_file", "open_regular",
+           "parse_json", "read_json_file", "read_regular_bytes", "read_text", "to_json"]
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -142,6 +145,92 @@ def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
+# --------------------------------------------------------------------------- reading
+#: the largest text file (a config, a study file, a result record) read whole: a user's TOML or
+#: JSON is kilobytes; a long run's result.json with its history a few megabytes
+MAX_TEXT_BYTES = 64 << 20
+
+
+def open_regular(path: str | os.PathLike, what: str | None = None,
+                 max_bytes: int | None = None) -> IO[bytes]:
+    """Open ``path`` for reading only if it is a regular file (links followed) of at most
+    ``max_bytes``: checked on the open descriptor before a byte is read, so a FIFO never blocks
+    (opened non-blocking), ``/dev/zero`` or a terminal is never read, and a file swapped between
+    check and read cannot slip through.
+
+    Raises:
+        FileNotFoundError: no such file (the message names ``what``).
+        ValueError: not a regular file (a directory, FIFO, device, socket), or too large.
+        OSError: unreadable (permissions, ...).
+    """
+    import stat
+
+    name = what or repr(str(path))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{name} is a directory, not a file") from None
+    except OSError as exc:
+        raise OSError(exc.errno, f"{name}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO (named pipe)"
+                    if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                    or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                    else "not a regular file")
+            raise ValueError(f"{name} is {kind}, not a regular file; refused")
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise ValueError(f"{name} is {st.st_size} bytes, more than the {max_bytes} bytes "
+                             f"such a file may have; refused")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular_bytes(path: str | os.PathLike, what: str | None = None,
+                       max_bytes: int | None = None) -> bytes:
+    """The bytes of a regular file (:func:`open_regular`)."""
+    with open_regular(path, what, max_bytes) as fh:
+        return fh.read()
+
+
+def read_text(path: str | os.PathLike, what: str | None = None,
+              max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """A UTF-8 text file a user hands us (:func:`open_regular`); ``ValueError`` naming it when
+    it is not UTF-8."""
+    data = read_regular_bytes(path, what, max_bytes)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{what or repr(str(path))} is not UTF-8 text ({exc.reason} at byte "
+                         f"{exc.start})") from None
+
+
+def parse_json(text: str, what: str) -> Any:
+    """``json.loads`` with every failure one ``ValueError`` naming ``what``: malformed JSON and
+    nesting too deep for the parser (``RecursionError``)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply to be read (not a file we wrote)") \
+            from None
+    except ValueError as exc:
+        raise ValueError(f"{what} is not valid JSON: {exc}") from None
+
+
+def read_json_file(path: str | os.PathLike, what: str | None = None,
+                   max_bytes: int = MAX_TEXT_BYTES) -> Any:
+    """A JSON file: :func:`read_text` then :func:`parse_json`."""
+    name = what or repr(str(path))
+    return parse_json(read_text(path, name, max_bytes), name)
+
+
 def load_state_file(path: str | os.PathLike, what: str | None = None,
                     map_location: Any = "cpu") -> Any:
     """``torch.load(path, weights_only=True)``: tensors, numbers, strings and plain containers
@@ -159,7 +248,14 @@ def load_state_file(path: str | os.PathLike, what: str | None = None,
 
     name = what or repr(str(path))
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        fh = open_regular(path, name)  # no FIFO, device or directory reaches torch.load
+    except FileNotFoundError:
+        raise ValueError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise ValueError(str(exc)) from None
+    try:
+        with fh:
+            return torch.load(fh, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise ValueError(f"{name}: no such file") from None
     except pickle.UnpicklingError as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,6 +113,65 @@ def files(tmp_path_factory):
     data[len(data) // 2] ^= 1
     ck.write_bytes(bytes(data))
     (d / "damaged" / "checkpoint.prev.pt").unlink(missing_ok=True)
+    # -- special and hostile files (issue 18 item 9 and the audit after it)
+    import os
+    import shutil
+
+    def special(name: str, make) -> str:
+        p = d / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        make(p)
+        f[name.replace("/", "_").replace(".", "_")] = str(p)
+        return str(p)
+
+    special("fifo.toml", os.mkfifo)
+    special("zero.json", lambda p: p.symlink_to("/dev/zero"))
+    special("init_fifo.pt", os.mkfifo)
+    special("q_fifo.py", os.mkfifo)
+    put("deep.toml", "a = " + "[" * 5000 + "]" * 5000 + "\n")
+    put("deep.json", "[" * 100000 + "]" * 100000)
+    put("garbage.toml", bytes(range(256)) * 8)
+    put("utf16.toml", "epochs = 1\n".encode("utf-16"))
+    put("null.json", "null")
+    put("study_deep.toml", "[study]\nname='x'\n[grid]\nseed = " + "[" * 5000 + "]" * 5000 + "\n")
+    put("study_workers.toml", "[study]\nname='x'\nworkers = 100000\n[grid]\nseed=[0]\n")
+    with open(d / "huge.toml", "wb") as fh:  # sparse: no disk used
+        fh.truncate((64 << 20) + 1)
+    f["huge_toml"] = str(d / "huge.toml")
+    fin = d / "fin"
+    train(cfg.replace(epochs=1), fin, resume=False)
+
+    def clone(name: str) -> Path:
+        shutil.copytree(fin, d / name, symlinks=True)
+        f[name] = str(d / name)
+        return d / name
+
+    for name, text in [("fin_empty", "{}"), ("fin_array", "[1]"), ("fin_trunc", '{"final": {"t'),
+                       ("fin_types", json.dumps({"final": {"test_acc": "x", "test_loss": 1.0,
+                                                           "train_loss": 1.0}, "epochs": 1,
+                                                 "steps": 3, "wall_s": 1.0, "history": []}))]:
+        (clone(name) / "result.json").write_text(text)
+    r = clone("fin_fifo")
+    (r / "result.json").unlink()
+    os.mkfifo(r / "result.json")
+    for name in ("ck_fifo", "ck_zero", "ck_dir", "cfg_fifo"):
+        r = clone(name)
+        for n in ("result.json", "checkpoint.pt", "checkpoint.prev.pt"):
+            (r / n).unlink(missing_ok=True)
+    os.mkfifo(d / "ck_fifo" / "checkpoint.pt")
+    (d / "ck_zero" / "checkpoint.pt").symlink_to("/dev/zero")
+    (d / "ck_dir" / "checkpoint.pt").mkdir()
+    (d / "cfg_fifo" / "config.json").unlink()
+    os.mkfifo(d / "cfg_fifo" / "config.json")
+    r = clone("model_fifo")
+    (r / "model.pt").unlink()
+    os.mkfifo(r / "model.pt")
+    r = clone("vr_metrics_fifo")
+    (r / "metrics.jsonl").unlink()
+    os.mkfifo(r / "metrics.jsonl")
+    r = clone("vr_config_zero")
+    (r / "config.json").unlink()
+    (r / "config.json").symlink_to("/dev/zero")
     # a run directory held by a live writer (this process)
     lock = RunLock(d / "locked").acquire()
     f["locked"] = str(d / "locked")
@@ -289,6 +349,91 @@ CLI = [
     row("vr/orth-tol-negative", ["verify", "run", "{dir}/run5", "--orth-tol", "-1"], 2,
         "orth_tol"),
     row("vr/orth-tol-nan", ["verify", "run", "{cut}", "--orth-tol", "nan"], 2, "orth_tol"),
+    # -- issue 18 items 4, 9, 10 and the hostile-input audit after them: special files (FIFOs,
+    #    /dev/zero), nesting, sizes, damaged records, shapes, flags given twice, huge values
+    row("train/config-fifo", ["train", "{fifo_toml}"], 2, "is a FIFO (named pipe)"),
+    row("train/config-dev-zero", ["train", "/dev/zero"], 2, "is a device"),
+    row("train/config-link-dev-zero", ["train", "--config", "{zero_json}"], 2, "is a device"),
+    row("train/config-deep-toml", ["train", "{deep_toml}"], 2, "nested too deeply"),
+    row("train/config-deep-json", ["train", "{deep_json}"], 2, "nested too deeply"),
+    row("train/config-dir-without-config", ["train", "{emptydir}"], 2, "does not exist"),
+    row("train/config-binary-garbage", ["train", "{garbage_toml}"], 2, "not UTF-8"),
+    row("train/config-utf16", ["train", "{utf16_toml}"], 2, "not UTF-8"),
+    row("train/config-huge", ["train", "{huge_toml}"], 2, "bytes, more than"),
+    row("train/config-json-null", ["train", "{null_json}"], 2, "JSON object"),
+    row("train/set-and-flag", [*T, "--set", "epochs=3", "--epochs", "1"], 2,
+        "epochs given twice, as --set epochs=3 and as --epochs"),
+    row("train/set-invalid-and-flag", [*T, "--set", "epochs=x", "--epochs", "1"], 2,
+        "given twice"),
+    row("train/cnn1d-on-digits", [*T, "--model", "cnn1d"], 2,
+        "model 'cnn1d' does not fit dataset 'digits' (samples of shape (1, 8, 8)"),
+    row("train/vgg11-on-digits", [*T, "--model", "vgg11"], 2, "does not fit dataset 'digits'"),
+    row("train/twolayer-on-digits", [*T, "--model", "twolayer"], 2,
+        "needs samples of shape (m, n)"),
+    row("train/model-args-deep", [*T, "--model-args", "{a=" * 3000 + "1" + "}" * 3000], 2,
+        "nested too deeply"),
+    row("train/method-args-deep", [*TQ, "--method-args", "{a=" * 3000 + "1" + "}" * 3000], 2,
+        "nested too deeply"),
+    row("train/lr-1e400", [*T, "--lr", "1e400"], 2, "lr must be"),
+    row("train/epochs-huge", [*T, "--epochs", "99999999999"], 2, "epochs must be in"),
+    row("train/batch-huge", [*T, "--batch-size", "1000000000"], 2, "batch_size must be in"),
+    row("train/seed-2^64", [*T, "--seed", str(2**64)], 2, "seed must be in"),
+    row("train/hidden-huge", [*T, "--model-args", "hidden=[1000000000]"], 2,
+        "does not fit in memory"),
+    row("train/mnist1d-samples-huge", [*T, "--dataset", "mnist1d", "--dataset-args",
+                                       "num_samples=1000000000000"], 2, "num_samples must be"),
+    row("train/teacher-huge", [*T, "--dataset", "teacher", "--model", "twolayer",
+                               "--dataset-args", "n_train=1000000000"], 2, "entries is more"),
+    row("train/uniform-bits-huge", [*T, "--method", "bcgd", "--weights", "uniform:100000"], 2,
+        "bits"),
+    row("train/max-skip-frac-2", [*TQ, "--nonfinite", "skip", "--max-skip-frac", "2"], 2,
+        "max_skip_frac must be a share in [0, 1]"),
+    row("train/out-dev-null", [*T[:-1], "/dev/null"], 2, "/dev/null"),
+    row("train/out-under-file", [*T[:-1], "{plainfile}/sub"], 2, "plainfile"),
+    row("train/result-empty-object", [*T[:-1], "{fin_empty}"], 2,
+        "result.json' is damaged (no 'final' evaluation)"),
+    row("train/result-array", [*T[:-1], "{fin_array}"], 2, "is damaged (JSON an array"),
+    row("train/result-truncated", [*T[:-1], "{fin_trunc}"], 2, "result.json' is not valid JSON"),
+    row("train/result-wrong-types", [*T[:-1], "{fin_types}"], 2,
+        "final test_acc is 'x', not a number"),
+    row("train/result-fifo", [*T[:-1], "{fin_fifo}"], 2, "is a FIFO"),
+    row("train/checkpoint-fifo", [*T[:-1], "{ck_fifo}"], 2, "checkpoint.pt' is a FIFO"),
+    row("train/checkpoint-dev-zero", [*T[:-1], "{ck_zero}"], 2, "checkpoint.pt' is a device"),
+    row("train/checkpoint-dir", [*T[:-1], "{ck_dir}"], 2, "checkpoint.pt' is a directory"),
+    row("train/run-config-fifo", [*T[:-1], "{cfg_fifo}"], 2, "config.json' is a FIFO"),
+    row("train/init-from-fifo", [*T, "--init-from", "{init_fifo_pt}"], 2, "is a FIFO"),
+    row("train/init-from-dev-zero", [*T, "--init-from", "/dev/zero"], 2, "is a device"),
+    row("train/init-from-run-model-fifo", [*T, "--init-from", "{model_fifo}"], 2, "is a FIFO"),
+    row("train/nonfinite-skip-diverges", [*TQ, "--nonfinite", "skip", "--lr", "1e30",
+                                          "--epochs", "2"], 1, "steps skipped (nonfinite=skip)"),
+    row("study/fifo", ["study", "{fifo_toml}", "--out", "{fresh}"], 2, "is a FIFO"),
+    row("study/dev-zero", ["study", "/dev/zero", "--out", "{fresh}"], 2, "is a device"),
+    row("study/deep-toml", ["study", "{study_deep_toml}", "--out", "{fresh}"], 2,
+        "nested too deeply"),
+    row("study/directory", ["study", "{emptydir}", "--out", "{fresh}"], 2, "is a directory"),
+    row("study/binary-garbage", ["study", "{garbage_toml}", "--out", "{fresh}"], 2,
+        "not UTF-8"),
+    row("study/data-dir-twice", ["study", "quick", "--set", "data_dir=x", "--data-dir", "y",
+                                 "--max-runs", "0", "--out", "{fresh}"], 2, "given twice"),
+    row("study/workers-huge-flag", ["study", "quick", "--workers", "100000", "--max-runs", "0",
+                                    "--out", "{fresh}"], 2, "--workers must be in [1, 1024]"),
+    row("study/workers-huge-file", ["study", "{study_workers_toml}", "--max-runs", "0", "--out",
+                                    "{fresh}"], 2, "workers must be at most 1024"),
+    row("study/threads-huge", ["study", "quick", "--threads", "100000", "--max-runs", "0",
+                               "--out", "{fresh}"], 2, "--threads must be in"),
+    row("study/set-deep", ["study", "quick", "--set", "model_args=" + "{a=" * 3000 + "1"
+                           + "}" * 3000, "--max-runs", "0", "--out", "{fresh}"], 2,
+        "nested too deeply"),
+    row("vr/metrics-fifo", ["verify", "run", "{vr_metrics_fifo}"], 2, "not a regular file"),
+    row("vr/config-dev-zero", ["verify", "run", "{vr_config_zero}"], 2, "not a regular file"),
+    row("vc/fifo", ["verify", "certificate", "{fifo_toml}"], 2, "not a regular file"),
+    row("vq/file-fifo", ["verify", "quantizer", "{q_fifo_py}:f", "--set", "binary"], 2,
+        "q_fifo.py"),
+    row("reproduce/seeds-zero", ["reproduce", "--seeds", "0", "--out", "{fresh}"], 2, "seeds"),
+    row("reproduce/workers-huge", ["reproduce", "--workers", "100000", "--out", "{fresh}"], 2,
+        "workers must be an int in [1, 1024]"),
+    row("reproduce/data-dir-file", ["reproduce", "--data-dir", "{plainfile}", "--out",
+                                    "{fresh}"], 2, "not a directory"),
     # -- figures / bench / top level
     row("figures/unknown", ["figures", "--only", "nope", "--out", "{fresh}"], 2,
         "unknown figure"),
@@ -450,12 +595,14 @@ def _api():  # built lazily so that importing this module stays cheap
     from proofs_check import verify_quantizer, verify_run, verify_theory
     from qopt.data import TensorLoader, load_cifar, load_data
     from qopt.export import dequantize
-    from qopt.io import atomic_write_json
+    from qopt.io import atomic_write_json, load_state_file, open_regular, parse_json, read_text
     from qopt.models import build_model
     from qopt.nn import QuantReLU
+    from qopt.study.config import parse_toml
     from qopt.train import TrainConfig
     from qopt.train.checkpoint import CheckpointError, read_checkpoint
     from qopt.train.lock import RunLock, RunLockedError
+    from qopt.train.record import read_result
     from qopt.train.seeding import seed_everything
     from theory import Binary, Grid, Symmetric, Ternary, Uniform, parse_qset, project
 
@@ -482,6 +629,37 @@ def _api():  # built lazily so that importing this module stays cheap
         row("project/empty", lambda f: qopt.project(torch.empty(0), Binary()), ValueError,
             "empty"),
         row("project/set-class", lambda f: qopt.project(W, Binary), TypeError, "qset"),
+        row("project/meta", lambda f: qopt.project(torch.empty(4, device="meta"), Binary()),
+            ValueError, "meta tensor"),
+        row("project/sparse-coo", lambda f: qopt.project(torch.eye(3).to_sparse(), Binary()),
+            TypeError, "dense (strided)"),
+        row("project/sparse-csr", lambda f: qopt.project(torch.eye(3).to_sparse_csr(),
+                                                         Binary()), TypeError, "dense"),
+        row("project/complex", lambda f: qopt.project(torch.ones(3, dtype=torch.complex64),
+                                                      Binary()), TypeError, "floating"),
+        # -- special files and nesting (qopt.io readers)
+        row("io/open-fifo", lambda f: open_regular(f["fifo_toml"]), ValueError, "FIFO"),
+        row("io/open-dev-zero", lambda f: open_regular("/dev/zero"), ValueError, "device"),
+        row("io/open-dir", lambda f: open_regular(f["emptydir"]), ValueError, "directory"),
+        row("io/read-too-big", lambda f: read_text(f["huge_toml"]), ValueError,
+            "more than the"),
+        row("io/json-deep", lambda f: parse_json("[" * 100000 + "]" * 100000, "x.json"),
+            ValueError, "nested too deeply"),
+        row("io/state-file-dev-zero", lambda f: load_state_file("/dev/zero"), ValueError,
+            "device"),
+        row("ckpt/fifo", lambda f: read_checkpoint(f["ck_fifo"] + "/checkpoint.pt"),
+            CheckpointError, "FIFO"),
+        row("toml/deep", lambda f: parse_toml("a = " + "[" * 5000 + "]" * 5000), ValueError,
+            "nested too deeply"),
+        row("result/empty", lambda f: read_result(f["fin_empty"]), ValueError, "damaged"),
+        row("model/twolayer-shape", lambda f: build_model("twolayer", (1, 8, 8), 10),
+            ValueError, "(m, n)"),
+        row("cfg/max-skip-frac", lambda f: TrainConfig(max_skip_frac=2.0).validate(),
+            ValueError, "max_skip_frac"),
+        row("cfg/max-skip-frac-type", lambda f: TrainConfig(max_skip_frac="x").validate(),
+            TypeError, "max_skip_frac"),
+        row("data/teacher-huge", lambda f: load_data("teacher", n_train=10**9), ValueError,
+            "entries"),
         # -- sets and specs (theory)
         row("set/uniform-0", lambda f: Uniform(0), ValueError, "bits"),
         row("set/uniform-99", lambda f: Uniform(99), ValueError, "bits"),

@@ -59,3 +59,16 @@ def parse_names(values: Iterable[str] | None, known: Iterable[str], prog: str,
               file=sys.stderr)
         return None
     return names
+
+
+#: the longest error line printed: a message echoing a huge value is cut in the middle
+MAX_LINE = 600
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message as one line of at most about :data:`MAX_LINE` characters."""
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    if len(text) > MAX_LINE:
+        text = f"{text[:MAX_LINE - 100]} [... {len(text) - MAX_LINE + 60} characters ...] " \
+               f"{text[-40:]}"
+    return text or type(exc).__name__

@@ -130,6 +130,12 @@ def run(args: argparse.Namespace) -> int:
               "a --quick smoke run does not replace them: drop --out (smoke runs go to "
               f"{QUICK_DIR}/) or name another file", file=sys.stderr)
         return 2
+    if "optimizer_step" in (only or SECTIONS):  # an optional comparison: said up front
+        from qopt.extras import PACKAGES, missing
+
+        if missing(["torchao"]):
+            print(f"qopt bench: note: torchao is not installed: optimizer_step's torchao rows "
+                  f"are left out (install it with: {PACKAGES['torchao'][1]})", file=sys.stderr)
     display = _Display(md)
     try:  # SIGTERM (batch schedulers, kill) ends the run like Ctrl-C: finished work is kept
         old = signal.signal(signal.SIGTERM, _sigterm)

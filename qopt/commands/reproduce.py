@@ -17,6 +17,7 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from qopt.commands import add_names_option, described, parse_names
 from qopt.reproduce.registry import CLAIM_NAMES
@@ -76,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         print(f"qopt reproduce: error: {exc}", file=sys.stderr)
         return 2
+    blocked = missing_requirements(names, ctx)
+    if blocked:
+        print(f"qopt reproduce: error: {blocked}", file=sys.stderr)
+        return 2
     command = "qopt reproduce " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
         if len(sys.argv) > 1 and sys.argv[1] == "reproduce" else "qopt reproduce"
     outcomes = reproduce(names, ctx, command.strip())
@@ -90,3 +95,26 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def missing_requirements(names: list[str], ctx: Any) -> str | None:
+    """One line naming the selected claims whose data needs a package that is not installed,
+    and the install command (None when nothing is missing): found from the claims' protocols
+    (a claim's data sets are the ``dataset`` values in it) before any claim runs."""
+    from qopt.extras import DATASET_NEEDS, PACKAGES, datasets_in, missing
+    from qopt.reproduce.registry import select
+
+    chosen = select(names)
+    need: dict[str, set[str]] = {}  # package -> claims
+    for spec in chosen:
+        for ds in sorted(datasets_in(spec.protocol(ctx))):
+            for pkg in missing(DATASET_NEEDS.get(ds, ())):
+                need.setdefault(pkg, set()).add(f"{spec.name} (dataset {ds!r})")
+    if not need:
+        return None
+    what = "; ".join(f"{', '.join(sorted(users))} need {pkg}" for pkg, users in need.items())
+    cmds = " && ".join(dict.fromkeys(PACKAGES[p][1] for p in need))
+    blocked = {u.split(" ")[0] for users in need.values() for u in users}
+    rest = [c.name for c in chosen if c.name not in blocked]
+    alt = f" (or run the others alone: qopt reproduce {' '.join(rest)})" if rest else ""
+    return f"claims {what}, which is not installed; install it with: {cmds}{alt}"

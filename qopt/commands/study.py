@@ -95,25 +95,33 @@ def run(args: argparse.Namespace) -> int:
         if args.config in PRESETS:
             text, source = PRESETS[args.config], f"preset {args.config!r}"
         else:
+            from qopt.io import read_text
+
             p = Path(args.config)
-            if not p.is_file():
+            if not p.exists():
                 raise ValueError(f"{args.config!r} is neither a study file nor a preset "
                                  f"({', '.join(PRESETS)})")
-            text, source = p.read_text(encoding="utf-8"), str(p)
+            text, source = read_text(p, f"study file {str(p)!r}"), str(p)  # regular, bounded
         over = parse_sets(args.set)
         if args.data_dir:
+            if "data_dir" in over:
+                raise ValueError("data_dir given twice, as --set data_dir=... and as "
+                                 "--data-dir; give it once")
             over["data_dir"] = args.data_dir
         raw = parse_toml(text, source)
         if args.show:
             print((to_toml(apply_sets(raw, over)) if over else text).strip())
             return 0
         study = study_from_dict(raw, over)
+        from qopt.study.config import MAX_PROCESSES
+
         if args.threads is not None:
-            if args.threads < 1:
-                raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            if not 1 <= args.threads <= MAX_PROCESSES:
+                raise ValueError(f"--threads must be in [1, {MAX_PROCESSES}], got "
+                                 f"{args.threads}")
             study = dataclasses.replace(study, threads_per_worker=args.threads)
-        if args.workers is not None and args.workers < 1:
-            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        if args.workers is not None and not 1 <= args.workers <= MAX_PROCESSES:
+            raise ValueError(f"--workers must be in [1, {MAX_PROCESSES}], got {args.workers}")
         if args.max_runs is not None and args.max_runs < 0:
             raise ValueError(f"--max-runs must be >= 0 (0: validate and refresh the results "
                              f"only), got {args.max_runs}")

@@ -23,7 +23,6 @@ measured share (e.g. a per-channel projection of a large MLP); the run is unchan
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -58,19 +57,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_config_file(path: str) -> dict[str, Any]:
     """Fields from a TOML file (top level or ``[train]``), a JSON file, or a run directory."""
+    from qopt.io import parse_json, read_text
     from qopt.study.config import parse_toml
 
     p = Path(path)
     if p.is_dir():
         p = p / "config.json"
-    if not p.is_file():
+    if not p.exists():
         raise ValueError(f"config file {str(p)!r} does not exist")
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p, f"config file {str(p)!r}")  # a regular file of bounded size
     if p.suffix == ".json":
-        try:
-            d = json.loads(text)
-        except ValueError as exc:
-            raise ValueError(f"config file {str(p)!r} is not valid JSON: {exc}") from None
+        d = parse_json(text, f"config file {str(p)!r}")
         if not isinstance(d, dict):
             raise ValueError(f"config file {str(p)!r} must hold a JSON object")
         return d
@@ -86,9 +83,17 @@ def config_from_args(args: argparse.Namespace) -> dict:
     path = args.config or getattr(args, "config_opt", None)
     if path:
         d.update(read_config_file(path))
-    for k, v in parse_sets(args.set).items():
+    sets = parse_sets(args.set)
+    flags = config_overrides(args)
+    both = sorted(set(sets) & set(flags))
+    if both:  # which one wins is not obvious from the command line: give it once
+        k = both[0]
+        v = str(sets[k]) if len(str(sets[k])) <= 40 else f"{str(sets[k])[:37]}..."
+        raise ValueError(f"{k} given twice, as --set {k}={v} and as --{k.replace('_', '-')}; "
+                         "give it once")
+    for k, v in sets.items():
         d[k] = field_value(k, v)
-    d.update(config_overrides(args))
+    d.update(flags)
     return d
 
 
@@ -111,6 +116,7 @@ def _summary(res: dict, cfg: Any, out: str, fresh: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from qopt.commands import one_line
     from qopt.train.config import TrainConfig
     from qopt.train.divergence import TrainingDiverged
     from qopt.train.record import default_run_name, run_record
@@ -121,16 +127,16 @@ def run(args: argparse.Namespace) -> int:
         cfg = TrainConfig.from_dict(config_from_args(args)).validate()
         out = args.out or os.path.join("runs", default_run_name(cfg, run_record(cfg)))
     except (ValueError, TypeError) as exc:
-        print(f"qopt train: error: {exc}", file=sys.stderr)
+        print(f"qopt train: error: {one_line(exc)}", file=sys.stderr)
         return 2
     fresh = not (Path(out) / "result.json").exists() or not args.resume
     try:
         res = train(cfg, out, resume=args.resume, progress=args.progress)
     except TrainingDiverged as exc:
-        print(f"qopt train: {exc}", file=sys.stderr)
+        print(f"qopt train: {one_line(exc)}", file=sys.stderr)
         return 1
     except ValueError as exc:  # a user error found while training (conflict, init, data)
-        print(f"qopt train: error: {exc}", file=sys.stderr)
+        print(f"qopt train: error: {one_line(exc)}", file=sys.stderr)
         return 2
     if main and res is not None:
         print(_summary(res, cfg, out, fresh))

@@ -58,11 +58,16 @@ DATASETS: dict[str, tuple[bool, tuple[str, ...] | None]] = {
 def check_data(name: str, data_dir: str | None = None, args: dict | None = None) -> None:
     """Validate a data request WITHOUT loading it (used before any training starts).
 
-    Raises ``ValueError`` for an unknown name, unknown ``dataset_args`` keys, or a missing /
-    incomplete data directory (naming the directory and the files expected).
+    Raises ``ValueError`` for an unknown name, a missing package of its loader
+    (:class:`qopt.extras.MissingDependency`, with the install command), unknown
+    ``dataset_args`` keys, or a missing / incomplete data directory (naming the directory and
+    the files expected).
     """
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
+    from qopt.extras import require_datasets
+
+    require_datasets([name])  # its optional package, with the install command (qopt.extras)
     _, keys = DATASETS[name]
     extra = set(args or {}) - set(keys) if keys is not None else set()
     if extra:

@@ -18,14 +18,23 @@ import torch
 
 from qopt.data.bundle import DataBundle
 
+#: the largest generated data set: samples of MNIST-1D (pure-Python generation, ~1e4 per
+#: second) and float64 entries of the teacher's inputs (8 bytes each: 800 MB)
+MAX_MNIST1D_SAMPLES = 10**6
+MAX_TEACHER_ENTRIES = 10**8
 
-def _check_int(name: str, v: object, minimum: int | None = None) -> None:
-    """TypeError unless ``v`` is an int (not a bool); ValueError if it is below ``minimum``."""
+
+def _check_int(name: str, v: object, minimum: int | None = None,
+               maximum: int | None = None) -> None:
+    """TypeError unless ``v`` is an int (not a bool); ValueError if it is below ``minimum`` or
+    above ``maximum``."""
     what = "an int" if minimum is None else ("a positive int" if minimum == 1
                                             else f"an int >= {minimum}")
+    if maximum is not None:
+        what += f" <= {maximum}"
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
         raise TypeError(f"{name} must be {what}, got {type(v).__name__} {v!r}")
-    if minimum is not None and v < minimum:
+    if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
         raise ValueError(f"{name} must be {what}, got {v!r}")
 
 
@@ -43,7 +52,7 @@ def load_mnist1d(num_samples: int = 5000, train_split: float = 0.8, seed: int = 
     """
     from mnist1d.data import get_dataset_args, make_dataset
 
-    _check_int("num_samples", num_samples, 20)
+    _check_int("num_samples", num_samples, 20, MAX_MNIST1D_SAMPLES)
     _check_int("seed", seed)
     if isinstance(train_split, bool) or not isinstance(train_split, (int, float)):
         raise TypeError(f"train_split must be a float in (0, 1), got "
@@ -84,6 +93,11 @@ def load_teacher(m: int = 5, n: int = 4, n_train: int = 4096, n_test: int = 1024
     for name, v in (("m", m), ("n", n), ("n_train", n_train), ("n_test", n_test)):
         _check_int(name, v, 1)
     _check_int("seed", seed)
+    if (n_train + n_test) * m * n > MAX_TEACHER_ENTRIES:
+        raise ValueError(f"teacher data of (n_train + n_test) * m * n = "
+                         f"{(n_train + n_test) * m * n} entries is more than the "
+                         f"{MAX_TEACHER_ENTRIES} allowed (m={m}, n={n}, n_train={n_train}, "
+                         f"n_test={n_test})")
     g = torch.Generator().manual_seed(int(seed))
     w_star = torch.randn(n, generator=g, dtype=torch.float64)
     w_star /= w_star.norm()

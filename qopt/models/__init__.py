@@ -58,6 +58,9 @@ def _vgg(cfg: str) -> Callable[..., nn.Module]:
 
 
 def _twolayer(input_shape: tuple[int, ...], num_classes: int, **kw: Any) -> nn.Module:
+    if len(input_shape) != 2:
+        raise ValueError(f"model 'twolayer' needs samples of shape (m, n) (the 'teacher' "
+                         f"dataset), got {tuple(input_shape)}")
     m, n = input_shape
     return TwoLayer(m, n, **kw)
 

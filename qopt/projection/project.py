@@ -218,9 +218,10 @@ def project(w: Tensor, qset: QuantSet, axis: int | None = None, *,
         (the same fields, per block, plus ``zero_point``).
 
     Raises:
-        TypeError: ``w`` not a floating tensor; ``qset`` not a QuantSet; ``axis`` not an int.
-        ValueError: ``w`` empty or non-finite; ``axis`` out of range; the scale or q beyond the
-            largest float of the compute dtype / of ``w``'s dtype.
+        TypeError: ``w`` not a dense (strided) floating tensor; ``qset`` not a QuantSet;
+            ``axis`` not an int.
+        ValueError: ``w`` a meta tensor (no data), empty or non-finite; ``axis`` out of range;
+            the scale or q beyond the largest float of the compute dtype / of ``w``'s dtype.
 
     Source: the binary and ternary closed forms of Yin et al. 2018 (BinaryRelax), the breakpoint
     sweep and the certified search derived in :mod:`theory.sweep` and
@@ -240,6 +241,12 @@ def project(w: Tensor, qset: QuantSet, axis: int | None = None, *,
         return project_blocks(w, qset, axis, group_size, check=check)  # type: ignore[return-value]
     if not isinstance(w, Tensor):
         raise TypeError(f"w must be a torch.Tensor, got {type(w).__name__}")
+    if w.layout != torch.strided:
+        raise TypeError(f"w must be a dense (strided) tensor, got layout {w.layout}; convert "
+                        "it with w.to_dense()")
+    if w.is_meta:
+        raise ValueError(f"w must hold data, got a meta tensor of shape {tuple(w.shape)} (no "
+                         "values to project); materialize it first (e.g. to_empty + init)")
     if not w.dtype.is_floating_point:
         raise TypeError(f"w must have a floating dtype (float16/bfloat16/float32/float64), "
                         f"got {w.dtype}")

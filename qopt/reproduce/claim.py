@@ -55,8 +55,8 @@ class Context:
     def __post_init__(self) -> None:
         for name in ("workers", "threads"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1024:
+                raise ValueError(f"{name} must be an int in [1, 1024], got {v!r}")
         if self.seeds is not None and (isinstance(self.seeds, bool)
                                        or not isinstance(self.seeds, int) or self.seeds < 1):
             raise ValueError(f"seeds must be a positive int or None, got {self.seeds!r}")

@@ -62,6 +62,9 @@ else:  # pragma: no cover
 __all__ = ["Cell", "Study", "load_study_file", "parse_toml", "run_id_of", "study_from_dict"]
 
 TABLES = ("study", "base", "grid", "methods", "protocol", "backend", "tune")
+#: the most worker processes / torch threads per worker a study may ask for (a typo such as
+#: ``workers = 20000`` would otherwise start that many processes)
+MAX_PROCESSES = 1024
 STUDY_KEYS = ("name", "workers", "threads_per_worker", "out_dir", "description", "last_k")
 DEFAULT_LAST_K = 5
 
@@ -108,14 +111,19 @@ def parse_toml(text: str, source: str = "<string>") -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"malformed TOML in {source}: {exc}") from exc
+    except RecursionError:  # tomllib recurses per nesting level
+        raise ValueError(f"malformed TOML in {source}: nested too deeply") from None
 
 
 def load_study_file(path: str | os.PathLike) -> Study:
     """Read and validate a study TOML file."""
+    from qopt.io import read_text
+
     p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"study config {str(p)!r} does not exist (or is not a file)")
-    return study_from_dict(parse_toml(p.read_text(encoding="utf-8"), str(p)))
+    if not p.exists():
+        raise ValueError(f"study config {str(p)!r} does not exist")
+    text = read_text(p, f"study config {str(p)!r}")  # a regular file of bounded size
+    return study_from_dict(parse_toml(text, str(p)))
 
 
 def _study_table(st: Any) -> dict[str, Any]:
@@ -132,6 +140,8 @@ def _study_table(st: Any) -> dict[str, Any]:
         v = st.get(k, 1)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"[study] {k} must be a positive int, got {v!r}")
+        if k != "last_k" and v > MAX_PROCESSES:
+            raise ValueError(f"[study] {k} must be at most {MAX_PROCESSES}, got {v}")
     for k in ("out_dir", "description"):
         if k in st and not isinstance(st[k], str):
             raise ValueError(f"[study] {k} must be a string, got {st[k]!r}")

@@ -43,7 +43,13 @@ from typing import Any
 
 import torch
 
-from qopt.io import _unpickling_reason, atomic_write_bytes, load_state_file
+from qopt.io import (
+    _unpickling_reason,
+    atomic_write_bytes,
+    load_state_file,
+    open_regular,
+    read_regular_bytes,
+)
 
 __all__ = ["CHECKPOINT", "PREVIOUS", "CheckpointError", "CheckpointIdentityError",
            "CheckpointWarning", "check_hyperparameters", "check_identity", "check_metrics_log",
@@ -121,8 +127,10 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """The verified state in the checkpoint file ``path`` (:func:`decode_checkpoint`), with its
     training keys checked (:data:`REQUIRED`)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
+    try:  # a regular file only: a FIFO or /dev/zero is refused before reading (qopt.io)
+        data = read_regular_bytes(path, repr(str(path)))
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
     except OSError as exc:
         raise CheckpointError(f"{str(path)!r} cannot be read: {exc.strerror or exc}") from None
     state = decode_checkpoint(data, repr(str(path)), map_location)
@@ -140,12 +148,14 @@ def read_state_file(path: str | os.PathLike, what: str | None = None) -> Any:
     ``weights_only=True``; ``ValueError`` naming ``what`` on any failure."""
     name = what or repr(str(path))
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path, name) as fh:  # a regular file only (qopt.io)
             head = fh.read(len(_MAGIC))
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from None
     except OSError as exc:
         raise ValueError(f"{name}: cannot be read: {exc.strerror or exc}") from None
     if head == _MAGIC:
-        return decode_checkpoint(Path(path).read_bytes(), name)
+        return decode_checkpoint(read_regular_bytes(path, name), name)
     return load_state_file(path, name)
 
 

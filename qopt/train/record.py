@@ -10,11 +10,12 @@ run directory against a request (:mod:`qopt.train.identity` defines what is comp
 
 from __future__ import annotations
 
-import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
+from qopt.io import read_json_file
 from qopt.train.config import TrainConfig
 from qopt.train.identity import (
     IDENTITY_VERSION,
@@ -48,7 +49,7 @@ def _parent_hash(model_file: Path) -> str | None:
     cfg = model_file.parent / "config.json"
     if model_file.name == "model.pt" and cfg.is_file():
         try:
-            return json.loads(cfg.read_text(encoding="utf-8")).get("config_hash")
+            return read_json_file(cfg).get("config_hash")
         except (OSError, ValueError):
             return None
     return None
@@ -83,7 +84,7 @@ def check_run_dir(run_dir: Path, record: dict[str, Any], resume: bool) -> dict |
                               "config.json (damaged); use another --out or --no-resume")
         return None
     try:
-        old = json.loads(cfg_path.read_text(encoding="utf-8"))
+        old = read_json_file(cfg_path, f"{str(cfg_path)!r}")
     except (OSError, ValueError) as exc:
         raise RunConflict(f"run directory {str(run_dir)!r}: config.json unreadable ({exc}); "
                           "use another --out or --no-resume") from None
@@ -101,14 +102,86 @@ def check_run_dir(run_dir: Path, record: dict[str, Any], resume: bool) -> dict |
         from qopt.train.manifest import read_finished
 
         own = old.get("config_hash")
-        return read_finished(run_dir, own if isinstance(own, str) else "<none>")
+        res = read_finished(run_dir, own if isinstance(own, str) else "<none>")
+        why = result_problem(res)
+        if why:
+            raise RunConflict(f"{str(res_path)!r} is damaged ({why}); {_DAMAGED_HINT}")
+        return res
+    return None
+
+
+def read_result(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """``RUN_DIR/result.json`` of a finished run, checked to be one: its files verified against
+    ``manifest.json`` and the identity of ``config.json``
+    (:func:`qopt.train.manifest.read_finished_run`), and its ``final`` evaluation, ``epochs``,
+    ``steps`` and ``wall_s`` of the types the reports use. Anything else (a torn, edited or
+    emptied file, a changed ``model.pt``) is a ``ValueError`` (:class:`RunConflict` or
+    :class:`~qopt.train.manifest.RunDamaged`), one line naming the file, never a ``KeyError``
+    while printing it.
+
+    Raises:
+        RunConflict, RunDamaged: damaged; ``FileNotFoundError``: no ``result.json``.
+    """
+    from qopt.train.manifest import read_finished_run
+
+    path = Path(run_dir) / "result.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{str(path)!r} does not exist")
+    res = read_finished_run(run_dir)
+    why = result_problem(res)
+    if why:
+        raise RunConflict(f"{str(path)!r} is damaged ({why}); {_DAMAGED_HINT}")
+    return res
+
+
+def finished(run_dir: str | os.PathLike) -> bool:
+    """``run_dir`` holds a finished run: a ``result.json`` that :func:`read_result` accepts (a
+    damaged one is not finished: rerunning it reports the damage, one line)."""
+    try:
+        read_result(run_dir)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+_DAMAGED_HINT = "rerun with --no-resume to train the run again, or restore the file"
+
+
+def _number(v: Any, nullable: bool = False) -> bool:
+    return (v is None and nullable) or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def result_problem(res: Any) -> str | None:
+    """What makes ``res`` not a finished run's result (None when it is one)."""
+    if not isinstance(res, dict):
+        kind = {type(None): "null", list: "an array", str: "a string", bool: "a boolean",
+                int: "a number", float: "a number"}.get(type(res), type(res).__name__)
+        return f"JSON {kind}, not an object"
+    fin = res.get("final")
+    if not isinstance(fin, dict):
+        return "no 'final' evaluation"
+    for k in ("test_loss", "train_loss"):
+        if not _number(fin.get(k), nullable=True):
+            return f"final {k} is {fin.get(k)!r}, not a number"
+    if not _number(fin.get("test_acc"), nullable=True):
+        return f"final test_acc is {fin.get('test_acc')!r}, not a number"
+    for k in ("epochs", "steps"):
+        if not isinstance(res.get(k), int) or isinstance(res.get(k), bool) or res[k] < 0:
+            return f"{k} is {res.get(k)!r}, not a count"
+    if not _number(res.get("wall_s")):
+        return f"wall_s is {res.get('wall_s')!r}, not a number"
+    if not isinstance(res.get("history"), list):
+        return "no 'history' list"
+    raw = res.get("final_raw")
+    if raw is not None and not isinstance(raw, dict):
+        return "final_raw is not an object"
     return None
 
 
 def check_data_location(cfg: TrainConfig, run_dir: Path) -> None:
     """A finished run requested with another ``data_dir``: the data there must be the same
     (same SHA-256) for the stored result to answer the request."""
-    old = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    old = read_json_file(run_dir / "config.json")
     if old.get("data_dir") == cfg.data_dir:
         return
     from qopt.train.data import load_run_data

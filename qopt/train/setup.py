@@ -57,16 +57,21 @@ def init_file(init_from: str) -> Path:
     path = Path(init_from)
     if path.is_dir():
         path = path / "model.pt"
-    if not path.is_file():
+    if not path.exists():
         raise ValueError(f"init_from {init_from!r}: no such file (expected a run directory "
                          "with model.pt, or a state-dict .pt file)")
+    from qopt.io import open_regular
+
+    open_regular(path, f"init_from {str(path)!r}").close()  # a FIFO or device: refused
     return path
 
 
 def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file's bytes (hex)."""
+    from qopt.io import open_regular
+
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:  # a regular file only: never blocks on a FIFO
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -106,8 +111,49 @@ def build_float_model(cfg: TrainConfig, bundle: DataBundle) -> nn.Module:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model {cfg.model!r} returned a {type(model).__name__}, not a "
                              "torch.nn.Module")
-        return model
-    return build_model(cfg.model, bundle.input_shape, num_classes, **cfg.model_args)
+    else:
+        try:
+            model = build_model(cfg.model, bundle.input_shape, num_classes, **cfg.model_args)
+        except (MemoryError, RuntimeError) as exc:  # e.g. hidden=[10**9]: can't allocate
+            if not isinstance(exc, MemoryError) and "allocate" not in str(exc):
+                raise
+            raise ValueError(f"model {cfg.model!r} with model_args {cfg.model_args} does not "
+                             f"fit in memory: {str(exc).splitlines()[0][:200]}") from None
+    check_model_fits(model, bundle, cfg.model)
+    return model
+
+
+def check_model_fits(model: nn.Module, bundle: DataBundle, name: str) -> None:
+    """One forward pass of two training samples (evaluation mode, no gradient: no state and no
+    random number changes) before training, so that a model that does not fit the data (a 1-D
+    CNN on 8x8 images) is one line naming both, not a traceback from inside the first step.
+    A classifier must return ``(batch, num_classes)`` logits.
+
+    Raises:
+        ValueError: the forward pass fails or returns the wrong shape.
+    """
+    x = bundle.x_train[:2] if isinstance(bundle.x_train, torch.Tensor) else None
+    if x is None or x.shape[0] == 0:
+        return
+    what = (f"model {name!r} does not fit dataset {bundle.name!r} (samples of shape "
+            f"{tuple(bundle.input_shape)}, {bundle.num_classes} classes)")
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            if bundle.test_transform is not None:
+                x = bundle.test_transform(x, None)
+            out = model(x)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{what}: {first}") from None
+    finally:
+        model.train(was)
+    if bundle.task != "regression":
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        if shape != (x.shape[0], bundle.num_classes):
+            raise ValueError(f"{what}: it returns {shape} for a batch of {x.shape[0]}, not "
+                             f"({x.shape[0]}, {bundle.num_classes}) logits")
 
 
 def quantize_for(cfg: TrainConfig, model: nn.Module) -> nn.Module:

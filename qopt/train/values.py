@@ -17,12 +17,21 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+def shown(text: str, limit: int = 80) -> str:
+    """``repr(text)``, cut to about ``limit`` characters (an error message stays one short
+    line whatever the user typed)."""
+    r = repr(text)
+    return r if len(r) <= limit else f"{r[:limit - 20]}...{r[-12:]} ({len(text)} chars)"
+
+
 def parse_value(text: str) -> Any:
     """A TOML literal if ``text`` is one, else the string itself."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise ValueError(f"value {shown(text)} is nested too deeply") from None
 
 
 def split_top_level(text: str, sep: str = ",") -> list[str]:
@@ -55,7 +64,7 @@ def parse_table(text: str, what: str = "value") -> dict[str, Any]:
     if s.startswith("{"):
         v = parse_value(s)
         if not isinstance(v, dict):
-            raise ValueError(f"{what}: malformed table {text!r} (TOML inline table "
+            raise ValueError(f"{what}: malformed table {shown(text)} (TOML inline table "
                              "{key = value, ...} or key=value,key=value)")
         return v
     out: dict[str, Any] = {}
@@ -63,7 +72,7 @@ def parse_table(text: str, what: str = "value") -> dict[str, Any]:
         key, eq, val = item.partition("=")
         if not eq or not key.strip():
             raise ValueError(f"{what}: expected key=value items separated by commas, got "
-                             f"{item!r} in {text!r}")
+                             f"{shown(item)} in {shown(text)}")
         out[key.strip()] = parse_value(val.strip())
     return out
 
@@ -87,7 +96,7 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
     for item in items or []:
         key, eq, val = item.partition("=")
         if not eq or not key.strip():
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            raise ValueError(f"--set expects KEY=VALUE, got {shown(item)}")
         key, value = key.strip().replace("-", "_"), parse_value(val.strip())
         if key in out and out[key] != value:
             raise ValueError(f"--set {key} given twice ({out[key]!r}, then {value!r}); give it "
