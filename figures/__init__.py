@@ -13,6 +13,9 @@ figure (file stem)        module (figures.*)      shows
 ``bench_optimizer_step``  plot_bench_optimizer    step overhead vs bare optimizer, torchao
 ========================  ======================  =========================================
 
+:mod:`figures.plot_run` draws one training run's curves (``qopt plot RUN_DIR``, also
+``qopt figures --run RUN_DIR``): loss, accuracies, lr, the method's scalars, dist², code flips.
+
 Every ``plot_*`` function takes an output directory (plus small-size knobs for tests), writes
 ``NAME.pdf`` and ``NAME.png`` in the shared style of :mod:`figures.style`, and returns a
 :class:`figures.style.FigureResult` holding the data it plotted and the layout problems found.

@@ -1,6 +1,6 @@
 r"""Projection, Moreau envelope and BinaryRelax's relaxed prox map in one dimension.
 
-For a fixed-scale quantization set :math:`Q = \alpha L` (binary, ternary, 2-bit) and a scalar
+For a fixed-scale quantization set :math:`Q = \alpha L` (binary, ternary, symmetric:2) and a scalar
 weight w, one row per set shows
 
 * the projection :math:`P_Q(w) = \arg\min_{q\in Q}|w-q|` (a staircase; jumps at the midpoints),
@@ -12,7 +12,7 @@ weight w, one row per set shows
   jumps, tending to :math:`P_Q` as λ → ∞ and to the identity as λ → 0,
 
 at several λ. All values come from :mod:`theory` (``project``, ``moreau_envelope``, ``prox``);
-nothing is recomputed here. The 2-bit set is UniQ's 4-level grid
+nothing is recomputed here. The symmetric:2 set is UniQ's 4-level 2-bit grid
 :math:`\tfrac23\{\pm\tfrac12, \pm\tfrac32\} = \{\pm\tfrac13, \pm1\}` (``symmetric:2@0.667``),
 scaled to span [-1, 1] like the other two.
 """
@@ -33,7 +33,7 @@ __all__ = ["DEFAULT_SETS", "DEFAULT_LAMS", "plot_projection_1d"]
 DEFAULT_SETS: tuple[tuple[str, QuantSet], ...] = (
     ("binary", Binary(scale=1.0)),
     ("ternary", Ternary(scale=1.0)),
-    ("2-bit", Symmetric(2, scale=2.0 / 3.0)),
+    ("symmetric:2", Symmetric(2, scale=2.0 / 3.0)),
 )
 #: The λ values drawn by default (envelope and prox columns).
 DEFAULT_LAMS: tuple[float, ...] = (0.5, 2.0, 8.0)

@@ -129,7 +129,8 @@ def _bench_optimizer(ctx: BuildContext) -> FigureResult:
 
 _SPECS = [
     FigureSpec("projection_1d", "theory",
-               "projection, Moreau envelope and relaxed prox (binary/ternary/2-bit, several λ)",
+               "projection, Moreau envelope and relaxed prox (binary/ternary/symmetric:2, several "
+               "λ)",
                _projection_1d),
     FigureSpec("coarse_cosine", "theory",
                "two-layer model: cos(E coarse grad, true grad) vs θ per STE, closed form + MC",

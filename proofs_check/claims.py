@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from proofs_check.report import Check, Report
+from qopt.suggest import close_names
 
 __all__ = ["CLAIMS", "Claim", "Outcome", "all_claims", "claim", "verify_theory"]
 
@@ -94,7 +95,9 @@ def verify_theory(only: Sequence[str] | None = None, *,
     names = list(CLAIMS) if not only else list(only)
     unknown = [n for n in names if n not in CLAIMS]
     if unknown:
-        raise ValueError(f"unknown claim(s) {unknown}; known: {sorted(CLAIMS)}")
+        hints = "".join(f"; {b}: did you mean {' or '.join(map(repr, close))}?"
+                        for b in unknown if (close := close_names(b, CLAIMS)))
+        raise ValueError(f"unknown claim(s) {unknown}; known: {sorted(CLAIMS)}{hints}")
     checks = []
     t_all = time.perf_counter()
     for i, n in enumerate(names, start=1):

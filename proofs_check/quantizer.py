@@ -36,7 +36,7 @@ import numpy as np
 from proofs_check.adapter import BACKENDS, Output, QuantizerCaller, QuantizerError
 from proofs_check.isolated import DEFAULT_TIMEOUT, IsolatedCaller
 from proofs_check.quantizer_checks import CHECKS, applicable, make_measure
-from proofs_check.report import Check, Report
+from proofs_check.report import Check, Report, exact_float
 from proofs_check.search import Measured, SearchResult, explore, search
 from proofs_check.strategies import exponent_range, weights_for
 from proofs_check.tolerance import RoundingSlack, Tolerance
@@ -209,7 +209,8 @@ def _verify(caller: QuantizerCaller | IsolatedCaller, fn_name: str, qset: QuantS
         res = search(strategy, measure, tried, max_examples, shrinking=deterministic)
         if name == "determinism":
             deterministic = res.counterexample is None
-        by_name[name] = _check_of(name, res, deterministic, measure, rel)
+        by_name[name] = _check_of(name, res, deterministic, measure, rel,
+                                  noise_floor(rel, tol.tiny))
     ctx = {"set": qset.spec, "axis": axis, "backend": backend, "dtype": dtype,
            "tolerance r": f"{rel:.3g}", "resolution floor": f"{tol.tiny:.3g}",
            "value slack": ("r*||w||^2 (rtol given)" if slack is None else
@@ -231,12 +232,20 @@ def _note(m: Measured | None) -> str:
             f" (excess/slack {note['excess/slack']:.3g})")
 
 
+def noise_floor(rel: float, tiny: float) -> str:
+    """The resolution below which a check counts a difference as a tie, in words."""
+    return f"ties: within r·max|w|, r = {rel:.3g}, or both values below {tiny:.3g}"
+
+
 def _check_of(name: str, res: SearchResult, deterministic: bool,
               measure: Callable[[np.ndarray], Measured] | None = None,
-              rel: float = 0.0) -> Check:
+              rel: float = 0.0, floor: str = "") -> Check:
     """The report line of one check from its search result. A passing value check whose
     figure (a ratio to the optimum) is above 1 + r says why: its excess at the worst input is
-    within the rounding slack (``extra["note"]``, shown under the row)."""
+    within the rounding slack (``extra["note"]``, shown under the row). A failed check's
+    figure and ``worst_input`` are the worst over its FAILING inputs only (each above the
+    noise floor ``floor``, stated in the detail); a passing check's, the worst over every
+    input."""
     skipped = (f" ({res.n_skipped} skipped: fn failed on them, see contract)"
                if res.n_skipped else "")
     if name == "contract":  # a yes/no property: no figure, no worst input
@@ -269,12 +278,18 @@ def _check_of(name: str, res: SearchResult, deterministic: bool,
         if why_txt:
             detail += f"; {why_txt}"
     if "lambda" in extra:
-        detail += f"; lambda = {extra.pop('lambda'):g}"
+        detail += f"; lambda = {exact_float(extra.pop('lambda'))}"
     extra = {k: np.asarray(v) for k, v in extra.items()}
     if not deterministic and name != "determinism":
         detail += " (fn is not deterministic: counterexample not shrunk)"
-    return Check(name, "FAIL", res.worst, MEASURES[name], detail + skipped,
-                 res.counterexample, {**extra, **_worst(res)})
+    figure, worst = res.worst, _worst(res)
+    if name != "contract" and res.worst_failing_input is not None:
+        figure = res.worst_failing
+        worst = {"worst_input": np.asarray(res.worst_failing_input)}
+        detail += "; figure: the worst over the failing inputs only" + (
+            f" (noise floor, {floor}: never a failure)" if floor else "")
+    return Check(name, "FAIL", figure, MEASURES[name], detail + skipped,
+                 res.counterexample, {**extra, **worst})
 
 
 class _Recorder:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Check", "Report", "format_array", "write_json_atomic"]
+__all__ = ["Check", "Report", "exact_float", "format_array", "write_json_atomic"]
 
 PASS, FAIL, SKIP = "pass", "FAIL", "skip"
 #: statuses of informational statements (theorem hypotheses, convergence diagnostics): they do
@@ -24,14 +24,27 @@ PASS, FAIL, SKIP = "pass", "FAIL", "skip"
 HOLDS, VIOLATED = "holds", "violated"
 
 
-def format_array(x: Any, max_items: int = 12, digits: int = 6) -> str:
-    """Short printable form of an array (``repr``-like, ``digits`` significant, ``...`` beyond
-    ``max_items`` entries per row), used for counterexamples."""
+def exact_float(v: Any) -> str:
+    """The shortest text that reads back as exactly ``v`` (Python's float ``repr``: 17
+    significant digits where needed), integral values without the ``.0`` (``3``, ``0.5``,
+    ``3.072770118713379``, ``1e-300``, ``inf``): a counterexample printed this way replays."""
+    s = repr(float(v))
+    return s[:-2] if s.endswith(".0") else s
+
+
+def format_array(x: Any, max_items: int = 12, digits: int | None = None) -> str:
+    """Printable form of an array (``...`` beyond ``max_items`` entries per row), used for
+    counterexamples: every entry at full precision (:func:`exact_float`), so the printed input
+    reproduces the failure; ``digits`` significant digits instead for a short display."""
     a = np.asarray(x)
+
+    def fmt(v: Any) -> str:
+        return exact_float(v) if digits is None else f"{float(v):.{digits}g}"
+
     if a.ndim == 0:
-        return f"{float(a):.{digits}g}"
+        return fmt(a)
     if a.ndim == 1:
-        items = [f"{float(v):.{digits}g}" for v in a[:max_items]]
+        items = [fmt(v) for v in a[:max_items]]
         if a.size > max_items:
             items.append(f"... ({a.size} items)")
         return "[" + ", ".join(items) + "]"
@@ -173,7 +186,10 @@ class Report:
                         lines.append(f"      {k} = {format_array(v)}")
                 worst = c.extra.get("worst_input")
                 if isinstance(worst, np.ndarray):
-                    lines.append(f"      worst figure {c.figure:.6g} at w = {format_array(worst)}")
+                    over = " (over the failing inputs)" if c.status == FAIL else ""
+                    more = " (every entry: --json)" if worst.size > 12 else ""
+                    lines.append(f"      worst figure{over} {c.figure:.6g} at w = "
+                                 f"{format_array(worst)}{more}")
         n_fail = len(self.failed_checks)
         lines.append(f"  => {'all checks passed' if not n_fail else f'{n_fail} check(s) FAILED'}")
         n_viol = sum(c.status == VIOLATED for c in self.checks)

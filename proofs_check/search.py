@@ -14,7 +14,10 @@ For one check, a *measure* maps an input ``w`` to a :class:`Measured` (figure, o
 
 The figure reported is the worst *finite* one over every input evaluated (corpus, search and
 shrinking); ``inf`` only when no finite figure was measured (e.g. the ratio to a zero distance
-on inputs already in Q).
+on inputs already in Q). Beside it, :attr:`SearchResult.worst_failing` is the worst finite
+figure over the *failing* inputs only: a failed check reports that one, so its figure is never
+taken at an input that passed — where both compared values are rounding noise below the
+check's resolution floor (a tie), a ratio of two such values can be large and means nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ class SearchResult:
     counterexample_measure: Measured | None
     n_evaluated: int
     n_skipped: int = 0
+    #: the worst finite figure over the failing inputs only (nan: none failed, or no finite
+    #: figure among them) and the input achieving it
+    worst_failing: float = math.nan
+    worst_failing_input: np.ndarray | None = None
 
 
 def _settings(max_examples: int) -> settings:
@@ -143,7 +150,7 @@ def search(
             met is re-raised after the search, with that input attached).
     """
     state: dict[str, Any] = {"worst": -math.inf, "arg": None, "n": 0, "error": None,
-                             "inf": None, "skipped": 0}
+                             "inf": None, "skipped": 0, "fworst": -math.inf, "farg": None}
 
     failures: dict[bytes, Measured] = {}
 
@@ -155,6 +162,8 @@ def search(
             return m
         if not m.ok:
             failures[_key(w)] = m
+            if math.isfinite(m.figure) and m.figure > state["fworst"]:
+                state["fworst"], state["farg"] = m.figure, np.array(w)
         if not math.isfinite(m.figure):
             if state["inf"] is None:
                 state["inf"] = np.array(w)
@@ -191,5 +200,6 @@ def search(
     worst, arg = state["worst"], state["arg"]
     if arg is None:  # no finite figure at all
         worst, arg = (math.inf, state["inf"]) if state["inf"] is not None else (math.nan, None)
+    fworst = float(state["fworst"]) if state["farg"] is not None else math.nan
     return SearchResult(float(worst), arg, None if cex is None else np.array(cex), cm,
-                        state["n"], state["skipped"])
+                        state["n"], state["skipped"], fworst, state["farg"])

@@ -519,4 +519,18 @@ def parse_qset(spec: str) -> QuantSet:
                 raise ValueError(f"spec {spec!r}: 'scaled' has a free scale; use 'grid:...@S'")
             return Grid(levels, scale=None)
         return Grid(levels, scale=1.0 if scale is None else scale)
-    raise ValueError(f"unknown quantization set {spec!r}; expected one of: {kinds}")
+    raise ValueError(f"unknown quantization set {spec!r}; expected one of: {kinds}"
+                     f"{_did_you_mean(kind, text, arg)}")
+
+
+def _did_you_mean(kind: str, text: str, arg: str) -> str:
+    """``"; did you mean 'ternary'?"`` for a misspelled set kind (difflib, similarity ≥ 0.6;
+    the same rule as ``qopt.suggest``, which theory cannot import), with the parameter kept."""
+    import difflib
+
+    kinds = ["binary", "ternary", "uniform", "symmetric", "grid", "scaled"]
+    hit = difflib.get_close_matches(kind, kinds, n=1)
+    if not hit:
+        return ""
+    fixed = hit[0] + (f":{arg}" if arg and hit[0] not in ("binary", "ternary") else "")
+    return f"; did you mean {fixed!r}?"

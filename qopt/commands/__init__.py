@@ -55,8 +55,12 @@ def parse_names(values: Iterable[str] | None, known: Iterable[str], prog: str,
     known = list(known)
     bad = [s for s in names if s not in known]
     if bad:
-        print(f"{prog}: error: unknown {what}(s) {', '.join(bad)}; known: {', '.join(known)}",
-              file=sys.stderr)
+        from qopt.suggest import close_names
+
+        hints = "".join(f"; {b}: did you mean {' or '.join(map(repr, close))}?"
+                        for b in bad if (close := close_names(b, known)))
+        print(f"{prog}: error: unknown {what}(s) {', '.join(bad)}; known: {', '.join(known)}"
+              f"{hints}", file=sys.stderr)
         return None
     return names
 

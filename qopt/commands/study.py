@@ -20,6 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from qopt.suggest import did_you_mean
 from qopt.train.values import parse_sets
 
 
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             p = Path(args.config)
             if not p.exists():
                 raise ValueError(f"{args.config!r} is neither a study file nor a preset "
-                                 f"({', '.join(PRESETS)})")
+                                 f"({', '.join(PRESETS)}){did_you_mean(args.config, PRESETS)}")
             text, source = read_text(p, f"study file {str(p)!r}"), str(p)  # regular, bounded
         over = parse_sets(args.set)
         if args.data_dir:

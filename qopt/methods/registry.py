@@ -15,6 +15,7 @@ from qopt.methods.binaryconnect import BinaryConnect
 from qopt.methods.binaryrelax import BinaryRelax
 from qopt.methods.parq import PARQ
 from qopt.methods.proxquant import ProxQuant
+from qopt.suggest import did_you_mean
 
 __all__ = ["ALIASES", "METHODS", "MethodField", "as_method", "canonical", "make_method",
            "method_fields"]
@@ -49,7 +50,8 @@ def canonical(name: object) -> str:
     key = ALIASES.get(key, key)
     if key not in METHODS:
         known = sorted(METHODS) + sorted(ALIASES)
-        raise ValueError(f"unknown method {name!r}; expected one of {known}")
+        raise ValueError(f"unknown method {name!r}; expected one of {known}"
+                         f"{did_you_mean(key, known)}")
     return key
 
 

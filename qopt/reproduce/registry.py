@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Sequence
 
 from qopt.reproduce.claim import ClaimSpec
+from qopt.suggest import close_names
 
 __all__ = ["CLAIM_MODULES", "CLAIM_NAMES", "claims", "select"]
 
@@ -46,6 +47,9 @@ def select(names: Sequence[str] | None) -> list[ClaimSpec]:
     names = list(names or [])
     bad = [n for n in names if n not in CLAIM_MODULES]
     if bad:
-        raise ValueError(f"unknown claim(s) {', '.join(bad)}; known: {', '.join(CLAIM_NAMES)}")
+        hints = "".join(f"; {b}: did you mean {' or '.join(map(repr, close))}?"
+                        for b in bad if (close := close_names(b, CLAIM_NAMES)))
+        raise ValueError(f"unknown claim(s) {', '.join(bad)}; known: {', '.join(CLAIM_NAMES)}"
+                         f"{hints}")
     every = claims()
     return [every[n] for n in CLAIM_NAMES if not names or n in names]

@@ -26,6 +26,7 @@ import itertools
 import re
 from typing import Any
 
+from qopt.suggest import did_you_mean
 from qopt.train.config import TrainConfig, config_fields
 from qopt.train.fields import ALIASES, METHODS
 
@@ -42,7 +43,8 @@ def normalise_methods(methods: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for m, tab in methods.items():
         name = ALIASES.get(str(m).lower(), str(m).lower())
         if name not in METHODS:
-            raise ValueError(f"[methods.{m}]: unknown method; expected one of {METHODS}")
+            raise ValueError(f"[methods.{m}]: unknown method; expected one of {METHODS}"
+                             f"{did_you_mean(name, METHODS)}")
         if not isinstance(tab, dict):
             raise ValueError(f"[methods.{m}] must be a table")
         if name in out:

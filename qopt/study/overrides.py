@@ -2,7 +2,9 @@
 
 =================================  ==============================================================
 ``--set FIELD=V``                   every run gets V: ``[base].FIELD = V``, and FIELD is removed
-                                    from ``[grid]`` and from every ``[methods.*]`` table
+                                    from every ``[methods.*]`` table; a ``[grid]`` key is an
+                                    error (use ``--set grid.FIELD=[..]``: a single value would
+                                    silently collapse the grid and rename every run)
 ``--set method_args={k=v, ..}``     every run whose method takes ``k`` gets ``k = v`` (routed per
 ``--set method_args.k=v``           method, see :mod:`qopt.study.grid`); ``k`` is removed from the
                                     grid's and the per-method tables' method arguments
@@ -22,6 +24,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from qopt.suggest import did_you_mean
 from qopt.train.config import config_fields
 from qopt.train.fields import ALIASES
 from qopt.train.options import field_value
@@ -47,7 +50,8 @@ def apply_sets(study: dict[str, Any], sets: dict[str, Any]) -> dict[str, Any]:
         elif len(parts) == 1:
             if head not in names:
                 raise ValueError(f"--set {key}: not a TrainConfig field (known: "
-                                 f"{sorted(names)}); tables: {', '.join(TABLE_KEYS)}.KEY")
+                                 f"{sorted(names)}); tables: {', '.join(TABLE_KEYS)}.KEY"
+                                 f"{did_you_mean(head, [*names, *TABLE_KEYS])}")
             _set_everywhere(d, head, field_value(head, value))
         elif head in TABLE_KEYS:
             _set_path(d, parts, value if head != "base" else field_value(parts[-1], value))
@@ -58,8 +62,14 @@ def apply_sets(study: dict[str, Any], sets: dict[str, Any]) -> dict[str, Any]:
 
 
 def _set_everywhere(d: dict[str, Any], name: str, value: Any) -> None:
+    grid = d.get("grid", {})
+    if isinstance(grid, dict) and name in grid:
+        shown = value if not isinstance(value, str) else f'"{value}"'
+        raise ValueError(f"--set {name}={value}: {name!r} is a [grid] key of this study "
+                         f"({name} = {grid[name]!r}); change its values with --set "
+                         f"'grid.{name}=[{shown}]' (a TOML list of one or more values), or move "
+                         f"{name} from [grid] to [base] in the study file")
     d.setdefault("base", {})[name] = value
-    d.get("grid", {}).pop(name, None)
     for tab in d.get("methods", {}).values():
         if isinstance(tab, dict):
             tab.pop(name, None)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qopt.suggest import did_you_mean
 from qopt.train.fields import ALIASES, METHODS
 
 PROTOCOL_KEYS = ("init_from", "methods", "child_keys")
@@ -70,7 +71,8 @@ def parse_protocol(tab: Any) -> tuple[str, tuple[str, ...] | None] | None:
     def method(m: Any) -> str:
         name = ALIASES.get(str(m).lower(), str(m).lower()) if isinstance(m, str) else m
         if name not in METHODS:
-            raise ValueError(f"[protocol]: unknown method {m!r}; expected one of {METHODS}")
+            raise ValueError(f"[protocol]: unknown method {m!r}; expected one of {METHODS}"
+                             f"{did_you_mean(m, METHODS)}")
         return name
 
     parent = method(tab["init_from"])

@@ -131,10 +131,84 @@ def _write_study_file(study: Study, out: Path) -> str | None:
         old = path.read_text(encoding="utf-8")
         if old != text:
             atomic_write_text(out / "study.prev.toml", old)
-            note = "study.toml changed (every existing run is compatible): previous copy " \
-                   "kept as study.prev.toml"
+            note = "study.toml changed: previous copy kept as study.prev.toml"
     atomic_write_text(path, text)
     return note
+
+
+def runs_outside(study: Study, out: Path) -> list[str]:
+    """Run directories under ``out/runs`` that are not cells of ``study`` (a changed grid list
+    left them behind), sorted; they are reported and never touched."""
+    runs = out / "runs"
+    if not runs.is_dir():
+        return []
+    ids = {c.run_id for c in study.cells}
+    return sorted(p.name for p in runs.iterdir() if p.is_dir() and p.name not in ids
+                  and not p.name.startswith("."))
+
+
+def reusable_runs(pending: list[Cell], out: Path, candidates: list[str]) -> dict[str, str]:
+    """Pending cells whose identity (``config_hash``) equals a FINISHED run directory of
+    ``out/runs`` under another id (``candidates``: the directories outside the study) -> that
+    run id. Only cells without a directory of their own, and never a staged child (its
+    ``init`` names its parent's path), are matched; a candidate's whole config must equal the
+    cell's (:func:`qopt.train.identity.config_diff` empty), not only the hash. Returns
+    {cell run id: finished run id}."""
+    from qopt.train.record import run_record
+
+    finished: dict[str, tuple[str, dict]] = {}
+    for rid in candidates:
+        d = out / "runs" / rid
+        if not (d / "result.json").is_file() or not (d / "config.json").is_file():
+            continue
+        try:
+            cfg = read_json(d / "config.json")
+        except (OSError, ValueError):
+            continue
+        h = cfg.get("config_hash")
+        if isinstance(h, str):
+            finished.setdefault(h, (rid, cfg))
+    out_map: dict[str, str] = {}
+    used: set[str] = set()
+    for cell in pending:
+        if cell.parent is not None or (out / "runs" / cell.run_id).exists():
+            continue
+        rec = run_record(cell.config)
+        hit = finished.get(rec.get("config_hash"))
+        if hit is not None and hit[0] not in used and not config_diff(hit[1], rec):
+            out_map[cell.run_id] = hit[0]
+            used.add(hit[0])
+    return out_map
+
+
+def copy_run(src: Path, dst: Path) -> None:
+    """Copy a finished run directory to ``dst`` atomically (into a temporary sibling, then
+    renamed), without its lock file; ``src`` is left as it is."""
+    import shutil
+
+    tmp = dst.with_name(f".{dst.name}.copy-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(LOCK_FILE))
+    os.replace(tmp, dst)
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def progress_times(elapsed: float, finished: int, total: int) -> str:
+    """``elapsed 2 min 10 s, ETA 6 min 30 s``: the ETA is the wall-clock time per finished run
+    so far (which includes the parallelism of the workers) times the runs still to finish."""
+    text = f"elapsed {_duration(elapsed)}"
+    if 0 < finished < total:
+        text += f", ETA {_duration(elapsed / finished * (total - finished))}"
+    return text
 
 
 def run_study(study: Study, out_dir: str | Path | None = None, workers: int | None = None,
@@ -215,6 +289,11 @@ def _run_phase(study: Study, cells: list[Cell], out: Path, workers: int | None,
     damaged = {rid: msg for rid in sorted(done)
                if (msg := finished_damage(out / "runs" / rid)) is not None}
     done -= set(damaged)
+    # run directories left outside the study, and pending cells whose identity one of them
+    # holds (reused, not retrained); a tuned study's phases are subsets: not checked there
+    stale = runs_outside(study, out) if len(cells) == len(study.cells) else []
+    reuse = reusable_runs(pending, out, stale)
+    pending = [c for c in pending if c.run_id not in reuse]
     budget = len(pending) if max_runs is None else min(max_runs, len(pending))
     n_workers = max(1, min(workers or study.workers, budget or 1))
     engine = make_backend(cfg, out, study.name, n_workers, study.threads_per_worker,
@@ -224,6 +303,18 @@ def _run_phase(study: Study, cells: list[Cell], out: Path, workers: int | None,
     note = _write_study_file(study, out)
     if note:
         print(note, file=stream, flush=True)
+    if stale:
+        shown = ", ".join(stale[:8]) + (f" (+{len(stale) - 8} more)" if len(stale) > 8 else "")
+        print(f"{len(stale)} run director{'y' if len(stale) == 1 else 'ies'} in "
+              f"{str(out / 'runs')!r} {'is' if len(stale) == 1 else 'are'} no longer part of "
+              f"this study (left untouched; not in the results): {shown}", file=stream,
+              flush=True)
+    for rid, src in reuse.items():
+        copy_run(out / "runs" / src, out / "runs" / rid)
+        done.add(rid)
+        print(f"  [=] {rid}: reused finished run {src} (same identity, config hash "
+              f"{read_json(out / 'runs' / src / 'config.json').get('config_hash')}): copied, "
+              "not retrained", file=stream, flush=True)
     staged = sum(c.parent is not None for c in cells)
     where = engine.describe() if engine is not None else f"{cfg.name} backend"
     print(f"study {study.name}{what}: {len(cells)} runs"
@@ -340,6 +431,7 @@ def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine
     in_use: dict[str, str] = {}
     waiting = list(pending)
     started = finished = 0
+    t_start = time.perf_counter()
     cwd = os.getcwd()
     grace: list[float | None] = [None]  # the lock checks' shared deadline (LOCK_GRACE_S)
 
@@ -396,7 +488,8 @@ def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine
                     msg = f"in use, skipped: {oc.message}"
                 else:
                     msg = _fail(spec.run_id, oc.message, out, failed)
-                say(f"  [{finished}/{budget}] {spec.run_id}: {msg} ({oc.time_s:.1f} s)")
+                say(f"  [{finished}/{budget}] {spec.run_id}: {msg} ({oc.time_s:.1f} s; "
+                    f"{progress_times(time.perf_counter() - t_start, finished, budget)})")
             submit_ready()
     return failed, in_use
 
@@ -418,4 +511,5 @@ def _result_line(res: dict) -> str:
     return f"test_acc={100 * acc:.1f}%{extra}"
 
 
-__all__ = ["RunConflict", "StudyConflict", "check_run_dir", "plan", "run_study"]
+__all__ = ["RunConflict", "StudyConflict", "check_run_dir", "plan", "progress_times",
+           "reusable_runs", "run_study", "runs_outside"]

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from qopt.suggest import did_you_mean
 from qopt.train import fields as F
 from qopt.train.fields import ALIASES, METHODS, option
 
@@ -190,7 +191,10 @@ class TrainConfig:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - set(fields) - set(RECORDED_KEYS))
         if unknown:
-            raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(fields)}")
+            hints = "".join(did_you_mean(k, fields).replace("; did you mean", f"; {k}: did "
+                                                            "you mean") for k in unknown)
+            raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(fields)}"
+                             f"{hints}")
         kw = {k: v for k, v in d.items() if k in fields}
         for k, v in kw.items():
             kw[k] = _coerce(fields[k], v)

@@ -57,7 +57,7 @@ from qopt.train.divergence import (
     nonfinite_error_types,
 )
 from qopt.train.io import atomic_write_json
-from qopt.train.lock import RunLock
+from qopt.train.lock import LOCK_FILE, RunLock
 from qopt.train.loop import EpochHooks, evaluate, train_epoch
 from qopt.train.metrics import MetricsLogger, truncate_metrics
 from qopt.train.record import (
@@ -133,20 +133,51 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True,
     if finished is not None:
         check_data_location(cfg, run_dir)
         return finished
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
-    with RunLock(run_dir, enabled=int(os.environ.get("RANK", "0")) == 0):
-        if cfg.num_threads:
-            torch.set_num_threads(cfg.num_threads)
-        info = init_distributed("cuda" if cfg.device.startswith("cuda") or (
-            cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
-        try:
-            run = _Run(cfg, run_dir, info, record, progress)
-            run.start(resume)
-            if not run.run_epochs(stop_after_epochs):
-                return None
-            return run.finish()
-        finally:
-            cleanup(info)
+    try:
+        with RunLock(run_dir, enabled=int(os.environ.get("RANK", "0")) == 0):
+            if cfg.num_threads:
+                torch.set_num_threads(cfg.num_threads)
+            info = init_distributed("cuda" if cfg.device.startswith("cuda") or (
+                cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
+            try:
+                run = _Run(cfg, run_dir, info, record, progress)
+                run.start(resume)
+                if not run.run_epochs(stop_after_epochs):
+                    return None
+                return run.finish()
+            finally:
+                cleanup(info)
+    except BaseException:
+        if created:  # failed before writing anything (a bad --axis, a missing package)
+            remove_if_only_lock(run_dir)
+        raise
+
+
+def remove_if_only_lock(run_dir: Path) -> bool:
+    """Remove ``run_dir`` when it holds nothing but its lock file (a run that failed before
+    writing anything leaves no empty directory behind); True if removed."""
+    try:
+        names = {p.name for p in run_dir.iterdir()}
+    except OSError:
+        return False
+    if not names <= {LOCK_FILE}:
+        return False
+    with contextlib.suppress(OSError):
+        (run_dir / LOCK_FILE).unlink(missing_ok=True)
+        run_dir.rmdir()
+        return True
+    return False
+
+
+def resume_line(run_dir: Path, ckpt: dict[str, Any], epochs: int) -> str:
+    """What a resumed run says first: ``resuming RUN from epoch 7/30 (7 done, next: epoch 8;
+    step 2100), checkpoint RUN/checkpoint.pt`` (the epoch lines that follow count from 8)."""
+    path = run_dir / ckpt.get("_file", "checkpoint.pt")
+    done = int(ckpt["epoch"])
+    return (f"resuming {str(run_dir)!r} from epoch {done}/{epochs} ({done} done, next: epoch "
+            f"{done + 1}; step {ckpt['step']}), checkpoint {str(path)}")
 
 
 def _eval_ctx(opt: Any) -> contextlib.AbstractContextManager:
@@ -225,6 +256,7 @@ class _Run:
             self.execution = list(ckpt.get("execution", []))
             self.saved_epoch = self.start_epoch
             if info.is_main:
+                print(resume_line(run_dir, ckpt, cfg.epochs), file=sys.stderr, flush=True)
                 gap = check_metrics_log(run_dir, ckpt)
                 if gap:
                     print(f"warning: resuming {str(run_dir)!r}: {gap}", file=sys.stderr)

@@ -12,6 +12,7 @@ import dataclasses
 import math
 from typing import Any
 
+from qopt.suggest import did_you_mean
 from qopt.train import fields as F
 from qopt.train.config import (
     MAX_ACT_BITS,
@@ -68,7 +69,8 @@ def _check_choices(cfg: TrainConfig) -> None:
         choices = TrainConfig.__dataclass_fields__[name].metadata["choices"]
         if v is not None and v not in choices:
             alias = f" (aliases {sorted(F.ALIASES)})" if name == "method" else ""
-            raise ValueError(f"{name} must be one of {choices}{alias}, got {v!r}")
+            raise ValueError(f"{name} must be one of {choices}{alias}, got {v!r}"
+                             f"{did_you_mean(v, choices)}")
     dev = cfg.device
     if not (dev in ("auto", "cpu", "mps", "cuda") or (dev.startswith("cuda:")
                                                       and dev[5:].isdigit())):
