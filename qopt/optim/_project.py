@@ -40,10 +40,11 @@ class Buckets:
         self.groups: dict[tuple, list[Entry]] = {}
         for e in entries:
             if isinstance(e.qset, Binary) and e.qset.scale is None and e.axis is None \
+                    and e.group_size is None \
                     and e.param.dtype in (torch.float32, torch.float64):
                 self.binary.setdefault((e.param.device, e.param.dtype), []).append(e)
             else:
-                key = (e.qset, e.axis, e.param.dtype, e.param.device)
+                key = (e.qset, e.axis, e.param.dtype, e.param.device, e.group_size)
                 self.groups.setdefault(key, []).append(e)
         self.sizes = {k: [float(e.param.numel()) for e in v] for k, v in self.binary.items()}
         self.workspaces = {k: Workspace() for k in self.groups}
@@ -66,15 +67,18 @@ def project_entries(b: Buckets) -> None:
         for e, a in zip(ents, alphas):
             e.scale, e.codes, e.lazy_sign = a.reshape(1), None, True
     for key, ents in b.groups.items():
-        qset, axis = key[0], key[1]
+        qset, axis, g = key[0], key[1], key[4]
         hints = None
         if any(e.hint is not None for e in ents):  # NaN: no warm start for that tensor
             hints = [e.hint if e.hint is not None else torch.tensor(float("nan"))
                      for e in ents]
         res = project_group([e.latent for e in ents], qset, axis,
                             out=[e.param for e in ents], hints=hints,
-                            workspace=b.workspaces[key], check=False)
-        for e, scale, codes in zip(ents, res.scales, res.codes):
+                            workspace=b.workspaces[key], check=False,
+                            **({"group_size": g} if g is not None else {}))
+        zps = getattr(res, "zero_points", None) or [None] * len(ents)
+        for e, scale, codes, zp in zip(ents, res.scales, res.codes, zps):
             e.hint = scale
             e.scale, e.codes, e.lazy_sign = scale.reshape(-1), codes, False
+            e.zero_point = None if zp is None else zp.reshape(-1)
         b.stats = b.stats + res.stats
