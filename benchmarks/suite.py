@@ -16,6 +16,9 @@ section             module                       measures
                                                  and ResNet-20 at CIFAR size
 ==================  ===========================  ===============================================
 
+Also ``group_projection`` (benchmarks.group_projection): the exact projection with
+``group_size=128`` against one sort of the same array, 1e5..1e7 elements (issue 21 item 7).
+
 A section that fails (or whose module is missing from this build) is recorded with its error and
 the others still run. Results are kept **per device kind** (``cpu``, ``cuda``): writing the CPU
 results replaces only the CPU block of BENCHMARKS.md (between ``<!-- bench:cpu -->`` markers) and
@@ -64,6 +67,11 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
         "its floors on the same array, timed round-robin: one elementwise pass (`w.abs()`) and "
         "one value sort; `ratio` is against the floor of the issue-14 target (binary: 3 passes; "
         "ternary: 1.5 sorts; uniform:3..8 and symmetric: 3 sorts, at 1e6-1e7)."),
+    "group_projection": (
+        "benchmarks.group_projection", "Group-wise projection vs one sort",
+        "Cold-start `qopt.project(w, qset, group_size=128)` on float32 Gaussian weights "
+        "(one scale per block of 128) divided by one value sort of the same array, timed "
+        "round-robin; issue-21 target: ratio <= 2 at 1e7 (`met`)."),
     "optimizer_step": (
         "benchmarks.optimizer_step", "Optimizer-step overhead",
         "Time of one QuantOptimizer step (projection + method update + base step) divided by "

@@ -76,13 +76,16 @@ def check_final(run: RunFiles) -> list[Check]:
             continue
         n += 1
         w, W = as_f64(lat[name]), as_f64(model[name])
-        proj = theory.project(w, parse_qset(meta["qset"]), meta.get("axis"))
+        gs = meta.get("group_size")
+        proj = theory.project(w, parse_qset(meta["qset"]), meta.get("axis"), gs)
         q = np.asarray(proj.q, dtype=np.float64)
         d_star = float(np.sum(np.asarray(proj.dist2)))
         d_w = float(np.sum((w - W) ** 2))
         u = unit_roundoff(meta.get("dtype"))
         axis = meta.get("axis")
         m = w.size if axis is None else w.size // w.shape[axis]
+        if gs is not None:  # the sums of one block: g entries at most
+            m = min(m, int(gs))
         g = gamma(m, u)
         qn, rn, wn = float(np.linalg.norm(q)), math.sqrt(d_star), float(np.linalg.norm(w))
         tau = 4 * g * (wn ** 2 + qn ** 2) + 2 * u * qn * rn + ((2 * g + 2 * u) * qn) ** 2

@@ -130,7 +130,7 @@ def _axis_arg(axis: object, uniq: bool) -> int | None:
 
 def quantize_model(model: nn.Module, weights: QuantSet | str | None = None,
                    axis: int | None = None, activations: Mapping[str, Any] | None = None,
-                   keep_float: Sequence[str] = ()) -> nn.Module:
+                   keep_float: Sequence[str] = (), group_size: int | None = None) -> nn.Module:
     """Quantize ``model`` in place and return it (module docstring for the rules).
 
     Args:
@@ -141,6 +141,10 @@ def quantize_model(model: nn.Module, weights: QuantSet | str | None = None,
         activations: None, ``QuantReLU`` keyword arguments (``{"bits": 4, "ste": "relu"}``), or
             ``{"quantizer": "uniq", "bits": b}``.
         keep_float: module names kept float, plus ``"first"``/``"last"``.
+        group_size: None, or g >= 1: one scale per block of g consecutive weights of each row
+            (each slice along ``axis`` flattened, or the whole weight for ``axis=None``; a
+            shorter tail block is its own block: :mod:`theory.groups`). Marked as
+            ``module.qopt_group_size``; not for UniQ weights.
 
     Raises:
         TypeError / ValueError naming the argument: non-Module model, bad ``weights`` spec or
@@ -153,6 +157,11 @@ def quantize_model(model: nn.Module, weights: QuantSet | str | None = None,
     wq = _parse_weights(weights)
     uniq_bits = wq if isinstance(wq, int) else None
     axis = _axis_arg(axis, uniq_bits is not None)
+    from qopt.projection.blocks import check_group_size
+
+    group_size = check_group_size(group_size)
+    if group_size is not None and not isinstance(wq, QuantSet):
+        raise ValueError("group_size needs a weight set (weights=SPEC, not None or 'uniq:B')")
     act = _parse_activations(activations)
     if act is not None and act[0] == "uniq" and uniq_bits is None:
         raise ValueError("activations {'quantizer': 'uniq'} needs weights='uniq:B'")
@@ -185,6 +194,10 @@ def quantize_model(model: nn.Module, weights: QuantSet | str | None = None,
                 raise ValueError(f"{name!r} weight of shape {tuple(mod.weight.shape)}: {exc}"
                                  ) from None
             mod.qopt_qset, mod.qopt_axis = wq, axis
+            if group_size is not None:
+                mod.qopt_group_size = group_size
+            elif "qopt_group_size" in mod.__dict__:
+                delattr(mod, "qopt_group_size")
         elif uniq_bits is not None:
             cls = _UNIQ_TYPES.get(type(mod))
             if cls is None:
@@ -205,7 +218,7 @@ def quantize_model(model: nn.Module, weights: QuantSet | str | None = None,
             full = f"{pname}.{cname}" if pname else cname
             if _is_float(full, float_names):
                 for m in child.modules():
-                    for attr in ("qopt_qset", "qopt_axis"):
+                    for attr in ("qopt_qset", "qopt_axis", "qopt_group_size"):
                         if attr in m.__dict__:
                             delattr(m, attr)
                 continue
@@ -239,7 +252,7 @@ def param_groups(model: nn.Module, no_decay: Sequence[str] | None = None,
     if not isinstance(no_decay, Sequence) or not all(isinstance(k, str) for k in no_decay):
         raise TypeError(f"no_decay must be a sequence of parameter names, got {no_decay!r}")
     seen: set[int] = set()
-    quant: dict[tuple[QuantSet, int | None], dict[str, Any]] = {}
+    quant: dict[tuple[QuantSet, int | None, int | None], dict[str, Any]] = {}
     for mname, mod in model.named_modules():
         qset = mod.__dict__.get("qopt_qset")
         if qset is None:
@@ -252,7 +265,10 @@ def param_groups(model: nn.Module, no_decay: Sequence[str] | None = None,
             continue
         seen.add(id(w))
         ax = mod.__dict__.get("qopt_axis")
-        grp = quant.setdefault((qset, ax), {"params": [], "qset": qset, "axis": ax, "names": []})
+        gs = mod.__dict__.get("qopt_group_size")
+        grp = quant.setdefault((qset, ax, gs), {"params": [], "qset": qset, "axis": ax,
+                                                "names": [],
+                                                **({"group_size": gs} if gs is not None else {})})
         grp["params"].append(w)
         grp["names"].append(f"{mname}.weight" if mname else "weight")
     floats: dict[str, Any] = {"params": [], "names": []}

@@ -1,8 +1,11 @@
 """theory: exact float64 reference math of quantized training (numpy, scipy, sympy; never torch).
 
 Modules:
-    sets        quantization sets (Binary, Ternary, Uniform, Symmetric, Grid) and ``parse_qset``
-    projection  ``project``: the exact Euclidean projection, per tensor or per slice
+    sets        quantization sets (Binary, Ternary, Uniform, Symmetric, Grid, Int, NF4, Affine) and
+                ``parse_qset``
+    projection  ``project``: the exact Euclidean projection, per tensor, slice or block
+    groups      group-wise granularity: blocks of ``group_size`` weights per row, the tail rule
+    affine      the exact projection onto affine sets with an integer zero point
     sweep       the optimal free scale: the breakpoint sweep (``best_scale``), plain reference
     coding      nearest-level codes and the tie rule (``nearest_codes``, ``code_dtype``)
     approximate the literature's / released code's approximate quantizers, measured ratios
@@ -16,7 +19,19 @@ Modules:
 
 from theory.envelope import dist2, envelope_grad, moreau_envelope, prox
 from theory.projection import Projection, code_dtype, nearest_codes, project
-from theory.sets import MAX_BITS, Binary, Grid, QuantSet, Symmetric, Ternary, Uniform, parse_qset
+from theory.sets import (
+    MAX_BITS,
+    NF4,
+    Affine,
+    Binary,
+    Grid,
+    Int,
+    QuantSet,
+    Symmetric,
+    Ternary,
+    Uniform,
+    parse_qset,
+)
 
 #: names whose modules need scipy, imported on first access (PEP 562): ``import theory`` (and
 #: every ``theory.<module>`` import, e.g. the validation rules qopt's configs use) loads numpy only
@@ -35,6 +50,9 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "MAX_BITS",
+    "NF4",
+    "Affine",
+    "Int",
     "Binary",
     "Grid",
     "Projection",

@@ -80,6 +80,11 @@ class StepView:
     axes: list[int | None]
     lrs: list[Any]
     codes: Any  # callable: i -> int64 codes of entry i
+    #: callable i -> entry i's scale broadcastable against its parameter (per slice, or per
+    #: entry for group-wise scales), and i -> its zero point per entry (affine sets) or None;
+    #: the targets are then ``scale_map(i) * (levels[i][codes] - offset(i))``
+    scale_map: Any = None
+    offset: Any = None
 
 
 @runtime_checkable

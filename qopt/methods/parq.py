@@ -143,16 +143,19 @@ class PARQ:
         s = state.inv_slope
         for i, (p, w) in enumerate(zip(view.params, view.latents)):
             lv, codes, alpha = view.levels[i], view.codes(i), view.scales[i]
-            if view.axes[i] is None:
+            off = None
+            if view.scale_map is not None:  # per slice or per block; affine zero points
+                a, off = view.scale_map(i), view.offset(i)
+            elif view.axes[i] is None:
                 a = alpha[0]
             else:
                 shape = [1] * w.dim()
                 shape[view.axes[i]] = -1
                 a = alpha.reshape(shape)
             wc = w.to(lv.dtype)
-            tq = a * lv[codes]
+            tq = a * (lv[codes] if off is None else lv[codes] - off)
             nb = torch.where(wc >= tq, codes + 1, codes - 1).clamp_(0, lv.numel() - 1)
-            tn = a * lv[nb]
+            tn = a * (lv[nb] if off is None else lv[nb] - off)
             lo, hi = torch.minimum(tq, tn), torch.maximum(tq, tn)
             c = (lo + hi) / 2
             p.copy_(torch.minimum(torch.maximum(c + (wc - c) / s, lo), hi))

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from qopt.projection import check_qset, compute_dtype, tables
 from theory._validate import check_axis
+from theory.sets import Affine
 
 __all__ = ["Entry", "make_entries", "param_names", "code_dtype"]
 
@@ -32,16 +33,50 @@ class Entry:
     """One quantized tensor (see the module docstring)."""
 
     __slots__ = ("param", "latent", "qset", "axis", "name", "group", "hint", "scale", "codes",
-                 "levels", "lazy_sign")
+                 "levels", "lazy_sign", "group_size", "zero_point")
 
-    def __init__(self, param: Tensor, qset: Any, axis: int | None, name: str, group: int):
+    def __init__(self, param: Tensor, qset: Any, axis: int | None, name: str, group: int,
+                 group_size: int | None = None):
         self.param, self.qset, self.axis, self.name, self.group = param, qset, axis, name, group
+        self.group_size = group_size  # one scale per block of g entries of each row (or None)
         self.latent = param.detach().clone()
         self.hint: Tensor | None = None  # last optimal scale(s): a warm start, never the answer
-        self.scale: Tensor | None = None  # kept projection: scale per slice (C,), compute dtype
+        self.scale: Tensor | None = None  # kept projection: scale per slice (C,) or per block
         self.codes: Tensor | None = None  # kept projection: codes (small int dtype)
+        self.zero_point: Tensor | None = None  # affine sets: zero point(s), shaped like scale
         self.lazy_sign = False  # one-scale Binary: codes are (latent >= 0), read when asked
-        self.levels = tables(qset, compute_dtype(param.dtype), param.device)["levels"]
+        cd = compute_dtype(param.dtype)
+        if isinstance(qset, Affine):  # the codes l = 0..2^b-1; q = scale * (l - z)
+            self.levels = torch.tensor(qset.code_levels, dtype=cd, device=param.device)
+        else:
+            self.levels = tables(qset, cd, param.device)["levels"]
+
+    @property
+    def blockwise(self) -> bool:
+        """True when the scale is per block (``group_size``) or there is a zero point."""
+        return self.group_size is not None or isinstance(self.qset, Affine)
+
+    def scale_map(self) -> Tensor:
+        """The scale broadcastable against the parameter: 0-d (per tensor), shaped along
+        ``axis`` (per slice), or per entry (the shape of the parameter) for blocks."""
+        if self.blockwise:
+            from qopt.projection.blocks import expand_blocks
+
+            return expand_blocks(self.scale, self.latent.shape, self.axis, self.group_size)
+        if self.axis is None:
+            return self.scale[0]
+        shape = [1] * self.latent.dim()
+        shape[self.axis] = -1
+        return self.scale.reshape(shape)
+
+    def offset_map(self) -> Tensor | None:
+        """The zero point per entry (compute dtype, shape of the parameter), or None."""
+        if self.zero_point is None:
+            return None
+        from qopt.projection.blocks import expand_blocks
+
+        return expand_blocks(self.zero_point, self.latent.shape, self.axis,
+                             self.group_size).to(self.levels.dtype)
 
     def kept_codes(self) -> Tensor:
         """int64 codes of the kept projection P(latent) (shape of the parameter)."""
@@ -54,7 +89,11 @@ class Entry:
         """P(latent) = scale * levels[codes], bitwise the tensor the projection wrote, in the
         parameter's dtype."""
         codes = self.kept_codes()
-        if self.axis is None:
+        if self.blockwise:
+            lv = self.levels[codes]
+            off = self.offset_map()
+            q = self.scale_map() * (lv if off is None else lv - off)
+        elif self.axis is None:
             q = self.scale[0] * self.levels[codes]
         else:
             shape = [1] * codes.dim()
@@ -63,7 +102,10 @@ class Entry:
         return q.to(self.param.dtype)
 
     def kept_scale(self) -> Tensor:
-        """The scale, 0-d (per tensor) or shaped to broadcast along ``axis`` (a copy)."""
+        """The scale, 0-d (per tensor) or shaped to broadcast along ``axis`` (a copy); per
+        entry (the parameter's shape) for blocks."""
+        if self.blockwise:
+            return self.scale_map().clone()
         if self.axis is None:
             return self.scale[0].clone()
         shape = [1] * self.latent.dim()
@@ -97,5 +139,11 @@ def make_entries(group: dict[str, Any], gi: int) -> list[Entry]:
                             f"{tuple(p.shape)}: {exc}") from None
         if p.numel() == 0:
             raise ValueError(f"quantized parameter {name} is empty")
-        out.append(Entry(p, qset, ax, name, gi))
+        try:
+            from qopt.projection.blocks import check_group_size
+
+            g = check_group_size(group.get("group_size"), f"param_groups[{gi}]['group_size']")
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(str(exc)) from None
+        out.append(Entry(p, qset, ax, name, gi, g))
     return out

@@ -44,11 +44,12 @@ class Buckets:
         self.groups: dict[tuple, list[Entry]] = {}
         for e in entries:
             if isinstance(e.qset, Binary) and e.qset.scale is None and e.axis is None \
+                    and e.group_size is None \
                     and e.param.dtype in (torch.float32, torch.float64) \
                     and e.param.device.type == "cpu":
                 self.binary.setdefault((e.param.device, e.param.dtype), []).append(e)
             else:
-                key = (e.qset, e.axis, e.param.dtype, e.param.device)
+                key = (e.qset, e.axis, e.param.dtype, e.param.device, e.group_size)
                 self.groups.setdefault(key, []).append(e)
         self.sizes = {k: [float(e.param.numel()) for e in v] for k, v in self.binary.items()}
         self.workspaces = {k: Workspace() for k in self.groups}
@@ -80,7 +81,9 @@ def project_entries(b: Buckets) -> None:
 
 
 def _project_group(ents: list[Entry], qset, axis, b: Buckets, key: tuple | None) -> None:
-    """One project_group call for ``ents`` (warm-started, the group's workspace)."""
+    """One project_group call for ``ents`` (warm-started, the group's workspace; ``key[4]``
+    the group size of block-wise scales)."""
+    g = key[4] if key is not None else None
     hints = None
     if any(e.hint is not None for e in ents):  # NaN: no warm start for that tensor
         hints = [e.hint if e.hint is not None else torch.tensor(float("nan"))
@@ -88,8 +91,10 @@ def _project_group(ents: list[Entry], qset, axis, b: Buckets, key: tuple | None)
     res = project_group([e.latent for e in ents], qset, axis,
                         out=[e.param for e in ents], hints=hints,
                         workspace=b.workspaces.get(key) if key is not None else None,
-                        check=False)
-    for e, scale, codes in zip(ents, res.scales, res.codes):
+                        check=False, **({"group_size": g} if g is not None else {}))
+    zps = getattr(res, "zero_points", None) or [None] * len(ents)
+    for e, scale, codes, zp in zip(ents, res.scales, res.codes, zps):
         e.hint = scale
         e.scale, e.codes, e.lazy_sign = scale.reshape(-1), codes, False
+        e.zero_point = None if zp is None else zp.reshape(-1)
     b.stats = b.stats + res.stats

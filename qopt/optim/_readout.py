@@ -55,8 +55,32 @@ class Readout:
         """param -> (codes int64, scale, levels, axis) with ``scale * levels[codes]`` equal to
         P_Q(latent) (= the parameter after :meth:`finalize` / inside :meth:`eval_quantized`); the
         scale is 0-d, or shaped to broadcast along ``axis``."""
-        return {e.param: (e.kept_codes(), e.kept_scale(), e.levels.clone(), e.axis)
-                for e in self._entries}
+        return {e.param: _state_of(e) for e in self._entries}
+
+    @torch.no_grad()
+    def quantized_blocks(self) -> dict[Tensor, dict[str, Any]]:
+        """param -> the kept projection in its compact form: ``codes`` (int64, indices into
+        ``levels``), ``scale`` (per tensor, slice or block, as the projection returned it),
+        ``zero_point`` (affine sets, shaped like ``scale``; else None), ``levels`` (the unit
+        levels; for an affine set the codes 0..2^b-1), ``axis``, ``group_size`` and ``qset``;
+        q = scale * (levels[codes] - zero_point) per block
+        (:func:`qopt.projection.blocks.expand_blocks`). Used by the packed export."""
+        out = {}
+        for e in self._entries:
+            if e.axis is None and e.group_size is None:
+                scale = e.scale[0].clone()
+                zp = None if e.zero_point is None else e.zero_point[0].clone()
+            else:
+                C = 1 if e.axis is None else e.latent.shape[e.axis]
+                shp = (-1,) if e.axis is None else (C, -1)
+                if e.group_size is None:
+                    shp = (C,)
+                scale = e.scale.reshape(shp).clone()
+                zp = None if e.zero_point is None else e.zero_point.reshape(shp).clone()
+            out[e.param] = {"codes": e.kept_codes(), "scale": scale, "zero_point": zp,
+                            "levels": e.levels.clone(), "axis": e.axis,
+                            "group_size": e.group_size, "qset": e.qset}
+        return out
 
     @torch.no_grad()
     def diagnostics(self) -> dict[str, Tensor | float]:
@@ -71,3 +95,17 @@ class Readout:
         out["step"] = float(self.counters["steps"])
         return out
 
+
+
+def _state_of(e: Any) -> tuple[Tensor, Tensor, Tensor, int | None]:
+    """(codes, scale, levels, axis) of one entry with scale * levels[codes] = P(latent).
+
+    An affine entry (levels l - z with a zero point per slice or block) is given over the one
+    table T = {-(2^b-1), ..., 2^b-1} of every value l - z can take, codes (l - z) + 2^b - 1:
+    the same products, bit for bit, since l - z is an exact small integer."""
+    if e.zero_point is None:
+        return e.kept_codes(), e.kept_scale(), e.levels.clone(), e.axis
+    top = e.levels.numel() - 1
+    table = torch.arange(-top, top + 1, dtype=e.levels.dtype, device=e.levels.device)
+    codes = e.kept_codes() - e.offset_map().long() + top
+    return codes, e.kept_scale(), table, e.axis

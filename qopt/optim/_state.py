@@ -124,9 +124,11 @@ def _check_groups(opt: Any, sd: dict[str, Any]) -> list[dict[str, Any]]:
             raise ValueError(f"param group {gi}: saved {len(sg.get('params', ()))} parameters, "
                              f"the optimizer has {len(g['params'])} ({param_names(g, gi)})")
         spec = g["qset"].spec if g.get("qset") is not None else None
-        if sg.get("qset") != spec or sg.get("axis") != g.get("axis"):
-            raise ValueError(f"param group {gi}: saved qset/axis {sg.get('qset')!r}/"
-                             f"{sg.get('axis')!r} differ from {spec!r}/{g.get('axis')!r}")
+        if sg.get("qset") != spec or sg.get("axis") != g.get("axis") \
+                or sg.get("group_size") != g.get("group_size"):
+            raise ValueError(f"param group {gi}: saved qset/axis/group_size {sg.get('qset')!r}/"
+                             f"{sg.get('axis')!r}/{sg.get('group_size')!r} differ from "
+                             f"{spec!r}/{g.get('axis')!r}/{g.get('group_size')!r}")
         out.append({**sg, "qset": g.get("qset")} if "qset" in sg else sg)
     return out
 

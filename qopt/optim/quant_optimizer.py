@@ -211,7 +211,8 @@ class QuantOptimizer(Readout, torch.optim.Optimizer):
         return StepView(self._params, self._latents, [e.scale for e in ents],
                         [e.levels for e in ents], [e.axis for e in ents],
                         [self.base.param_groups[e.group]["lr"] for e in ents],
-                        lambda i: ents[i].kept_codes())
+                        lambda i: ents[i].kept_codes(),
+                        lambda i: ents[i].scale_map(), lambda i: ents[i].offset_map())
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """One step (see :mod:`qopt.methods.base`). Returns the closure's loss (if any)."""

@@ -166,9 +166,10 @@ def project_group_blocks(ws: Sequence[Tensor], qset: QuantSet, axis: int | None,
         if r:
             parts.append(rows[:, nf * gg:].contiguous())
         if hparts is not None:
-            h = hints[t].detach().reshape(C, -1).to(cd)
-            if h.shape[1] != nf + (r > 0):  # a hint of another layout: no warm start
-                h = torch.full((C, nf + (r > 0)), float("nan"), dtype=cd, device=w.device)
+            h = hints[t].detach().reshape(-1).to(cd)
+            if h.numel() != C * (nf + (r > 0)):  # a hint of another layout: no warm start
+                h = torch.full((C * (nf + (r > 0)),), float("nan"), dtype=cd, device=w.device)
+            h = h.reshape(C, -1)
             hparts.append(h[:, :nf].reshape(-1))
             if r:
                 hparts.append(h[:, nf])

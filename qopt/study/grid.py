@@ -30,7 +30,7 @@ from qopt.suggest import did_you_mean
 from qopt.train.config import TrainConfig, config_fields
 from qopt.train.fields import ALIASES, METHODS
 
-FLOAT_DROPS = ("weights", "axis")
+FLOAT_DROPS = ("weights", "axis", "group_size")
 
 
 def normalise_methods(methods: dict[str, Any]) -> dict[str, dict[str, Any]]:

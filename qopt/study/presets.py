@@ -17,6 +17,13 @@ Cost: 126 s wall, 241 CPU-seconds (measured with ``/usr/bin/time``: 2 workers ×
 nearly idle 2-core Intel Xeon, CPU torch 2.13; about 20 minutes when the cores are shared with
 other jobs).
 
+``groups`` — the quantizers deployed today on the same MNIST-1D task (issue 21 item 8): the
+five methods with one scale per block of 16 consecutive weights of each output channel
+(``axis = 0``, ``group_size = 16``) at ``int:4`` ({-8..7}·α), ``uint:2`` (affine, integer zero
+point per block) and ``nf4`` (QLoRA's levels, exact L2 scale); 1-D CNN with 16 channels and 2
+blocks, 3 epochs, one seed (15 runs). A smoke-sized cell showing that every method trains at
+group-wise and affine sets and that ``qopt verify run`` accepts the runs, not a comparison.
+
 CIFAR presets (need ``--data-dir`` with the CIFAR pickles, and a GPU in practice) follow the
 released schedules (penhunt/binaryrelax ``VGG11-Cifar10.ipynb``, penhunt/full-quantization-DNN
 ``BCGD_cifar/config.py``, phuocphn/uniq ``main.py``): ``cifar10-vgg11`` (BinaryRelax /
@@ -58,6 +65,40 @@ log_every = 40
 method = ["float", "binaryconnect", "binaryrelax", "bcgd", "parq", "proxquant"]
 weights = ["binary", "ternary", "symmetric:2"]
 seed = [0, 1, 2]
+
+[methods.bcgd]
+method_args = { rho = 1e-5, rho_growth = 1.0, rho_max = 0.01 }
+"""
+
+GROUPS = """
+[study]
+name = "groups"
+description = "MNIST-1D: BC, BinaryRelax, BCGD, PARQ, ProxQuant at group-wise int:4, uint:2, nf4"
+workers = 2
+threads_per_worker = 1
+last_k = 2
+
+[base]
+dataset = "mnist1d"
+model = "cnn1d"
+model_args = { channels = 16, depth = 2 }
+epochs = 3
+batch_size = 100
+optimizer = "sgd"
+lr = 0.1
+momentum = 0.9
+weight_decay = 1e-4
+schedule = "cosine"
+keep_float = ["last"]
+axis = 0
+group_size = 16
+diag_every = 40
+log_every = 40
+
+[grid]
+method = ["binaryconnect", "binaryrelax", "bcgd", "parq", "proxquant"]
+weights = ["int:4", "uint:2", "nf4"]
+seed = [0]
 
 [methods.bcgd]
 method_args = { rho = 1e-5, rho_growth = 1.0, rho_max = 0.01 }
@@ -164,6 +205,7 @@ seed = [0]
 
 PRESETS: dict[str, str] = {
     "quick": QUICK,
+    "groups": GROUPS,
     "cifar10-vgg11": CIFAR10_VGG11,
     "cifar10-resnet20-bcgd": CIFAR10_RESNET20_BCGD,
     "cifar10-resnet20-uniq": CIFAR10_RESNET20_UNIQ,

@@ -100,7 +100,7 @@ def link_parents(cells: list[Any], grid_keys: tuple[str, ...],
         raise ValueError(f"[protocol] init_from = {parent_m!r}, but the study has no "
                          f"{parent_m!r} run")
     skip = {"method", "method_args", *only_children} | (
-        {"weights", "axis"} if parent_m == "float" else set())
+        {"weights", "axis", "group_size"} if parent_m == "float" else set())
     match = [k for k in grid_keys if k not in skip]
     links = {}
     for c in cells:

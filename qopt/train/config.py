@@ -74,12 +74,17 @@ class TrainConfig:
     method: str = option("float", help="training method (aliases: bc, br, fp)", kind="str",
                          group="quantization", choices=METHODS)
     weights: str | None = option(
-        None, help="weight set: binary, ternary, uniform:B, symmetric:B, grid:l1,l2,..., "
-        "scaled:l1,... (uniq: uniq:B); none for float", kind="str", group="quantization",
+        None, help="weight set: binary, ternary, uniform:B, symmetric:B, int:B, uint:B "
+        "(affine, integer zero point), nf4, grid:l1,l2,..., scaled:l1,... (uniq: uniq:B); none "
+        "for float", kind="str", group="quantization",
         nullable=True)
     axis: int | None = option(None, help="one scale per slice along this weight axis (none: one "
                               "scale per tensor)", kind="int", group="quantization",
                               nullable=True)
+    group_size: int | None = option(
+        None, help="one scale per block of this many consecutive weights of each row (the "
+        "slice along axis, or the whole weight); a shorter tail block is its own block (none: "
+        "per slice / tensor)", kind="int", group="quantization", nullable=True)
     keep_float: tuple[str, ...] = option(
         ("last",), help="modules left in float: names, 'first', 'last'", kind="list",
         group="quantization")

@@ -39,6 +39,9 @@ EXECUTION_FIELDS = ("device", "num_threads", "compile", "deterministic", "log_ev
                     "diag_every")
 #: location fields: their contents are identified by checksums instead
 LOCATION_FIELDS = ("data_dir", "init_from")
+#: fields added after runs were stored: in the identity only when set (not None), so every
+#: earlier run keeps its hash (``group_size``: one scale per block of weights)
+OPTIONAL_FIELDS = ("group_size",)
 #: version of the identity scheme (part of the hash)
 IDENTITY_VERSION = 1
 
@@ -57,6 +60,9 @@ def identity(config: dict[str, Any], method_config: dict[str, Any] | None = None
              if k not in EXECUTION_FIELDS and k not in LOCATION_FIELDS}
     if ident.get("nonfinite") != "skip":  # no effect without skipping: not part of the run
         ident.pop("max_skip_frac", None)
+    for k in OPTIONAL_FIELDS:  # absent = None: runs from before the field keep their hash
+        if ident.get(k) is None:
+            ident.pop(k, None)
     if method_config is not None:  # the resolved arguments replace the given ones: writing
         del ident["method_args"]  # a default out explicitly is the same run
     ident["method_config"] = method_config

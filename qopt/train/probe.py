@@ -49,7 +49,8 @@ def named_latents(opt: Any) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
 
 
 def tensor_specs(opt: Any) -> dict[str, dict[str, Any]]:
-    """name -> {shape, dtype, qset, axis} of every quantized tensor (recorded in config.json)."""
+    """name -> {shape, dtype, qset, axis[, group_size]} of every quantized tensor (recorded in
+    config.json)."""
     out = {}
     for g in opt.param_groups:
         if g.get("qset") is None:
@@ -58,6 +59,8 @@ def tensor_specs(opt: Any) -> dict[str, dict[str, Any]]:
         for p, n in zip(g["params"], names):
             out[str(n)] = {"shape": list(p.shape), "dtype": str(p.dtype).replace("torch.", ""),
                            "qset": g["qset"].spec, "axis": g.get("axis")}
+            if g.get("group_size") is not None:  # absent otherwise: older records unchanged
+                out[str(n)]["group_size"] = g["group_size"]
     return out
 
 

@@ -171,7 +171,9 @@ def quantize_for(cfg: TrainConfig, model: nn.Module) -> nn.Module:
     acts = activation_config(cfg)
     if weights is not None or acts is not None:
         qopt.quantize_model(model, weights=weights, axis=cfg.axis, activations=acts,
-                            keep_float=cfg.keep_float)
+                            keep_float=cfg.keep_float,
+                            group_size=cfg.group_size if weights is not None
+                            and not isinstance(weights, str) else None)
     return model
 
 

@@ -157,6 +157,12 @@ def resolve_dataset_function(spec: str) -> Any:
 def _check_weights(cfg: TrainConfig) -> None:
     from theory.sets import parse_qset
 
+    gs = getattr(cfg, "group_size", None)
+    if gs is not None:
+        int_in("group_size", gs, 1, 2**40)
+        if cfg.method in ("float", "uniq"):
+            raise ValueError(f"group_size: method {cfg.method!r} has no weight set to split "
+                             f"into blocks, got group_size={gs}")
     if cfg.method == "float":
         if cfg.weights is not None:
             raise ValueError(f"weights: method 'float' takes no weights set, got "
