@@ -14,6 +14,13 @@ Protocol (the released codes', scaled: :mod:`qopt.reproduce.papers_protocol`), r
    (``bn_recalib_batches``); the mean over the last k epochs and the raw final number are
    reported beside it.
 
+Headline protocol: **tuned arms** (:mod:`qopt.reproduce.robustness`): every arm's quantized
+stage lr is selected from :data:`TUNE_SPACE` (the same list, so the same budget, for every
+method) on the final validation accuracy at tuning seeds 100, 101, then run at the scored
+seeds. The same rows are judged under the named :data:`VARIANTS` (the untuned released lr 0.1,
+Adam lr 1e-3, one scale per output channel); when their verdicts disagree the claim's verdict
+is ``protocol-dependent``. Collapsed runs (:mod:`qopt.study.collapse`) are counted per arm.
+
 Decision rule: for every (data set, weight set) the paired-by-seed 95% interval of BR − BC;
 the claim "BR > BC" is judged family-wise over the settings
 (:func:`qopt.reproduce.comparison.family_verdict`). BR − BCGD and BCGD − BC are reported
