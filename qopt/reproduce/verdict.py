@@ -25,6 +25,9 @@ inequality at every step   no violation among ≥ n_min checked   some violation
 Inconclusive otherwise — in particular whenever an interval is unbounded (one seed). A claim
 made of several parts is combined by :func:`combine`: reproduced iff every part is reproduced,
 refuted iff some part is refuted, inconclusive otherwise (``not run`` iff no part ran). A
+training claim judged under several named protocols (:mod:`qopt.reproduce.robustness`) is
+``protocol-dependent`` when their verdicts disagree (a part with that status makes the combined
+verdict protocol-dependent unless another part is refuted). A
 verdict from a reduced ``--quick`` protocol carries ``smoke=True`` and is labelled so: it
 exercises the pipeline, it does not speak for the claim.
 """

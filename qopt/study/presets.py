@@ -7,7 +7,8 @@ weights, 3 seeds (48 runs),
 one scale per tensor, the classifier kept float (as in the released codes), SGD lr 0.1,
 momentum 0.9, weight decay 1e-4 (the papers' values), cosine schedule, 20 epochs; every
 quantized run re-estimates its BatchNorm statistics at the final quantized weights (100
-training batches, the default) and the table reports the final, raw-BN, best and last-5-epoch
+training batches, the default) and the table reports the final, raw-BN, validation, test at
+the validation-best epoch and last-5-epoch
 accuracies with 95% intervals over the seeds. The 2-bit set is ``symmetric:2`` = UniQ's
 4-level grid α{±1/2, ±3/2}: ``uniform:2`` would be {-1, 0, 1}·α, the ternary set again.
 BinaryRelax runs with its defaults, tied to the run: λ grows from 1 to 360 over the first 15 of

@@ -478,7 +478,8 @@ def _execute(out: Path, done: set[str], pending: list[Cell], budget: int, engine
                     oc = Outcome("failed", f"the run ended without writing {result}", oc.time_s)
                 if oc.status == "done":
                     try:
-                        msg = _result_line(read_finished_run(out / "runs" / spec.run_id))
+                        msg = _result_line(read_finished_run(out / "runs" / spec.run_id),
+                                           spec.run_id.startswith("tune_"))
                         done.add(spec.run_id)
                         (out / "runs" / spec.run_id / "error.txt").unlink(missing_ok=True)
                     except RunDamaged as exc:
@@ -500,8 +501,14 @@ def _fail(run_id: str, error: str, out: Path, failed: dict[str, str]) -> str:
     return "FAILED: " + error.strip().splitlines()[-1]
 
 
-def _result_line(res: dict) -> str:
+def _result_line(res: dict, tuning: bool = False) -> str:
+    """The progress line of a finished run: its test accuracy; for a tuning run its
+    validation accuracy only (what the selection reads: the test numbers of tuning runs are
+    never shown)."""
     fin = res["final"]
+    if tuning:
+        v = fin.get("val_acc")
+        return f"val_acc={100 * v:.1f}%" if v is not None else f"val_loss={fin['val_loss']:.4g}"
     acc = fin.get("test_acc")
     if acc is None:
         return f"test_loss={fin['test_loss']:.4g}"
