@@ -53,9 +53,15 @@ def activation_config(cfg: TrainConfig) -> dict[str, Any] | None:
 
 
 def init_file(init_from: str) -> Path:
-    """The state-dict file named by ``init_from`` (a run directory means its ``model.pt``)."""
+    """The state-dict file named by ``init_from`` (a run directory means its ``model.pt``; of a
+    finished run, its files are first checked against its ``manifest.json``:
+    :class:`~qopt.train.manifest.RunDamaged` naming a damaged file)."""
     path = Path(init_from)
     if path.is_dir():
+        if (path / "result.json").exists():
+            from qopt.train.manifest import read_finished_run
+
+            read_finished_run(path)
         path = path / "model.pt"
     if not path.exists():
         raise ValueError(f"init_from {init_from!r}: no such file (expected a run directory "

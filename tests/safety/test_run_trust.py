@@ -183,3 +183,14 @@ def test_study_marks_a_damaged_run_and_keeps_it_out_of_the_results(tmp_path):
     rows = json.loads((out / "results.json").read_text())
     text = json.dumps(rows)
     assert "0.999" not in text
+
+
+def test_init_from_a_damaged_finished_run_is_refused(runs, tmp_path, capsys):
+    """A run directory named by ``--init-from`` is a finished run read by another run: its
+    files are checked against its manifest before its model.pt is used."""
+    f = _copy(runs, "F", tmp_path)
+    _flip_model(f)
+    argv = [*BASE, "--init-from", str(f), "--out", str(tmp_path / "child")]
+    assert main(argv) == 2
+    line, _ = _one_error_line(capsys)
+    assert "model.pt" in line and "changed after the run finished" in line, line
