@@ -33,6 +33,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "NonFiniteError": "qopt.optim._nonfinite",
     "QuantOptimizer": "qopt.optim.quant_optimizer",
+    "ScheduleOverflowError": "qopt.optim._checks",
     "TorchProjection": "qopt.projection",
     "project": "qopt.projection",
     "export_quantized": "qopt.export",
