@@ -37,6 +37,7 @@ install_shadow_guard()  # our theory/figures/... never silently replaced by a us
 _LAZY: dict[str, str] = {
     "NonFiniteError": "qopt.optim._nonfinite",
     "QuantOptimizer": "qopt.optim.quant_optimizer",
+    "ScheduleOverflowError": "qopt.optim._checks",
     "TorchProjection": "qopt.projection",
     "project": "qopt.projection",
     "export_quantized": "qopt.export",

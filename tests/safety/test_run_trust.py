@@ -194,3 +194,20 @@ def test_init_from_a_damaged_finished_run_is_refused(runs, tmp_path, capsys):
     assert main(argv) == 2
     line, _ = _one_error_line(capsys)
     assert "model.pt" in line and "changed after the run finished" in line, line
+
+
+def test_reproduce_reads_no_damaged_run(runs, tmp_path):
+    """``qopt reproduce`` reads finished runs through the same check: a damaged one is a
+    failure of that run (named), never a record of the claim."""
+    from qopt.reproduce.staged import _finished
+    from qopt.train.manifest import RunDamaged, read_finished_run
+
+    f = _copy(runs, "F", tmp_path)
+    failed: dict[str, str] = {}
+    assert _finished(f, "F", failed)["config_hash"] and not failed
+    _edit_result(f)
+    assert _finished(f, "F", failed) is None
+    assert "result.json" in failed["F"] and "damaged" in failed["F"]
+    assert _finished(tmp_path / "absent", "X", failed) is None and "X" not in failed
+    with pytest.raises(RunDamaged, match="result.json"):
+        read_finished_run(f)
