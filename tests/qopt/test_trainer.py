@@ -206,8 +206,8 @@ def test_uniq_run_calibrates_activation_steps_from_data(tmp_path):
     calibrated on the same unshuffled batches) to 1e-6 relative, and differ from the data-free
     default."""
     from qopt.nn import UniQActivation, calibrate_uniq
-    from qopt.train.data import load_run_data
     from qopt.nn.constants import uniq_activation_constant
+    from qopt.train.data import load_run_data
     from qopt.train.setup import build_model_for
 
     cfg = cfg_of(method="uniq", weights="uniq:2", act_bits=2, lr=1e-12, epochs=1)
