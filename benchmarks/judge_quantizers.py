@@ -18,7 +18,7 @@ measures, one block (one scale) at a time:
 
 Data (no download): Gaussian weights N(0, 1), 64 × 256 (float32, seed 0); trained weights: the
 256 × 256 hidden layer of an MLP 64-256-256-10 trained here on scikit-learn's bundled 8×8 digits
-(Adam, lr 1e-3, 30 epochs, batch 64, seed 0). Blocks: rows (per channel) or groups of g
+(Adam, lr 1e-3, 10 epochs, batch 64, seed 0). Blocks: rows (per channel) or groups of g
 consecutive weights of a row (the weight reshaped to (-1, g)); per data set at most 256 blocks
 (every k-th group) and 32 rows (per channel), the first 32 blocks for membership (the float64
 reference costs one sweep per block, and per zero point).
@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from proofs_check.adapter import QuantizerCaller
+from proofs_check.adapter import QuantizerCaller, QuantizerError
 from proofs_check.report import format_array
 from proofs_check.search import Measured, search
 from proofs_check.strategies import weights
@@ -178,7 +178,7 @@ def gaussian_weights(seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((64, 256)).astype(np.float32).astype(float)
 
 
-def trained_weights(seed: int = 0, epochs: int = 30) -> np.ndarray:
+def trained_weights(seed: int = 0, epochs: int = 10) -> np.ndarray:
     """The 256 × 256 hidden layer of an MLP 64-256-256-10 trained on sklearn's digits."""
     import torch
     from sklearn.datasets import load_digits
@@ -218,7 +218,10 @@ def _measure(caller: QuantizerCaller, ref: Callable, slack: RoundingSlack
              ) -> Callable[[np.ndarray], Measured]:
     def measure(w: np.ndarray) -> Measured:
         rows = w.reshape(1, -1)
-        q = caller(rows).q
+        try:
+            q = caller(rows).q
+        except QuantizerError:  # e.g. torchao's NF4 on an odd block: counted as skipped
+            return Measured(math.nan, True, skipped=True)
         d2, _ = ref(rows)
         e2 = np.sum((rows - q) ** 2, 1)
         ok = bool(np.all(e2 - d2 <= slack.optimality(rows, q)))
@@ -265,6 +268,7 @@ def judge(j: Judged, gauss: np.ndarray, trained: np.ndarray, examples: int) -> d
     slack = RoundingSlack.for_dtype(DTYPE, False)
     one = QuantizerCaller(fn, "torch", DTYPE, 0)
     res = search(strategy, _measure(one, j.reference, slack), _corpus(j.block), examples)
+    row["skipped"] = res.n_skipped
     row["worst"] = res.worst
     row["worst input"] = None if res.worst_input is None else np.asarray(res.worst_input)
     row["counterexample"] = None if res.counterexample is None else np.asarray(res.counterexample)
@@ -292,7 +296,7 @@ def render(rows: list[dict], meta: dict) -> str:
              "Ratio = ‖w − q‖² / ‖w − P(w)‖² per block (one scale), P the exact projection "
              "onto the quantizer's own set (`theory.project`, float64); 1 is optimal. "
              "Gaussian: 64 × 256 N(0, 1); trained: the 256 × 256 hidden layer of an MLP "
-             "64-256-256-10 trained on scikit-learn's 8×8 digits (30 epochs of Adam); "
+             "64-256-256-10 trained on scikit-learn's 8×8 digits (10 epochs of Adam); "
              "group-wise: 256 evenly strided groups, per channel: the first 32 rows. "
              "Worst: the largest finite ratio over the "
              "verifier's search (a corpus of Gaussian, Laplace and uniform blocks, the int8 "
@@ -331,8 +335,15 @@ def render(rows: list[dict], meta: dict) -> str:
     for r in rows:
         lines.append(f"  * {r['quantizer']}: {r['reference']}")
     lines += ["* NF4's scalers are double-quantized to int8 (torchao's `to_nf4`), so its "
-              "per-block scale is not even the absmax; it stays in the set (one free scale "
-              "per block).",
+              "per-block scale is not even the absmax. Its *levels* are QLoRA's rounded to 4 "
+              "decimals (`-0.6962`, ... in `nf4_tensor.py`), not the published float32 values: "
+              "that is why it is not in the set of the published levels (deviation 5.5e-5 of "
+              "max|w|, above r); the ratios, against the published levels, move by less than "
+              "that.",
+              "* torchao's affine primitives raise on blocks of one element in a tensor of "
+              "several rows (`quantize_affine`, block (1, 1): \"shape '[2, 1]' is invalid for "
+              "input of size 1\"), and `NF4Tensor` on blocks of odd length: the verifier's "
+              "`contract` check reports both; the search above skips those inputs.",
               "* Verify any of them yourself: `qopt verify quantizer "
               "examples/torchao_quantizers.py:int4_symmetric --set "
               "scaled:-8,-7,-6,-5,-4,-3,-2,-1,0,1,2,3,4,5,6,7 --backend torch --axis 0` "
@@ -357,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     from qopt.io import atomic_write_text
+
+    torch.set_num_threads(1)  # small tensors: threads only contend
 
     gauss, trained = gaussian_weights(), trained_weights().astype(np.float32).astype(float)
     rows = []

@@ -23,7 +23,8 @@ torchao (``pip install qopt[compare]``: ``torchao>=0.10``; measured with 0.18.0)
 * ``nf4``: torchao's ``NF4Tensor`` (``to_nf4``; QLoRA's NormalFloat4, Dettmers et al. 2023): per
   block absmax scaling to the 16 NF4 levels, the absmax scalers themselves double-quantized to
   int8 per ``scaler_block_size`` blocks (here gcd(blocks, 256): torchao needs it to divide the
-  number of blocks). The set is {NF4 levels}·α, free α per block.
+  number of blocks). The set is {NF4 levels}·α, free α per block. torchao refuses blocks of odd
+  length (``AssertionError``: the verifier's ``contract`` check reports it).
 
 Without torchao:
 
