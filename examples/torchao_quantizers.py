@@ -46,6 +46,10 @@ NF4_LEVELS = (-1.0, -0.6961928009986877, -0.5250730514526367, -0.394917488098144
               0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
               0.7229568362236023, 1.0)
 
+#: the same levels as torchao's NF4Tensor holds them: rounded to 4 decimals (nf4_tensor.py)
+NF4_LEVELS_TORCHAO = (-1.0, -0.6962, -0.5251, -0.3949, -0.2844, -0.1848, -0.0911, 0.0, 0.0796,
+                      0.1609, 0.2461, 0.3379, 0.4407, 0.5626, 0.7230, 1.0)
+
 
 def _affine(w: torch.Tensor, symmetric: bool, bits: int) -> torch.Tensor:
     from torchao.quantization.quant_primitives import (

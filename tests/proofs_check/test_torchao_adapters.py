@@ -22,7 +22,7 @@ jq = pytest.importorskip("benchmarks.judge_quantizers")
 
 INT4 = Grid(tuple(range(-8, 8)), None)
 INT4_SPEC = "scaled:" + ",".join(str(v) for v in range(-8, 8))
-NF4 = Grid(tq.NF4_LEVELS, None)
+NF4 = Grid(tq.NF4_LEVELS_TORCHAO, None)  # torchao's own (4-decimal) levels: membership holds
 TARGET = "examples/torchao_quantizers.py"
 
 
