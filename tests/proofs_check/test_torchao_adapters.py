@@ -1,5 +1,5 @@
 """The field's quantizers (examples/torchao_quantizers.py) in the verifier, and the judge's
-exact references (benchmarks/judge_quantizers.py).
+exact references (proofs_check/judge.py).
 
 torchao is optional (extra ``compare``): its tests skip with that reason when it is missing; the
 absmax rule, qopt's exact int4 and the references need only torch.
@@ -18,7 +18,7 @@ from theory import Grid, Uniform
 
 torch = pytest.importorskip("torch")
 tq = pytest.importorskip("examples.torchao_quantizers")
-jq = pytest.importorskip("benchmarks.judge_quantizers")
+jq = pytest.importorskip("proofs_check.judge")
 
 INT4 = Grid(tuple(range(-8, 8)), None)
 INT4_SPEC = "scaled:" + ",".join(str(v) for v in range(-8, 8))
