@@ -23,7 +23,8 @@ torchao (``pip install qopt[compare]``: ``torchao>=0.10``; measured with 0.18.0)
 * ``nf4``: torchao's ``NF4Tensor`` (``to_nf4``; QLoRA's NormalFloat4, Dettmers et al. 2023): per
   block absmax scaling to the 16 NF4 levels, the absmax scalers themselves double-quantized to
   int8 per ``scaler_block_size`` blocks (here gcd(blocks, 256): torchao needs it to divide the
-  number of blocks). The set is {NF4 levels}·α, free α per block.
+  number of blocks). The set is {NF4 levels}·α, free α per block. torchao refuses blocks of odd
+  length (``AssertionError``: the verifier's ``contract`` check reports it).
 
 Without torchao:
 
@@ -44,6 +45,10 @@ NF4_LEVELS = (-1.0, -0.6961928009986877, -0.5250730514526367, -0.394917488098144
               0.07958029955625534, 0.16093020141124725, 0.24611230194568634,
               0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
               0.7229568362236023, 1.0)
+
+#: the same levels as torchao's NF4Tensor holds them: rounded to 4 decimals (nf4_tensor.py)
+NF4_LEVELS_TORCHAO = (-1.0, -0.6962, -0.5251, -0.3949, -0.2844, -0.1848, -0.0911, 0.0, 0.0796,
+                      0.1609, 0.2461, 0.3379, 0.4407, 0.5626, 0.7230, 1.0)
 
 
 def _affine(w: torch.Tensor, symmetric: bool, bits: int) -> torch.Tensor:
