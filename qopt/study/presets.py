@@ -24,6 +24,9 @@ five methods with one scale per block of 16 consecutive weights of each output c
 point per block) and ``nf4`` (QLoRA's levels, exact L2 scale); 1-D CNN with 16 channels and 2
 blocks, 3 epochs, one seed (15 runs). A smoke-sized cell showing that every method trains at
 group-wise and affine sets and that ``qopt verify run`` accepts the runs, not a comparison.
+Measured: 2 min 4 s wall on the shared 2-core Xeon (load ~13, 2 workers × 1 thread); final test
+accuracies 62.6-64.4% (int:4, nf4) and 54.2-58.7% (uint:2) after 3 epochs, one seed; ``qopt
+verify run`` exits 0 on all 15 runs (affine runs: ``forward_point`` skipped, stated).
 
 CIFAR presets (need ``--data-dir`` with the CIFAR pickles, and a GPU in practice) follow the
 released schedules (penhunt/binaryrelax ``VGG11-Cifar10.ipynb``, penhunt/full-quantization-DNN
