@@ -29,7 +29,6 @@ from collections.abc import Iterable, Sequence
 from typing import NoReturn, TextIO
 
 from qopt import __version__
-from qopt.commands import one_line
 
 #: subcommand name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -90,7 +89,11 @@ ON_INTERRUPT = {
 }
 
 
-_one_line = one_line  # (defined in qopt.commands, shared with the commands)
+def _one_line(exc: BaseException) -> str:
+    """:func:`qopt.commands.one_line` (imported on use: ``qopt --help`` imports no command)."""
+    from qopt.commands import one_line
+
+    return one_line(exc)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
