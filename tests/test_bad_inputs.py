@@ -449,6 +449,9 @@ CLI = [
     row("bench/unknown", ["bench", "--only", "nope", "--out", "{fresh}/B.md"], 2,
         "unknown section"),
     row("top/unknown-command", ["trian"], 2, "invalid choice"),
+    # -- acceptance (issue 18 audit): --out naming a regular file or a device
+    row("train/out-is-a-file", [*T, "--out", "{plainfile}"], 2, "is not a directory"),
+    row("train/out-is-dev-null", [*T, "--out", "/dev/null"], 2, "is not a directory"),
 ]
 
 
