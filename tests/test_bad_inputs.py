@@ -454,6 +454,7 @@ CLI = [
     row("train/out-is-dev-null", [*T, "--out", "/dev/null"], 2, "is not a directory"),
     row("vr/device", ["verify", "run", "/dev/zero"], 2, "'/dev/zero' is not a directory"),
     row("vr/file", ["verify", "run", "{plainfile}"], 2, "is not a directory"),
+    row("plot/file", ["plot", "{plainfile}", "--out", "{fresh}"], 2, "is not a directory"),
     row("vc/not-npz", ["verify", "certificate", "{plainfile}"], 2,
         "pickled objects, which are never loaded"),
 ]
