@@ -63,7 +63,8 @@ def load_run_records(run_dir: str | os.PathLike) -> dict[str, list[dict[str, Any
     run directory (no ``metrics.jsonl``), or when it is a study directory."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise ValueError(f"run directory {str(run_dir)!r} does not exist")
+        what = "is not a directory" if os.path.lexists(run_dir) else "does not exist"
+        raise ValueError(f"run directory {str(run_dir)!r} {what}")
     mfile = run_dir / "metrics.jsonl"
     if not mfile.is_file():
         if (run_dir / "runs").is_dir() or (run_dir / "curves.json").is_file():

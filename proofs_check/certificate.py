@@ -68,7 +68,9 @@ def load_certificate(path: str | os.PathLike) -> dict[str, Any]:
                             keep=arrays[f"keep{i}"].astype(bool))
                        for i, r in enumerate(meta["rounds"])]
     except (KeyError, ValueError, TypeError, OSError, json.JSONDecodeError, EOFError) as exc:
-        raise ValueError(f"{str(path)!r} is not a projection certificate: {exc}") from None
+        why = ("it holds pickled objects, which are never loaded" if "pickle" in str(exc)
+               else exc)
+        raise ValueError(f"{str(path)!r} is not a projection certificate: {why}") from None
     if c["w"].ndim != 1 or len(c["counts"]) != 1 << int(c["B"]):
         raise ValueError(f"{str(path)!r}: inconsistent certificate (w must be 1-D, 2^B buckets)")
     return c

@@ -101,7 +101,8 @@ def load_run_files(run_dir: str | os.PathLike[str]) -> RunFiles:
     """
     d = Path(run_dir)
     if not d.is_dir():
-        raise ValueError(f"run directory {str(d)!r} does not exist")
+        what = "is not a directory" if os.path.lexists(d) else "does not exist"
+        raise ValueError(f"run directory {str(d)!r} {what}")
     try:  # a regular file of bounded size: a FIFO or /dev/zero is refused (qopt.io)
         config = json.loads(_read_regular(d / "config.json").decode("utf-8"))
     except FileNotFoundError:

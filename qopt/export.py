@@ -165,6 +165,10 @@ def _check_entry(name: str, entry: Any) -> None:
         raise ValueError(f"exported tensor {name!r}: {', '.join(missing)} missing or not a "
                          "tensor")
     codes, scale, levels = entry["codes"], entry["scale"], entry["levels"]
+    for key, t in (("codes", codes), ("scale", scale), ("levels", levels)):
+        if t.layout != torch.strided or t.is_meta:
+            raise ValueError(f"exported tensor {name!r}: {key} must be a dense tensor holding "
+                             f"data, got {'a meta tensor' if t.is_meta else t.layout}")
     if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
         raise ValueError(f"exported tensor {name!r}: codes must be integers, got {codes.dtype}")
     if not (scale.is_floating_point() and levels.is_floating_point()) or levels.dim() != 1 \

@@ -449,6 +449,14 @@ CLI = [
     row("bench/unknown", ["bench", "--only", "nope", "--out", "{fresh}/B.md"], 2,
         "unknown section"),
     row("top/unknown-command", ["trian"], 2, "invalid choice"),
+    # -- acceptance (issue 18 audit): --out naming a regular file or a device
+    row("train/out-is-a-file", [*T, "--out", "{plainfile}"], 2, "is not a directory"),
+    row("train/out-is-dev-null", [*T, "--out", "/dev/null"], 2, "is not a directory"),
+    row("vr/device", ["verify", "run", "/dev/zero"], 2, "'/dev/zero' is not a directory"),
+    row("vr/file", ["verify", "run", "{plainfile}"], 2, "is not a directory"),
+    row("plot/file", ["plot", "{plainfile}", "--out", "{fresh}"], 2, "is not a directory"),
+    row("vc/not-npz", ["verify", "certificate", "{plainfile}"], 2,
+        "pickled objects, which are never loaded"),
 ]
 
 

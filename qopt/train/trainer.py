@@ -128,6 +128,9 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True,
     """
     cfg = cfg.validate()
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"run directory {str(run_dir)!r} exists and is not a directory; give "
+                         "--out a directory (new or a run's)")
     record = run_record(cfg)
     finished = check_run_dir(run_dir, record, resume)
     if finished is not None:

@@ -121,6 +121,19 @@ def test_load_checks_every_value_of_every_entry() -> None:
         assert torch.equal(p, before[n])  # nothing written
 
 
+@pytest.mark.parametrize("key,make", [("codes", lambda t: t.to("meta")),
+                                      ("codes", lambda t: t.to_sparse()),
+                                      ("scale", lambda t: t.reshape(-1).to_sparse())])
+def test_load_refuses_meta_and_sparse_fields(key, make) -> None:
+    """Acceptance (issue 18, class of 'qopt.project on meta/sparse'): a meta or sparse field of
+    an entry is a ValueError naming the tensor and the field, not a torch dispatch error."""
+    net, opt = _trained(Ternary(), None)
+    ex = qopt.export_quantized(net, opt)
+    bad = {**ex["0.weight"], key: make(ex["0.weight"][key])}
+    with pytest.raises(ValueError, match=rf"'0\.weight': {key} must be a dense tensor"):
+        qopt.load_quantized(_net(1), {**ex, "0.weight": bad})
+
+
 def test_a_zero_slice_exports_with_scale_zero_and_loads_back() -> None:
     """α = 0 is the projection of an all-zero slice (the least-squares scale of 0 is 0): the
     loader accepts it, so every export loads back."""
