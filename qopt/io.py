@@ -100,6 +100,23 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_copy_tree(src: str | os.PathLike, dst: str | os.PathLike,
+                     ignore: tuple[str, ...] = ()) -> Path:
+    """Copy the directory ``src`` to ``dst`` atomically: into a temporary sibling of ``dst``,
+    then renamed (``dst`` must not exist: a directory rename does not replace a non-empty
+    one); names matching ``ignore`` (glob patterns) are left out; ``src`` is left as it is."""
+    import shutil
+
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.name}.copy-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(*ignore) if ignore else None)
+    os.replace(tmp, dst)
+    _fsync_dir(dst.parent)
+    return dst
+
+
 def _jsonable(obj: Any) -> Any:
     if hasattr(obj, "detach") and hasattr(obj, "numel"):  # torch.Tensor, without importing torch
         return obj.item() if obj.numel() == 1 else obj.tolist()

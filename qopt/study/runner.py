@@ -182,15 +182,11 @@ def reusable_runs(pending: list[Cell], out: Path, candidates: list[str]) -> dict
 
 
 def copy_run(src: Path, dst: Path) -> None:
-    """Copy a finished run directory to ``dst`` atomically (into a temporary sibling, then
-    renamed), without its lock file; ``src`` is left as it is."""
-    import shutil
+    """Copy a finished run directory to ``dst`` atomically (:func:`qopt.io.atomic_copy_tree`),
+    without its lock file; ``src`` is left as it is."""
+    from qopt.io import atomic_copy_tree
 
-    tmp = dst.with_name(f".{dst.name}.copy-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(LOCK_FILE))
-    os.replace(tmp, dst)
+    atomic_copy_tree(src, dst, ignore=(LOCK_FILE,))
 
 
 def _duration(seconds: float) -> str:
