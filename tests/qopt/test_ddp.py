@@ -13,7 +13,11 @@ import torch
 from qopt.train import TrainConfig, train
 from tests import proc
 
-BASE = ["--dataset", "mnist1d", "--dataset-args", "{num_samples=640}", "--model", "mlp",
+#: 640 samples: 512 training, of which val_frac = 0.125 (64) are held out for validation and
+#: 448 = 7 global batches of 64 are fitted, so DDP's two half batches cover exactly the single
+#: process's batches (a ragged last batch would be padded by the distributed sampler)
+BASE = ["--dataset", "mnist1d", "--dataset-args", "{num_samples=640}", "--val-frac", "0.125",
+        "--model", "mlp",
         "--model-args", "{hidden=[32]}", "--epochs", "2", "--batch-size", "64", "--lr", "0.1",
         "--num-threads", "1", "--diag-every", "4"]
 
@@ -45,8 +49,9 @@ def _torchrun(out, extra, attempts: int = 3):
 
 def _cfg(**kw):
     return TrainConfig.from_dict(dict(dataset="mnist1d", dataset_args={"num_samples": 640},
-                                      model="mlp", model_args={"hidden": [32]}, epochs=2,
-                                      batch_size=64, lr=0.1, num_threads=1, diag_every=4, **kw))
+                                      val_frac=0.125, model="mlp", model_args={"hidden": [32]},
+                                      epochs=2, batch_size=64, lr=0.1, num_threads=1,
+                                      diag_every=4, **kw))
 
 
 def test_ddp_gloo_two_processes(tmp_path):
