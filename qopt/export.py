@@ -201,6 +201,12 @@ def _check_entry(name: str, entry: Any) -> None:
             raise ValueError(f"exported tensor {name!r}: code {int(codes[bad][0])} is not a "
                              f"level of the set (levels {allowed.tolist()}; "
                              f"{int(bad.sum())} such code(s))")
+    axis = entry.get("axis")
+    if axis is not None and (not isinstance(axis, int) or isinstance(axis, bool)
+                             or not -max(codes.dim(), 1) <= axis < max(codes.dim(), 1)):
+        raise ValueError(f"exported tensor {name!r}: axis must be None or an int in "
+                         f"[{-max(codes.dim(), 1)}, {max(codes.dim(), 1)}) for codes of shape "
+                         f"{tuple(codes.shape)}, got {axis!r}")
     dt = entry.get("dtype")
     if dt is not None and not (isinstance(dt, str) and isinstance(getattr(torch, dt, None),
                                                                    torch.dtype)):

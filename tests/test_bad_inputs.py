@@ -762,6 +762,12 @@ def _api():  # built lazily so that importing this module stays cheap
             "counters"].update(epochs=True)), TypeError, "qopt.counters.epochs"),
         row("qo/load-skipped-negative", lambda f: _br_state(lambda sd: sd["qopt"].update(
             nonfinite={"skipped": -1})), ValueError, "skipped"),
+        row("qo/load-lr-nan", lambda f: _br_state(lambda sd: sd["param_groups"][0].update(
+            lr=float("nan"))), ValueError, "param group 0: lr must be a finite number >= 0"),
+        row("qo/load-momentum-negative", lambda f: _br_state(lambda sd: sd["param_groups"][
+            0].update(momentum=-5.0)), ValueError, "param group 0: momentum must be"),
+        row("qo/load-weight-decay-str", lambda f: _br_state(lambda sd: sd["param_groups"][
+            0].update(weight_decay="x")), ValueError, "param group 0: weight_decay must be"),
         # -- quantize_model / param_groups
         row("qm/not-a-module", lambda f: qopt.quantize_model("model", weights="binary"),
             TypeError, "model"),
@@ -839,6 +845,10 @@ def _api():  # built lazily so that importing this module stays cheap
             scale=torch.ones(7))), ValueError, "broadcast"),
         row("load/values-code-outside-set", lambda f: qopt.load_quantized(*_exported(
             codes=torch.full((3, 4), 5, dtype=torch.int8))), ValueError, "code 5 is not a level"),
+        row("load/axis-out-of-range", lambda f: qopt.load_quantized(*_exported(axis=7)),
+            ValueError, "axis must be None or an int"),
+        row("load/axis-str", lambda f: qopt.load_quantized(*_exported(axis="x")),
+            ValueError, "axis must be None or an int"),
         row("load/scale-nan", lambda f: qopt.load_quantized(*_exported(
             scale=torch.tensor(float("nan")))), ValueError, "scale must be finite"),
         row("load/scale-inf", lambda f: qopt.load_quantized(*_exported(

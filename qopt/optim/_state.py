@@ -129,8 +129,36 @@ def _check_groups(opt: Any, sd: dict[str, Any]) -> list[dict[str, Any]]:
             raise ValueError(f"param group {gi}: saved qset/axis/group_size {sg.get('qset')!r}/"
                              f"{sg.get('axis')!r}/{sg.get('group_size')!r} differ from "
                              f"{spec!r}/{g.get('axis')!r}/{g.get('group_size')!r}")
+        _check_hyperparameters(gi, sg, g)
         out.append({**sg, "qset": g.get("qset")} if "qset" in sg else sg)
     return out
+
+
+def _real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_hyperparameters(gi: int, saved: dict[str, Any], live: dict[str, Any]) -> None:
+    """Every numeric hyperparameter of a saved group (lr, momentum, weight_decay, eps, betas,
+    ...) that the live group holds as a number must be a finite number again, and >= 0 where
+    the live value is (a NaN lr or a momentum of -5 would otherwise be loaded silently)."""
+    for key, lv in live.items():
+        if key in ("params", "qset", "axis", "group_size") or key not in saved:
+            continue
+        sv = saved[key]
+        if _real(lv):
+            vals, want = [sv], [lv]
+        elif isinstance(lv, (tuple, list)) and lv and all(_real(x) for x in lv):
+            if not isinstance(sv, (tuple, list)) or len(sv) != len(lv):
+                raise ValueError(f"param group {gi}: {key} must be a sequence of {len(lv)} "
+                                 f"numbers, got {sv!r}")
+            vals, want = list(sv), list(lv)
+        else:
+            continue
+        for v, w in zip(vals, want):
+            if not _real(v) or not math.isfinite(v) or (w >= 0 and v < 0):
+                raise ValueError(f"param group {gi}: {key} must be a finite number"
+                                 f"{' >= 0' if w >= 0 else ''}, got {sv!r}")
 
 
 def _check_tensors(opt: Any, sd: dict[str, Any], q: dict[str, Any], idx: dict[int, int]) -> None:
