@@ -59,7 +59,8 @@ _PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#
 
 def load_run_records(run_dir: str | os.PathLike) -> dict[str, list[dict[str, Any]]]:
     """``metrics.jsonl`` of a run directory: record type -> records in file order (a torn last
-    line of a killed run is skipped). ``ValueError`` naming the directory when it is not a
+    line of a killed run is skipped, any other damaged line is a ``ValueError`` naming it).
+    ``ValueError`` naming the directory when it is not a
     run directory (no ``metrics.jsonl``), or when it is a study directory."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -72,18 +73,12 @@ def load_run_records(run_dir: str | os.PathLike) -> dict[str, list[dict[str, Any
                              "figures with `qopt figures --results DIR`, or one of its runs "
                              "with `qopt plot DIR/runs/RUN_ID`")
         raise ValueError(f"{str(run_dir)!r} is not a run directory (no metrics.jsonl)")
+    from figures.study_data import read_metrics
+
     out: dict[str, list[dict[str, Any]]] = {}
-    with open(mfile, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict) and isinstance(rec.get("step"), (int, float)):
-                out.setdefault(str(rec.get("type", "")), []).append(rec)
+    for rec in read_metrics(mfile):  # a damaged line (not the torn last one) is an error
+        if isinstance(rec.get("step"), (int, float)):
+            out.setdefault(str(rec.get("type", "")), []).append(rec)
     if not any(out.get(t) for t in ("train", "eval")):
         raise ValueError(f"{mfile}: no train or eval records (has the run started?)")
     return out

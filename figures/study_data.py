@@ -34,6 +34,31 @@ __all__ = ["bn_recalibrated", "cell_extra", "group_runs", "load_curves", "load_d
 COMPLETED_KEYS = ("method", "weights")
 
 
+def read_metrics(mfile: str | Path) -> list[dict[str, Any]]:
+    """The records of a run's ``metrics.jsonl`` in file order. The trainer writes each record
+    as one line ending in a newline, so only a last line without its newline (a write cut by a
+    kill) is skipped; any other line that is not a JSON object is damage: ``ValueError``
+    naming the file and the line number (a figure is never drawn from a damaged log)."""
+    mfile = Path(mfile)
+    with open(mfile, "rb") as fh:
+        lines = fh.read().split(b"\n")
+    out = []
+    for i, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            if i == len(lines):  # no newline after it: the torn last line of a killed run
+                continue
+            raise ValueError(f"{str(mfile)!r} line {i} is not a JSON record (a damaged log; "
+                             "`qopt verify run` reports it)") from None
+        if not isinstance(rec, dict):
+            raise ValueError(f"{str(mfile)!r} line {i} is not a JSON object (a damaged log)")
+        out.append(rec)
+    return out
+
+
 def load_curves(study_dir: str | Path) -> dict[str, dict[str, Any]]:
     """Parse ``curves.json``; ``FileNotFoundError`` (naming the file) if it is absent."""
     path = Path(study_dir) / "curves.json"
@@ -103,18 +128,7 @@ def load_diag(study_dir: str | Path) -> dict[str, dict[str, Any]]:
         mfile = run_dir / "metrics.jsonl"
         if not mfile.is_file():
             continue
-        recs = []
-        with open(mfile, encoding="utf-8") as fh:
-            for line in fh:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:  # a torn last line of a run killed mid-write
-                    continue
-                if rec.get("type") == "diag":
-                    recs.append(rec)
+        recs = [rec for rec in read_metrics(mfile) if rec.get("type") == "diag"]
         if recs:
             out[run_dir.name] = {"keys": _keys_of(run_dir, curves), "records": recs}
     return out
