@@ -23,6 +23,7 @@ modules marked by :func:`qopt.quantize_model`
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -252,25 +253,39 @@ def load_quantized(model: nn.Module, exported: dict[str, dict[str, Any]] | str |
         ValueError: an unreadable or unsafe file, a malformed entry, a name not in the model, or
             a shape mismatch (the tensor is named).
     """
+    def decode(name: str, entry: Any) -> Tensor:
+        _check_entry(name, entry)
+        return dequantize(entry)
+
+    return write_entries(model, exported, decode, "exported", "export_quantized")
+
+
+def write_entries(model: nn.Module, source: dict[str, Any] | str | os.PathLike,
+                  decode: Callable[[str, Any], Tensor], what: str, producer: str) -> nn.Module:
+    """The loader shared by :func:`load_quantized` and :func:`qopt.export_packed.load_packed`:
+    ``source`` (a dict, or a file read with ``torch.load(weights_only=True)``) maps parameter
+    names to entries; ``decode(name, entry)`` checks one entry and returns its weights. Every
+    entry is decoded and its shape checked against the model's parameter before any parameter
+    is written, so a bad entry leaves the model untouched. ``what`` names the argument and the
+    entries in messages, ``producer`` the function that writes them."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if isinstance(exported, (str, os.PathLike)):
+    if isinstance(source, (str, os.PathLike)):
         from qopt.io import load_state_file
 
-        exported = load_state_file(exported)
-    if not isinstance(exported, dict):
-        raise TypeError(f"exported must be a dict from export_quantized (or a file holding one), "
-                        f"got {type(exported).__name__}")
+        source = load_state_file(source)
+    if not isinstance(source, dict):
+        raise TypeError(f"{what} must be a dict from {producer} (or a file holding one), "
+                        f"got {type(source).__name__}")
     params = dict(model.named_parameters())
     weights = {}
-    for name, entry in exported.items():
+    for name, entry in source.items():
         if name not in params:
-            raise ValueError(f"exported tensor {name!r} is not a parameter of the model")
-        _check_entry(name, entry)
-        w = dequantize(entry)
+            raise ValueError(f"{what} tensor {name!r} is not a parameter of the model")
+        w = decode(name, entry)
         p = params[name]
         if w.shape != p.shape:
-            raise ValueError(f"exported tensor {name!r} has shape {tuple(w.shape)}, the model's "
+            raise ValueError(f"{what} tensor {name!r} has shape {tuple(w.shape)}, the model's "
                              f"parameter {tuple(p.shape)}")
         weights[name] = w
     for name, w in weights.items():

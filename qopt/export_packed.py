@@ -222,26 +222,10 @@ def load_packed(model: nn.Module, packed: dict[str, dict[str, Any]] | str | os.P
     entry (all fields, every code, the padding bits, the scale/zero-point layout, the shape).
     ``packed``: :func:`export_packed`'s dict or a file holding it (read with
     ``torch.load(weights_only=True)`` by :func:`qopt.io.load_state_file`: no code runs)."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if isinstance(packed, (str, os.PathLike)):
-        from qopt.io import load_state_file
+    from qopt.export import write_entries
 
-        packed = load_state_file(packed)
-    if not isinstance(packed, dict):
-        raise TypeError(f"packed must be a dict from export_packed (or a file holding one), got "
-                        f"{type(packed).__name__}")
-    params = dict(model.named_parameters())
-    weights = {}
-    for name, e in packed.items():
-        if name not in params:
-            raise ValueError(f"packed tensor {name!r} is not a parameter of the model")
+    def decode(name: str, e: Any) -> Tensor:
         _check(name, e)
-        if tuple(e["shape"]) != tuple(params[name].shape):
-            raise ValueError(f"packed tensor {name!r} has shape {tuple(e['shape'])}, the "
-                             f"model's parameter {tuple(params[name].shape)}")
-        weights[name] = dequantize_packed(e)
-    for name, w in weights.items():
-        p = params[name]
-        p.copy_(w.to(device=p.device, dtype=p.dtype))
-    return model
+        return dequantize_packed(e)
+
+    return write_entries(model, packed, decode, "packed", "export_packed")
